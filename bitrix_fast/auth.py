@@ -1,0 +1,176 @@
+"""Credentials: an incoming webhook, or OAuth tokens from a ``token_func``.
+
+Both know how to address a method and which strings are secret, so that nothing built from a
+URL, a token or a server's reply can leak them into an error, a log line or a repr.
+OAuth refresh is single-flight: when sixteen threads see ``expired_token`` at once, one of them
+calls ``token_func`` and the others wait for its result.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import threading
+from typing import Any, Callable, Dict, Iterable, Optional
+from urllib.parse import urlsplit
+
+REDACTED = "***"
+
+_WEBHOOK_PATH = re.compile(r"^(?P<prefix>.*/rest/)(?P<uid>[^/]+)/(?P<code>[^/]+)/?$")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret (and its URL-quoted form) replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class Webhook:
+    """An incoming webhook ``https://<portal>/rest/<user>/<code>/``; the code is the secret."""
+
+    refreshable = False
+
+    def __init__(self, url: str) -> None:
+        if not isinstance(url, str):
+            raise TypeError(f"webhook must be a str, not {type(url).__name__}")
+        parts = urlsplit(url.strip())
+        match = _WEBHOOK_PATH.match(parts.path)
+        if parts.scheme not in ("http", "https") or not parts.netloc or not match:
+            # The URL itself is not repeated: it is, or contains, the secret.
+            raise ValueError(
+                "webhook must look like https://<portal>/rest/<user_id>/<code>/ "
+                "(the incoming-webhook URL from the portal's Developer resources)")
+        self._code = match.group("code")
+        self.base_url = f"{parts.scheme}://{parts.netloc}{match.group('prefix')}" \
+                        f"{match.group('uid')}/{self._code}/"
+        self.display = f"{parts.scheme}://{parts.netloc}{match.group('prefix')}" \
+                       f"{match.group('uid')}/{REDACTED}/"
+
+    @property
+    def secrets(self) -> tuple:
+        return (self._code,)
+
+    def url(self, method: str) -> str:
+        return self.base_url + method
+
+    def params(self) -> Dict[str, Any]:
+        return {}
+
+    def current(self) -> Optional[str]:
+        return None
+
+    def refresh(self, stale: Optional[str]) -> None:  # pragma: no cover - never refreshable
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"Webhook({self.display!r})"
+
+
+class TokenAuth:
+    """OAuth: the REST endpoint (``https://<portal>/rest/``) plus tokens from ``token_func``.
+
+    ``token_func`` is called with no arguments on the first request and whenever the portal
+    says the token expired or is invalid; it returns the access token (a str), or a dict
+    holding ``access_token`` (then ``client_endpoint`` from it, when present, becomes the
+    REST endpoint). A coroutine function is accepted for fast_bitrix24 compatibility and run
+    to completion on a private event loop in the calling thread.
+    """
+
+    refreshable = True
+
+    def __init__(self, endpoint: str, token_func: Callable[[], Any]) -> None:
+        if not callable(token_func):
+            raise TypeError("token_func must be callable")
+        parts = urlsplit(endpoint.strip() if isinstance(endpoint, str) else "")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("with token_func, the first argument must be the portal's REST "
+                             "endpoint, e.g. https://example.bitrix24.ru/rest/")
+        path = parts.path if parts.path.endswith("/") else parts.path + "/"
+        self.base_url = f"{parts.scheme}://{parts.netloc}{path}"
+        self.display = self.base_url
+        self._token_func = token_func
+        self._token: Optional[str] = None
+        self._seen: list = []
+        self._lock = threading.Lock()
+
+    @property
+    def secrets(self) -> tuple:
+        return tuple(self._seen)
+
+    def url(self, method: str) -> str:
+        return self.base_url + method
+
+    def params(self) -> Dict[str, Any]:
+        token = self._token or self.refresh(None)
+        return {"auth": token}
+
+    def current(self) -> Optional[str]:
+        return self._token
+
+    def refresh(self, stale: Optional[str]) -> str:
+        """Return a fresh token. Single-flight: if another thread already replaced ``stale``,
+        its token is returned without calling ``token_func`` again."""
+        with self._lock:
+            if self._token is not None and self._token != stale:
+                return self._token
+            value = _call_token_func(self._token_func)
+            if isinstance(value, dict):
+                token = value.get("access_token")
+                endpoint = value.get("client_endpoint")
+                if isinstance(endpoint, str) and endpoint.startswith(("http://", "https://")):
+                    self.base_url = endpoint if endpoint.endswith("/") else endpoint + "/"
+                    self.display = self.base_url
+            else:
+                token = value
+            if not isinstance(token, str) or not token:
+                raise TypeError("token_func must return the access token as a non-empty str "
+                                "(or a dict with 'access_token')")
+            self._seen.append(token)
+            del self._seen[:-8]  # old tokens can still appear in late replies: keep a few
+            self._token = token
+            return token
+
+    def __repr__(self) -> str:
+        return f"TokenAuth({self.display!r})"
+
+
+def _call_token_func(func: Callable[[], Any]) -> Any:
+    value = func()
+    if inspect.isawaitable(value):
+        return _run_awaitable(value)
+    return value
+
+
+def _run_awaitable(awaitable: Any) -> Any:
+    async def wait() -> Any:
+        return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wait())
+    # This thread already runs a loop (Jupyter, an async app): asyncio.run would refuse,
+    # so the coroutine gets a loop of its own in a short-lived thread.
+    box: Dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = asyncio.run(wait())
+        except BaseException as error:  # handed back to the caller below
+            box["error"] = error
+
+    thread = threading.Thread(target=run, name="bitrix_fast-token", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def credentials(webhook: str, token_func: Optional[Callable[[], Any]]):
+    """The credentials object for the constructor's ``webhook`` / ``token_func`` pair."""
+    if token_func is not None:
+        return TokenAuth(webhook, token_func)
+    return Webhook(webhook)

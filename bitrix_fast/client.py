@@ -1,0 +1,372 @@
+"""``Bitrix``: the public client, a drop-in for fast_bitrix24's sync ``Bitrix``.
+
+It builds every part once (credentials, transport, limiter, budget, retry policy, throttle,
+thread pool) and hands each its collaborators; nothing below receives the client.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+
+import requests
+
+from . import auth, methods
+from .batch import MAX_COMMANDS, Command, CommandResult, command_error
+from .clock import SystemClock
+from .encoding import can_encode
+from .engine import Engine, may_have_executed
+from .errors import BatchError, BitrixError
+from .executor import drive, map_ordered
+from .limiter import OperatingBudget, TokenBucket
+from .params import check_list_params, check_method, check_params
+from .planner import choose_plan
+from .plans import Dedup, Work
+from .progress import ProgressSetting, make_progress
+from .retry import Retry, RetryBudget
+from .throttle import AdaptiveThrottle, ConcurrencyGate
+from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport
+
+logger = logging.getLogger("bitrix_fast")
+
+#: Enough threads to keep the bucket busy while replies are slow; more only adds contention.
+DEFAULT_MAX_WORKERS = 16
+
+
+class Bitrix:
+    """A client for one portal.
+
+    The positional parameters and their defaults are fast_bitrix24's, so migrating is changing
+    the import. ``webhook`` is the incoming-webhook URL, or with ``token_func`` the portal's
+    REST endpoint (``https://<portal>/rest/``). ``request_pool_size`` / ``requests_per_second``
+    are the portal's bucket (50 / 2 standard, 250 / 5 Enterprise); ``operating_time_limit`` its
+    per-method budget of server seconds per 10 minutes; ``respect_velocity_policy`` slows a
+    method before that budget runs out and waits out its 429s (off: a 429 raises). ``client``
+    is a ``requests.Session`` of yours (its other adapters are left alone); ``ssl`` is False to
+    skip certificate checks or a CA-bundle path for self-hosted portals.
+
+    Keyword-only: ``max_workers`` (threads), ``timeout`` (seconds or ``(connect, read)``),
+    ``retry`` (a :class:`~bitrix_fast.retry.Retry`, or a number of retries), ``limiter`` (any
+    object with ``acquire()``, ``on_refused()``, ``rate``, ``burst`` -- e.g. a shared
+    ``RedisLimiter``), ``progress`` (None: a bar when ``verbose`` and stderr is a terminal).
+    """
+
+    def __init__(
+        self,
+        webhook: str,
+        token_func: Any = None,
+        verbose: bool = True,
+        respect_velocity_policy: bool = True,
+        request_pool_size: int = 50,
+        requests_per_second: float = 2.0,
+        batch_size: int = 50,
+        operating_time_limit: float = 480,
+        client: Optional[requests.Session] = None,
+        ssl: Union[bool, str] = True,
+        *,
+        max_workers: Optional[int] = None,
+        timeout: TimeoutSpec = DEFAULT_TIMEOUT,
+        retry: Union[Retry, int, bool, None] = None,
+        limiter: Any = None,
+        progress: ProgressSetting = None,
+    ) -> None:
+        _check_constructor(request_pool_size, requests_per_second, batch_size,
+                           operating_time_limit, client, ssl, max_workers)
+        self.verbose = bool(verbose)
+        self.batch_size = batch_size
+        self._progress = progress
+        self._credentials = auth.credentials(webhook, token_func)
+        workers = max_workers or min(DEFAULT_MAX_WORKERS, request_pool_size)
+        self._workers = workers
+        clock = SystemClock()
+        self._transport = Transport(self._credentials, session=client, pool_size=workers,
+                                    timeout=timeout, verify=ssl)
+        self._limiter = limiter if limiter is not None else TokenBucket(
+            rate=requests_per_second, burst=request_pool_size, clock=clock)
+        self._engine = Engine(
+            self._transport, self._credentials,
+            limiter=self._limiter,
+            budget=OperatingBudget(limit=float(operating_time_limit), clock=clock),
+            retry=Retry.from_value(retry),
+            retry_budget=RetryBudget(),
+            throttle=AdaptiveThrottle(self._limiter.rate, workers, clock=clock),
+            gate=ConcurrencyGate(workers),
+            clock=clock,
+            respect_budget=respect_velocity_policy,
+        )
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._pool_lock = threading.Lock()
+        self._closed = False
+
+    # -- reading lists --------------------------------------------------------------------
+
+    def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None) -> Any:
+        """Every row of a list method, deduplicated by ID, sorted by ID (unless the call sets
+        its own order). A method that answers with a dict instead of rows gets that dict back."""
+        method = check_method(method)
+        plan = self._plan(method, params, keep_order=True)
+        rows = list(self._iterate(method, plan, read_ahead=None))
+        if plan.result_dict is not None:
+            return plan.result_dict
+        return plan.finish(rows)
+
+    def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None,
+                 *, read_ahead: int = 8) -> Iterator[Any]:
+        """Every row of a list method, yielded as replies arrive, each ID once, in no
+        particular order. At most ``read_ahead`` requests' worth of rows are held at a time,
+        so memory stays flat however big the table is."""
+        method = check_method(method)
+        plan = self._plan(method, params)
+        yield from self._iterate(method, plan, read_ahead=max(1, read_ahead))
+
+    def get_by_ID(self, method: str, ID_list: Iterable[Any], ID_field_name: str = "ID",
+                  params: Optional[Mapping[str, Any]] = None) -> Dict[Any, Any]:
+        """``{ID: result}`` of ``method`` called once per ID, batched and in parallel."""
+        method = check_method(method)
+        base = check_params(params, method)
+        if not isinstance(ID_field_name, str) or not ID_field_name.strip():
+            raise TypeError("ID_field_name must be a non-empty str")
+        if isinstance(ID_list, (str, bytes, Mapping)) or not isinstance(ID_list, Iterable):
+            raise TypeError("ID_list must be an iterable of IDs")
+        field = ID_field_name.strip()
+        if field in base:
+            raise ValueError(f"get_by_ID(): params must not contain {field!r}; it comes "
+                             f"from ID_list")
+        ids = list(dict.fromkeys(ID_list))
+        results = self._bulk(method, [{field: ID, **base} for ID in ids])
+        keyed = {ids[index]: value for index, value in results.items()}
+        return keyed
+
+    # -- calling methods ------------------------------------------------------------------
+
+    def call(self, method: str, items: Union[Mapping[str, Any], Sequence[Mapping[str, Any]],
+                                             None] = None, raw: bool = False) -> Any:
+        """Call ``method``: with one dict, once (returns its result); with a list of dicts,
+        once per item, batched 50 per request, batches in parallel (returns a list of results
+        in input order); with ``raw=True``, one unbatched JSON call returning the server's
+        whole envelope. Failures raise :class:`BatchError` holding every result that
+        succeeded, every error, and every item whose fate is unknown."""
+        method = check_method(method)
+        if raw:
+            params = {} if items is None else items
+            if not isinstance(params, (Mapping, list)):
+                raise TypeError("call(raw=True) sends items as the JSON body: a dict or a list")
+            return self._engine.call(method, params, read_only=methods.is_read_only(method))
+        if items is None or isinstance(items, Mapping):
+            params = check_params(items, method)
+            envelope = self._engine.call(method, params, read_only=methods.is_read_only(method))
+            return _unwrap(method, envelope.get("result") if isinstance(envelope, dict)
+                           else envelope)
+        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+            raise TypeError("items must be a dict or a list of dicts")
+        prepared = [check_params(item, method) for item in items]
+        results = self._bulk(method, prepared)
+        return [results[index] for index in range(len(prepared))]
+
+    def call_batch(self, params: Mapping[str, Any]) -> Dict[str, Any]:
+        """Run one ``batch`` of your own: ``{"halt": 0, "cmd": {label: "method?query"}}``.
+        Returns ``{label: result}``; ``$result[...]`` references are passed through as
+        written. Any failed command raises :class:`BatchError` with the others' results."""
+        if not isinstance(params, Mapping):
+            raise TypeError("call_batch() takes {'halt': 0, 'cmd': {label: 'method?query'}}")
+        cmd = {str(k).lower(): v for k, v in params.items()}.get("cmd")
+        if isinstance(cmd, (list, tuple)):
+            cmd = {str(index): value for index, value in enumerate(cmd)}
+        if not isinstance(cmd, Mapping) or not cmd:
+            raise ValueError("call_batch(): 'cmd' must be a non-empty dict of commands")
+        if len(cmd) > MAX_COMMANDS:
+            raise ValueError(f"call_batch(): at most {MAX_COMMANDS} commands per batch "
+                             f"(the server refuses the rest), got {len(cmd)}")
+        for label, command in cmd.items():
+            if not isinstance(command, str):
+                raise TypeError(f"call_batch(): command {label!r} must be a 'method?query' str")
+        read_only = all(methods.is_read_only(methods.normalize(c.split("?", 1)[0]))
+                        for c in cmd.values())
+        envelope = self._engine.call("batch", dict(params), read_only=read_only)
+        body = envelope.get("result") if isinstance(envelope, dict) else None
+        if not isinstance(body, dict):
+            body = {}
+        results = body.get("result") or {}
+        errors = body.get("result_error") or {}
+        if isinstance(results, list):
+            results = {str(i): v for i, v in enumerate(results)}
+        if isinstance(errors, list):
+            errors = {str(i): v for i, v in enumerate(errors)}
+        if errors:
+            failed = {label: command_error(body_, Command(str(label), _method_of(cmd, label)))
+                      for label, body_ in errors.items()}
+            raise BatchError("batch", results=dict(results), errors=failed)
+        return dict(results)
+
+    def list_and_get(self, method_branch: str, ID_field_name: str = "ID") -> Dict[Any, Any]:
+        """fast_bitrix24's ``list_and_get``: all IDs via ``<branch>.list``, then
+        ``<branch>.get`` for each. Kept for compatibility; ``get_all`` is faster."""
+        branch = check_method(method_branch)
+        rows = self.get_all(f"{branch}.list", {"select": [ID_field_name]})
+        ids = [row[ID_field_name] for row in rows if ID_field_name in row]
+        return self.get_by_ID(f"{branch}.get", ids, ID_field_name)
+
+    # -- control --------------------------------------------------------------------------
+
+    @contextmanager
+    def slow(self, max_concurrent_requests: int = 1) -> Iterator[bool]:
+        """Cap the requests in flight for the duration of the block."""
+        if (not isinstance(max_concurrent_requests, int) or isinstance(max_concurrent_requests, bool)
+                or max_concurrent_requests < 1):
+            raise ValueError("max_concurrent_requests must be an int >= 1")
+        previous = self._engine.cap_concurrency(max_concurrent_requests)
+        try:
+            yield True
+        finally:
+            self._engine.cap_concurrency(previous)
+
+    def stats(self) -> Dict[str, Any]:
+        """What the client did so far and the limits it runs at now: requests, commands,
+        retries, token refreshes, refusals seen (503, 429), seconds waited on the bucket, the
+        budget and backoff, the effective rate and concurrency, per-method operating time."""
+        return self._engine.snapshot()
+
+    def close(self) -> None:
+        """Stop the worker threads and close the HTTP session (if it is ours)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._transport.close()
+
+    def __enter__(self) -> "Bitrix":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Bitrix {self._credentials.display}>"
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _pool_(self) -> ThreadPoolExecutor:
+        if self._closed:
+            raise RuntimeError("this Bitrix client is closed")
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="bitrix_fast")
+            return self._pool
+
+    def _plan(self, method: str, params: Optional[Mapping[str, Any]], *,
+              keep_order: bool = False) -> Any:
+        checked = check_list_params(params, method)
+        return choose_plan(method, checked, methods.list_facts(method),
+                           batch_size=self.batch_size, single=not can_encode(checked),
+                           keep_order=keep_order)
+
+    def _iterate(self, method: str, plan: Any, *, read_ahead: Optional[int]) -> Iterator[Any]:
+        dedup = Dedup(methods.list_facts(method))
+        in_flight = self._workers if read_ahead is None else min(read_ahead, self._workers)
+        with make_progress(self._progress, self.verbose, method) as bar:
+            for row in dedup.filter_iter(drive(plan, self._run, self._pool_(),
+                                                max_in_flight=in_flight,
+                                                on_rows=bar.update)):
+                yield row
+        if dedup.dropped:
+            logger.debug("%s: %d duplicate rows dropped", method, dedup.dropped)
+
+    def _run(self, work: Work) -> List[CommandResult]:
+        if work.single:
+            (command,) = work.commands
+            envelope = self._engine.call(command.method, dict(command.params), read_only=True)
+            return [_as_result(command, envelope)]
+        return self._engine.batch(work.commands, resend=not work.chained, read_only=all(
+            methods.is_read_only(c.method) for c in work.commands))
+
+    def _bulk(self, method: str, items: List[Dict[str, Any]]) -> Dict[int, Any]:
+        """Run one command per item; {position: unwrapped result}, or BatchError."""
+        read_only = methods.is_read_only(method)
+        batchable = [i for i, item in enumerate(items) if can_encode(item)]
+        chunks: List[List[int]] = [batchable[start:start + self.batch_size]
+                                   for start in range(0, len(batchable), self.batch_size)]
+        # A None or an empty list cannot travel in a batch command: that item goes alone, as
+        # a JSON call, and is marked by a negative position.
+        chunks.extend([-1 - i] for i, item in enumerate(items) if not can_encode(item))
+
+        def run(chunk: List[int]) -> List[CommandResult]:
+            if chunk[0] < 0:
+                return [self._single(method, items[-1 - chunk[0]], read_only)]
+            commands = [Command(f"c{n:04d}", method, items[i]) for n, i in enumerate(chunk)]
+            return self._engine.batch(commands, read_only=read_only)
+
+        with make_progress(self._progress, self.verbose, method, total=len(items),
+                           unit="items") as bar:
+            outcomes = map_ordered(run, chunks, self._pool_(),
+                                   on_done=lambda chunk, _: bar.update(len(chunk)))
+        results: Dict[int, Any] = {}
+        errors: Dict[int, Any] = {}
+        in_doubt: Dict[int, Any] = {}
+        for chunk, chunk_results in zip(chunks, outcomes):
+            for position, outcome in zip(chunk, chunk_results):
+                position = position if position >= 0 else -1 - position
+                if outcome.ok:
+                    results[position] = _unwrap(method, outcome.result)
+                elif outcome.in_doubt:
+                    in_doubt[position] = outcome.error
+                else:
+                    errors[position] = outcome.error
+        if errors or in_doubt:
+            raise BatchError(method, results=dict(sorted(results.items())),
+                             errors=dict(sorted(errors.items())),
+                             in_doubt=dict(sorted(in_doubt.items())))
+        return results
+
+    def _single(self, method: str, params: Dict[str, Any], read_only: bool) -> CommandResult:
+        """One item as its own JSON call, its failure recorded rather than raised."""
+        command = Command("c0000", method, params)
+        try:
+            envelope = self._engine.call(method, params, read_only=read_only)
+        except BitrixError as error:
+            doubt = not read_only and may_have_executed(error)
+            return CommandResult(command.label, method, error=error, in_doubt=doubt,
+                                 executed=doubt)
+        return _as_result(command, envelope)
+
+
+def _as_result(command: Command, envelope: Any) -> CommandResult:
+    body = envelope if isinstance(envelope, dict) else {"result": envelope}
+    return CommandResult(command.label, command.method, result=body.get("result"),
+                         total=body.get("total"), next=body.get("next"), time=body.get("time"))
+
+
+def _unwrap(method: str, result: Any) -> Any:
+    key = methods.item_wrapper(method)
+    if key is not None and isinstance(result, dict) and key in result and len(result) == 1:
+        return result[key]
+    return result
+
+
+def _method_of(cmd: Mapping[str, Any], label: Any) -> str:
+    command = cmd.get(str(label), "")
+    return command.split("?", 1)[0] if isinstance(command, str) else ""
+
+
+def _check_constructor(pool: Any, rps: Any, batch_size: Any, limit: Any, client: Any,
+                       ssl: Any, max_workers: Any) -> None:
+    def positive_int(name: str, value: Any) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+    positive_int("request_pool_size", pool)
+    if not isinstance(rps, (int, float)) or isinstance(rps, bool) or rps <= 0:
+        raise ValueError(f"requests_per_second must be a number > 0, got {rps!r}")
+    positive_int("batch_size", batch_size)
+    if batch_size > MAX_COMMANDS:
+        raise ValueError(f"batch_size must be at most {MAX_COMMANDS}, got {batch_size}")
+    if not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit <= 0:
+        raise ValueError(f"operating_time_limit must be a number > 0, got {limit!r}")
+    if client is not None and not isinstance(client, requests.Session):
+        raise TypeError("client must be a requests.Session (bitrix_fast does not use aiohttp)")
+    if not isinstance(ssl, (bool, str)):
+        raise TypeError("ssl must be True, False, or the path of a CA bundle")
+    if max_workers is not None:
+        positive_int("max_workers", max_workers)

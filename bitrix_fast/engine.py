@@ -1,0 +1,296 @@
+"""Send calls and batches under every policy: concurrency gate, operating budget, token bucket,
+retries that never duplicate a write, single-flight token refresh, adaptive throttling.
+
+The engine is handed its parts (transport, limiter, budget, retry, throttle, gate) and holds
+no reference to the client. It is safe to call from many threads at once.
+"""
+from __future__ import annotations
+
+import logging
+import random as _random
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from . import batch as batchlib
+from .batch import Command, CommandResult
+from .errors import (ApiError, AuthError, BitrixError, OperationTimeLimit, RateLimited,
+                     RetryExhausted, TransportError)
+from .retry import Retry, RetryBudget, not_executed
+
+logger = logging.getLogger("bitrix_fast")
+
+_REFRESH_CODES = {"EXPIRED_TOKEN", "INVALID_TOKEN"}
+_REFUSAL_CODES = {"QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT"}
+#: How many times one request may trade an expired token for a new one before giving up.
+_MAX_REFRESHES = 3
+
+
+class Stats:
+    """Thread-safe counters of what the engine did, for ``Bitrix.stats()``."""
+
+    _FIELDS = ("requests", "commands", "retries", "refreshes", "refused_503", "refused_429",
+               "limiter_wait", "budget_wait", "backoff_wait", "in_doubt", "failed")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: Dict[str, float] = {name: 0 for name in self._FIELDS}
+
+    def add(self, name: str, amount: float = 1) -> None:
+        with self._lock:
+            self._values[name] += amount
+
+    def snapshot(self) -> Dict[str, float]:
+        with self._lock:
+            return dict(self._values)
+
+
+class Engine:
+    def __init__(
+        self,
+        transport: Any,
+        credentials: Any,
+        *,
+        limiter: Any,
+        budget: Any,
+        retry: Retry,
+        retry_budget: RetryBudget,
+        throttle: Any,
+        gate: Any,
+        clock: Any,
+        respect_budget: bool = True,
+        random: Callable[[], float] = _random.random,
+        stats: Optional[Stats] = None,
+    ) -> None:
+        self._transport = transport
+        self._credentials = credentials
+        self._limiter = limiter
+        self._budget = budget
+        self._retry = retry
+        self._retry_budget = retry_budget
+        self._throttle = throttle
+        self._gate = gate
+        self._clock = clock
+        self._respect_budget = respect_budget
+        self._random = random
+        self.stats = stats or Stats()
+        self._cap: Optional[int] = None
+        self._cap_lock = threading.Lock()
+
+    # -- public ---------------------------------------------------------------------------
+
+    def call(self, method: str, params: Mapping[str, Any], *, read_only: bool,
+             budget_methods: Iterable[str] = ()) -> Any:
+        """One request with retries; returns the parsed envelope."""
+        retry = self._retry
+        refreshes = 0
+        methods = tuple(budget_methods) or (method,)
+        while True:
+            token = self._credentials.current()
+            try:
+                return self._attempt(method, params, methods)
+            except AuthError as error:
+                if (self._credentials.refreshable and error.code.upper() in _REFRESH_CODES
+                        and refreshes < _MAX_REFRESHES):
+                    refreshes += 1
+                    self.stats.add("refreshes")
+                    self._credentials.refresh(token)
+                    continue
+                raise
+            except BitrixError as error:
+                self._account(method, error)
+                retry = self._advance(retry, method, error, read_only)
+
+    def batch(self, commands: Sequence[Command], *, read_only: bool,
+              resend: bool = True) -> List[CommandResult]:
+        """Run commands in one ``batch`` request; resend only the commands refused or (for
+        reads) failed transiently -- unless ``resend`` is off (commands that refer to each
+        other's results cannot travel alone). Every command comes back, in order, as a
+        CommandResult: succeeded, failed (``error``), or of unknown fate (``in_doubt``)."""
+        final: Dict[str, CommandResult] = {}
+        pending = list(commands)
+        retry = self._retry
+        while pending:
+            methods = ("batch",) + tuple(sorted({c.method for c in pending}))
+            try:
+                envelope = self.call("batch", batchlib.pack(pending), read_only=read_only,
+                                     budget_methods=methods)
+            except BitrixError as error:
+                doubt = not read_only and may_have_executed(error)
+                for command in pending:
+                    final[command.label] = CommandResult(command.label, command.method,
+                                                         error=error, in_doubt=doubt,
+                                                         executed=doubt)
+                self.stats.add("in_doubt" if doubt else "failed", len(pending))
+                break
+            outcomes = batchlib.unpack(envelope.get("result") if isinstance(envelope, dict)
+                                       else None, pending)
+            self.stats.add("commands", len(pending))
+            again: List[Command] = []
+            first_error: Optional[BitrixError] = None
+            for command, outcome in zip(pending, outcomes):
+                if outcome.time:
+                    self._observe(command.method, outcome.time)
+                if outcome.error is not None:
+                    try:
+                        self._account(command.method, outcome.error)
+                    except BitrixError:
+                        pass  # waiting is disallowed: the refusal stays this command's result
+                if outcome.ok or not resend or not self._should_resend(outcome, read_only):
+                    final[command.label] = outcome
+                    if not outcome.ok and resend:
+                        self.stats.add("failed")
+                    continue
+                again.append(command)
+                first_error = first_error or outcome.error
+            if again:
+                try:
+                    retry = self._advance(retry, "batch", first_error or _NotExecuted(),
+                                          read_only)
+                except BitrixError as error:
+                    for command in again:
+                        final[command.label] = CommandResult(command.label, command.method,
+                                                             error=error, executed=False)
+                    self.stats.add("failed", len(again))
+                    again = []
+            pending = again
+        return [final[command.label] for command in commands]
+
+    def cap_concurrency(self, limit: Optional[int]) -> Optional[int]:
+        """Set (or with None lift) a hard cap on requests in flight; returns the previous cap."""
+        with self._cap_lock:
+            previous, self._cap = self._cap, limit
+        self._apply_throttle()
+        return previous
+
+    def snapshot(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = dict(self.stats.snapshot())
+        out["rate"] = self._limiter.rate
+        out["concurrency"] = self._gate.limit
+        out["in_flight"] = self._gate.in_flight
+        out["throttle"] = self._throttle.snapshot()
+        out["retry_budget"] = self._retry_budget.snapshot()
+        out["operating"] = self._budget.snapshot()
+        return out
+
+    # -- one attempt ------------------------------------------------------------------------
+
+    def _attempt(self, method: str, params: Mapping[str, Any], methods: Sequence[str]) -> Any:
+        if self._respect_budget:
+            self._wait_for_budget(methods)
+        with self._gate.slot():
+            waited = self._limiter.acquire()
+            if waited:
+                self.stats.add("limiter_wait", waited)
+            self.stats.add("requests")
+            reply = self._transport.send(method, params)
+        body = reply.body
+        if isinstance(body, dict) and isinstance(body.get("time"), dict):
+            self._observe(method, body["time"])
+        self._throttle.on_success()
+        self._retry_budget.on_success()
+        self._apply_throttle()
+        if logger.isEnabledFor(logging.DEBUG):
+            commands = len(params.get("cmd", ())) if method == "batch" else 1
+            logger.debug("%s commands=%d status=%d %.3fs %d bytes waited=%.3fs", method,
+                         commands, reply.status, reply.elapsed, reply.size, waited)
+        return body
+
+    def _wait_for_budget(self, methods: Sequence[str]) -> None:
+        while True:
+            delay = max(self._budget.delay(m) for m in methods)
+            if delay <= 0:
+                return
+            logger.info("pausing %.1fs: operating budget of %s", delay, ", ".join(methods))
+            self.stats.add("budget_wait", delay)
+            self._clock.sleep(delay)
+
+    def _observe(self, method: str, time_block: Mapping[str, Any]) -> None:
+        operating = time_block.get("operating")
+        if operating is None:
+            return
+        try:
+            self._budget.observe(method, float(operating), _float(time_block.get("operating_reset_at")),
+                                 _float(time_block.get("finish", time_block.get("start"))))
+        except (TypeError, ValueError):
+            logger.debug("%s: unreadable time block ignored", method)
+
+    # -- failures ---------------------------------------------------------------------------
+
+    def _account(self, method: str, error: BitrixError) -> None:
+        """Tell the limiter and the budget what a refusal says about the portal's state."""
+        if isinstance(error, RateLimited):
+            self.stats.add("refused_503")
+            self._limiter.on_refused()
+        elif isinstance(error, OperationTimeLimit):
+            self.stats.add("refused_429")
+            if not self._respect_budget:
+                raise error
+            self._budget.on_limit_hit(method)
+        elif _is_overload(error):
+            self._throttle.on_overload()
+            self._apply_throttle()
+
+    def _advance(self, retry: Retry, method: str, error: BitrixError, read_only: bool) -> Retry:
+        """The Retry for the next attempt after ``error`` (having slept its backoff), or raise."""
+        if not retry.should_retry(error, read_only=read_only):
+            raise error
+        if not self._retry_budget.acquire(error):
+            raise RetryExhausted(method, len(retry.history) + 1, error) from error
+        retry = retry.increment(method, error)
+        self.stats.add("retries")
+        delay = retry.backoff(self._random)
+        if delay > 0:
+            self.stats.add("backoff_wait", delay)
+            self._clock.sleep(delay)
+        logger.info("%s: retrying after %s", method, error)
+        return retry
+
+    def _should_resend(self, outcome: CommandResult, read_only: bool) -> bool:
+        error = outcome.error
+        if not outcome.executed and error is None:
+            return True  # halt stopped the batch before this command ran
+        if not isinstance(error, ApiError):
+            return False
+        if error.code.upper() in _REFUSAL_CODES:
+            return self._respect_budget or error.code.upper() != "OPERATION_TIME_LIMIT"
+        return self._retry.should_retry(error, read_only=read_only)
+
+    def _apply_throttle(self) -> None:
+        concurrency = self._throttle.concurrency
+        cap = self._cap
+        limit = concurrency if cap is None else min(cap, concurrency)
+        if self._gate.limit != limit:
+            self._gate.limit = limit
+        rate = self._throttle.rate
+        if self._limiter.rate != rate:
+            self._limiter.rate = rate
+
+
+class _NotExecuted(BitrixError):
+    """A command the server skipped (halt) and that we are about to send again."""
+
+    executed_maybe = False
+
+
+def may_have_executed(error: BaseException) -> bool:
+    """False only when ``error`` proves the server did not run the request."""
+    if isinstance(error, RetryExhausted):
+        return may_have_executed(error.last_error)
+    if not_executed(error):
+        return False
+    if isinstance(error, ApiError):
+        # A client error is answered before anything runs; a 5xx may come from anywhere in
+        # the server's pipeline.
+        return (error.status or 0) >= 500
+    return True
+
+
+def _is_overload(error: BaseException) -> bool:
+    if isinstance(error, TransportError):
+        return True
+    return isinstance(error, ApiError) and (error.status or 0) >= 500 \
+        and error.code.upper() not in _REFUSAL_CODES
+
+
+def _float(value: Any) -> Optional[float]:
+    return None if value is None else float(value)

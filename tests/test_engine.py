@@ -1,0 +1,217 @@
+"""The engine's decisions, with a scripted transport and a fake clock: what is resent, what
+never is, how refusals tune the limiter and budget, and how tokens are refreshed."""
+import pytest
+
+from bitrix_fast.auth import TokenAuth, Webhook
+from bitrix_fast.batch import Command
+from bitrix_fast.engine import Engine
+from bitrix_fast.errors import (ApiError, AuthError, BadResponse, ConnectError,
+                                ConnectionDropped, OperationTimeLimit, RateLimited,
+                                ResponseTimeout, RetryExhausted, api_error)
+from bitrix_fast.limiter import OperatingBudget, TokenBucket
+from bitrix_fast.retry import Retry, RetryBudget
+from bitrix_fast.throttle import AdaptiveThrottle, ConcurrencyGate
+from bitrix_fast.transport import Reply
+from fakes import FakeClock
+
+HOOK = "https://portal.example/rest/1/abcdefgh/"
+
+
+class ScriptedTransport:
+    """Answers each send with the next scripted item: a body dict, an exception, or a
+    callable(method, params) returning either."""
+
+    def __init__(self, *script):
+        self.script = list(script)
+        self.sent = []
+
+    def send(self, method, params):
+        self.sent.append((method, params))
+        item = self.script.pop(0)
+        if callable(item) and not isinstance(item, BaseException):
+            item = item(method, params)
+        if isinstance(item, BaseException):
+            raise item
+        return Reply(item, 200, 0.01, 10)
+
+
+def make_engine(*script, credentials=None, retry=None, respect_budget=True):
+    clock = FakeClock()
+    limiter = TokenBucket(rate=2, burst=50, clock=clock)
+    transport = ScriptedTransport(*script)
+    engine = Engine(transport, credentials or Webhook(HOOK), limiter=limiter,
+                    budget=OperatingBudget(limit=480, clock=clock),
+                    retry=retry or Retry(total=4), retry_budget=RetryBudget(),
+                    throttle=AdaptiveThrottle(2, 8, clock=clock), gate=ConcurrencyGate(8),
+                    clock=clock, respect_budget=respect_budget, random=lambda: 0.5)
+    return engine, transport, clock, limiter
+
+
+def refused():
+    return api_error("QUERY_LIMIT_EXCEEDED", "Too many requests", status=503, method="x")
+
+
+def batch_reply(results=None, errors=None, times=None):
+    return {"result": {"result": results or [], "result_error": errors or [],
+                       "result_total": [], "result_next": [], "result_time": times or []},
+            "time": {"start": 1, "finish": 1.0, "operating": 0}}
+
+
+def test_503_resynchronises_the_bucket_and_never_reaches_the_caller():
+    engine, transport, clock, limiter = make_engine(refused(), refused(), {"result": 1})
+    assert engine.call("crm.deal.add", {}, read_only=False) == {"result": 1}
+    assert len(transport.sent) == 3
+    stats = engine.stats.snapshot()
+    assert stats["refused_503"] == 2 and stats["retries"] == 2
+
+
+def test_503_surfaces_only_when_retries_run_out():
+    engine, *_ = make_engine(*[refused()] * 10, retry=Retry(total=2))
+    with pytest.raises(RetryExhausted) as caught:
+        engine.call("crm.deal.list", {}, read_only=True)
+    assert isinstance(caught.value.last_error, RateLimited)
+    assert isinstance(caught.value.__cause__, RateLimited)
+
+
+def test_429_pauses_the_method_until_its_reset_then_continues():
+    time_block = {"start": 1_700_000_000, "finish": 1_700_000_000.0, "operating": 470.0,
+                  "operating_reset_at": 1_700_000_030}
+    limit = api_error("OPERATION_TIME_LIMIT", "blocked", status=429, method="crm.deal.list")
+    engine, transport, clock, _ = make_engine({"result": [], "time": time_block}, limit,
+                                              {"result": []})
+    engine.call("crm.deal.list", {}, read_only=True)
+    engine.call("crm.deal.list", {}, read_only=True)
+    assert len(transport.sent) == 3
+    assert clock.now() >= 30  # waited for operating_reset_at before retrying
+    assert engine.stats.snapshot()["refused_429"] == 1
+
+
+def test_429_raises_when_waiting_is_disallowed():
+    limit = api_error("OPERATION_TIME_LIMIT", "blocked", status=429, method="crm.deal.list")
+    engine, *_ = make_engine(limit, respect_budget=False)
+    with pytest.raises(OperationTimeLimit):
+        engine.call("crm.deal.list", {}, read_only=True)
+
+
+@pytest.mark.parametrize("error", [
+    BadResponse("html", status=502), ResponseTimeout("slow"), ConnectionDropped("lost"),
+    api_error("INTERNAL_SERVER_ERROR", "oops", status=500)])
+def test_reads_are_resent_after_transient_failures(error):
+    engine, transport, *_ = make_engine(error, {"result": [1]})
+    assert engine.call("crm.deal.list", {}, read_only=True) == {"result": [1]}
+    assert len(transport.sent) == 2
+
+
+@pytest.mark.parametrize("error", [
+    BadResponse("html", status=502), ResponseTimeout("slow"), ConnectionDropped("lost"),
+    api_error("INTERNAL_SERVER_ERROR", "oops", status=500)])
+def test_writes_are_not_resent_when_they_may_have_run(error):
+    engine, transport, *_ = make_engine(error, {"result": 1})
+    with pytest.raises(type(error)):
+        engine.call("crm.deal.add", {}, read_only=False)
+    assert len(transport.sent) == 1
+
+
+def test_writes_are_resent_when_the_request_never_left():
+    engine, transport, *_ = make_engine(ConnectError("refused"), {"result": 5})
+    assert engine.call("crm.deal.add", {}, read_only=False) == {"result": 5}
+
+
+def test_writes_can_opt_into_resending():
+    engine, transport, *_ = make_engine(ConnectionDropped("lost"), {"result": 5},
+                                        retry=Retry(total=3, resend_writes=True))
+    assert engine.call("crm.deal.add", {}, read_only=False) == {"result": 5}
+
+
+def test_client_errors_are_never_retried():
+    bad = api_error("", "Parameter 'filter' must be array.", status=400)
+    engine, transport, *_ = make_engine(bad)
+    with pytest.raises(ApiError):
+        engine.call("crm.deal.list", {}, read_only=True)
+    assert len(transport.sent) == 1
+
+
+def test_expired_token_is_refreshed_once_and_the_call_repeated():
+    tokens = iter(["t1", "t2", "t3"])
+    auth = TokenAuth("https://portal.example/rest/", lambda: next(tokens))
+    expired = api_error("expired_token", "The access token provided has expired", status=401)
+    engine, transport, *_ = make_engine(expired, {"result": "ok"}, credentials=auth)
+    auth.params()
+    assert engine.call("crm.deal.add", {}, read_only=False) == {"result": "ok"}
+    assert auth.current() == "t2" and engine.stats.snapshot()["refreshes"] == 1
+
+
+def test_wrong_credentials_are_not_retried():
+    wrong = api_error("INVALID_CREDENTIALS", "Invalid request credentials", status=401)
+    engine, transport, *_ = make_engine(wrong)
+    with pytest.raises(AuthError):
+        engine.call("crm.deal.list", {}, read_only=True)
+    assert len(transport.sent) == 1
+
+
+def test_batch_resends_only_the_refused_commands():
+    commands = [Command(f"c{i}", "crm.deal.add", {"fields": {"TITLE": str(i)}}) for i in range(3)]
+    first = batch_reply(results={"c0": 10, "c2": 12}, errors={
+        "c1": {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}})
+    second = batch_reply(results={"c1": 11})
+    engine, transport, *_ = make_engine(first, second)
+    out = engine.batch(commands, read_only=False)
+    assert [o.result for o in out] == [10, 11, 12]
+    assert list(transport.sent[1][1]["cmd"]) == ["c1"]
+
+
+def test_batch_of_writes_lost_in_transit_is_in_doubt_not_resent():
+    commands = [Command(f"c{i}", "crm.deal.add", {"fields": {"TITLE": str(i)}}) for i in range(3)]
+    engine, transport, *_ = make_engine(ConnectionDropped("lost"), batch_reply())
+    out = engine.batch(commands, read_only=False)
+    assert all(o.in_doubt and not o.ok for o in out) and len(transport.sent) == 1
+    assert engine.stats.snapshot()["in_doubt"] == 3
+
+
+def test_batch_command_failures_are_kept_not_raised():
+    commands = [Command("c0", "crm.deal.get", {"id": 1}), Command("c1", "crm.deal.get", {"id": 2})]
+    reply = batch_reply(results={"c0": {"ID": "1"}},
+                        errors={"c1": {"error": "", "error_description": "Not found"}})
+    engine, *_ = make_engine(reply)
+    ok, missing = engine.batch(commands, read_only=True)
+    assert ok.ok and not missing.ok and missing.error.description == "Not found"
+
+
+def test_chained_batches_are_never_split_up():
+    commands = [Command("c0", "crm.deal.list", {}), Command("c1", "crm.deal.list", {})]
+    reply = batch_reply(results={"c0": []}, errors={
+        "c1": {"error": "OPERATION_TIME_LIMIT", "error_description": "blocked"}})
+    engine, transport, *_ = make_engine(reply)
+    out = engine.batch(commands, read_only=True, resend=False)
+    assert out[0].ok and isinstance(out[1].error, OperationTimeLimit)
+    assert len(transport.sent) == 1
+
+
+def test_budget_is_fed_from_every_command_time_block():
+    commands = [Command("c0", "crm.deal.list", {}), Command("c1", "crm.lead.list", {})]
+    times = {"c0": {"start": 1_700_000_000, "finish": 1_700_000_000.5, "operating": 300.0,
+                    "operating_reset_at": 1_700_000_100},
+             "c1": {"start": 1_700_000_000, "finish": 1_700_000_000.5, "operating": 12.0,
+                    "operating_reset_at": 1_700_000_100}}
+    engine, *_ = make_engine(batch_reply(results={"c0": [], "c1": []}, times=times))
+    engine.batch(commands, read_only=True)
+    operating = engine.snapshot()["operating"]
+    assert operating["crm.deal.list"]["operating"] == 300.0
+    assert operating["crm.lead.list"]["operating"] == 12.0
+
+
+def test_overloads_lower_rate_and_concurrency():
+    engine, transport, clock, limiter = make_engine(
+        *[BadResponse("html", status=502)] * 5, {"result": 1},
+        retry=Retry(total=6))
+    engine.call("crm.deal.list", {}, read_only=True)
+    snap = engine.snapshot()
+    assert snap["rate"] < 2 and snap["concurrency"] < 8
+
+
+def test_slow_caps_concurrency_and_restores_it():
+    engine, *_ = make_engine()
+    previous = engine.cap_concurrency(1)
+    assert engine.snapshot()["concurrency"] == 1
+    engine.cap_concurrency(previous)
+    assert engine.snapshot()["concurrency"] == 8

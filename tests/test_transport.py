@@ -1,0 +1,144 @@
+"""The transport's wire contract: what goes out, and how every answer (or its absence) maps."""
+import json
+import http.client
+
+import pytest
+import requests
+import responses
+import urllib3.exceptions
+from responses import matchers
+
+from bitrix_fast.auth import TokenAuth, Webhook
+from bitrix_fast.errors import (AuthError, BadResponse, ConnectError, ConnectionDropped,
+                                MethodNotFound, RateLimited, ResponseTimeout)
+from bitrix_fast.transport import Transport
+
+CODE = "s3cr3tc0de0123"
+HOOK = f"https://portal.example/rest/7/{CODE}/"
+
+
+def transport(**kwargs):
+    return Transport(Webhook(HOOK), pool_size=kwargs.pop("pool_size", 4), **kwargs)
+
+
+@responses.activate
+def test_posts_json_to_the_method_url():
+    responses.post(HOOK + "crm.deal.list", json={"result": [], "total": 0},
+                   match=[matchers.json_params_matcher({"filter": {">ID": 5},
+                                                        "title": "Ёж"}),
+                          matchers.header_matcher({"Content-Type": "application/json"})])
+    reply = transport().send("crm.deal.list", {"filter": {">ID": 5}, "title": "Ёж"})
+    assert reply.body == {"result": [], "total": 0} and reply.status == 200 and reply.size > 0
+
+
+@responses.activate
+def test_oauth_token_travels_in_the_body_as_auth():
+    responses.post("https://portal.example/rest/server.time",
+                   json={"result": "2024-01-01T00:00:00+03:00"},
+                   match=[matchers.json_params_matcher({"auth": "tok-1"})])
+    auth = TokenAuth("https://portal.example/rest/", lambda: "tok-1")
+    assert Transport(auth).send("server.time", {}).body["result"].startswith("2024")
+
+
+@responses.activate
+@pytest.mark.parametrize("status,body,cls,code", [
+    (401, {"error": "INVALID_CREDENTIALS", "error_description": "Invalid request credentials"},
+     AuthError, "INVALID_CREDENTIALS"),
+    (503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"},
+     RateLimited, "QUERY_LIMIT_EXCEEDED"),
+    (404, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"},
+     MethodNotFound, "ERROR_METHOD_NOT_FOUND"),
+    (200, {"error": "expired_token", "error_description": "The access token provided has expired"},
+     AuthError, "expired_token"),
+])
+def test_error_envelopes_become_typed_errors(status, body, cls, code):
+    responses.post(HOOK + "crm.deal.list", json=body, status=status)
+    with pytest.raises(cls) as caught:
+        transport().send("crm.deal.list", {})
+    error = caught.value
+    assert (error.code, error.status, error.method) == (code, status, "crm.deal.list")
+    assert str(error).startswith(f"crm.deal.list: {code} ({status}) ")
+    assert CODE not in str(error) and CODE not in repr(error)
+
+
+@responses.activate
+def test_html_error_page_is_a_bad_response_with_a_redacted_snippet():
+    page = (f"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>"
+            f"<p>upstream for /rest/7/{CODE}/crm.deal.add failed</p></body></html>")
+    responses.post(HOOK + "crm.deal.add", body=page, status=502, content_type="text/html")
+    with pytest.raises(BadResponse) as caught:
+        transport().send("crm.deal.add", {})
+    error = caught.value
+    assert error.status == 502 and "502 Bad Gateway" in error.snippet
+    assert CODE not in str(error) and "***" in error.snippet
+    assert error.executed_maybe
+
+
+@responses.activate
+def test_truncated_json_is_a_bad_response():
+    responses.post(HOOK + "x.get", body='{"result": [1, 2', status=200)
+    with pytest.raises(BadResponse):
+        transport().send("x.get", {})
+
+
+@responses.activate
+@pytest.mark.parametrize("raised,cls,sent", [
+    (requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(
+        None, "/", urllib3.exceptions.NewConnectionError(None, "refused"))), ConnectError, False),
+    (requests.exceptions.ConnectTimeout("connect timed out"), ConnectError, False),
+    (requests.exceptions.SSLError("certificate verify failed"), ConnectError, False),
+    (requests.exceptions.ReadTimeout("read timed out"), ResponseTimeout, True),
+    (requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+        "Connection aborted.", http.client.RemoteDisconnected("closed"))), ConnectionDropped, True),
+    (requests.exceptions.ChunkedEncodingError("broken"), ConnectionDropped, True),
+])
+def test_network_failures_map_to_transport_errors(raised, cls, sent):
+    """Only failures that prove the request never left say executed_maybe = False."""
+    responses.post(HOOK + "crm.deal.add", body=raised)
+    with pytest.raises(cls) as caught:
+        transport().send("crm.deal.add", {})
+    assert caught.value.executed_maybe is sent
+    assert CODE not in str(caught.value)
+
+
+def test_ssl_error_names_the_ssl_switch():
+    with responses.RequestsMock() as mock:
+        mock.post(HOOK + "x.get", body=requests.exceptions.SSLError("certificate verify failed"))
+        with pytest.raises(ConnectError, match="ssl=False"):
+            transport().send("x.get", {})
+
+
+def test_pool_sized_to_workers_without_urllib3_retries():
+    adapter = transport(pool_size=37)._session.get_adapter(HOOK)
+    assert adapter._pool_maxsize == 37 and adapter.max_retries.total == 0
+
+
+def test_callers_session_keeps_its_other_adapters():
+    session = requests.Session()
+    other = session.get_adapter("https://elsewhere.example/")
+    Transport(Webhook(HOOK), session=session, pool_size=9)
+    assert session.get_adapter("https://elsewhere.example/") is other
+    assert session.get_adapter(HOOK)._pool_maxsize == 9
+
+
+@responses.activate
+def test_timeouts_and_verify_reach_requests():
+    seen = {}
+
+    def callback(request):
+        seen["body"] = json.loads(request.body)
+        return 200, {}, json.dumps({"result": True})
+
+    responses.add_callback(responses.POST, HOOK + "x.get", callback=callback)
+    t = transport(timeout=(1.5, 9), verify="/etc/ssl/ca.pem")
+    t.send("x.get", {"n": 1})
+    call = responses.calls[0]
+    assert call.request.req_kwargs["timeout"] == (1.5, 9.0)
+    assert call.request.req_kwargs["verify"] == "/etc/ssl/ca.pem"
+    assert seen["body"] == {"n": 1}
+
+
+@pytest.mark.parametrize("bad", [0, -1, "5", (1,), (1, 0)])
+def test_bad_timeouts_are_refused(bad):
+    with pytest.raises((TypeError, ValueError)):
+        transport(timeout=bad)
