@@ -2,6 +2,8 @@
 import logging
 
 from .__version__ import __version__
+from .auth import OAuthRefresher
+from .async_client import BitrixAsync
 from .client import Bitrix
 from .errors import (
     ApiError,
@@ -27,10 +29,12 @@ __all__ = [
     "BadResponse",
     "BatchError",
     "Bitrix",
+    "BitrixAsync",
     "BitrixError",
     "ConnectError",
     "ConnectionDropped",
     "MethodNotFound",
+    "OAuthRefresher",
     "OperationTimeLimit",
     "RateLimited",
     "ResponseTimeout",

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import re
 import threading
+import weakref
 from typing import Any, Callable, Dict, Iterable, Optional
 from urllib.parse import urlsplit
 
@@ -25,6 +27,35 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
     return text
+
+
+#: Every live object holding secrets; the log filter below hides what any of them holds.
+_HOLDERS: "weakref.WeakSet[Any]" = weakref.WeakSet()
+#: urllib3 logs each request line at DEBUG, and the line carries the URL (so a webhook code).
+_GUARDED_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "requests")
+
+
+class _SecretFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = [secret for holder in list(_HOLDERS) for secret in holder.secrets]
+        if secrets:
+            message = record.getMessage()
+            cleaned = redact(message, secrets)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+        return True
+
+
+_FILTER = _SecretFilter()
+
+
+def guard_logs(holder: Any) -> None:
+    """Keep ``holder.secrets`` out of the HTTP libraries' log lines, for as long as it lives."""
+    _HOLDERS.add(holder)
+    for name in _GUARDED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
 
 class Webhook:
@@ -47,6 +78,7 @@ class Webhook:
                         f"{match.group('uid')}/{self._code}/"
         self.display = f"{parts.scheme}://{parts.netloc}{match.group('prefix')}" \
                        f"{match.group('uid')}/{REDACTED}/"
+        guard_logs(self)
 
     @property
     def secrets(self) -> tuple:
@@ -94,6 +126,7 @@ class TokenAuth:
         self._token: Optional[str] = None
         self._seen: list = []
         self._lock = threading.Lock()
+        guard_logs(self)
 
     @property
     def secrets(self) -> tuple:
@@ -167,6 +200,80 @@ def _run_awaitable(awaitable: Any) -> Any:
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+class OAuthRefresher:
+    """A ``token_func`` that performs the documented refresh-token grant.
+
+    ``Bitrix("https://<portal>/rest/", token_func=OAuthRefresher(client_id, client_secret,
+    refresh_token, on_update=save))``. Each refresh rotates the refresh token (the old one is
+    then refused with ``invalid_grant``), so every new token set is handed to ``on_update``
+    to be stored before it is used. ``access_token``, when given, is used first, saving one
+    refresh. ``endpoint`` is the OAuth server's token URL (Bitrix24 cloud:
+    ``https://oauth.bitrix.info/oauth/token/``); a dead refresh token raises ``AuthError``.
+    """
+
+    DEFAULT_ENDPOINT = "https://oauth.bitrix.info/oauth/token/"
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        *,
+        access_token: Optional[str] = None,
+        on_update: Optional[Callable[[Dict[str, Any]], None]] = None,
+        endpoint: str = DEFAULT_ENDPOINT,
+        session: Any = None,
+        timeout: Any = (10.0, 30.0),
+        ssl: Any = True,
+    ) -> None:
+        for name, value in (("client_id", client_id), ("client_secret", client_secret),
+                            ("refresh_token", refresh_token)):
+            if not isinstance(value, str) or not value:
+                raise TypeError(f"{name} must be a non-empty str")
+        import requests
+
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._refresh_token = refresh_token
+        self._access_token = access_token
+        self._on_update = on_update
+        self.endpoint = endpoint
+        self._session = session if session is not None else requests.Session()
+        self._timeout = timeout
+        self._ssl = ssl
+        self._lock = threading.Lock()
+        guard_logs(self)
+
+    @property
+    def secrets(self) -> tuple:
+        return tuple(s for s in (self._client_secret, self._refresh_token, self._access_token)
+                     if s)
+
+    def __call__(self) -> Dict[str, Any]:
+        from .transport import get_json
+
+        with self._lock:
+            if self._access_token is not None:
+                token, self._access_token = self._access_token, None
+                return {"access_token": token}
+            reply = get_json(
+                self._session, self.endpoint,
+                {"grant_type": "refresh_token", "client_id": self._client_id,
+                 "client_secret": self._client_secret, "refresh_token": self._refresh_token},
+                secrets=(self._client_secret, self._refresh_token), timeout=self._timeout,
+                verify=self._ssl)
+            if not isinstance(reply, dict) or not reply.get("access_token") \
+                    or not reply.get("refresh_token"):
+                raise TypeError("the OAuth server answered without access_token/refresh_token")
+            self._refresh_token = reply["refresh_token"]
+            if self._on_update is not None:
+                self._on_update(dict(reply))
+            return reply
+
+    def __repr__(self) -> str:
+        return f"OAuthRefresher(client_id={self._client_id!r}, endpoint={self.endpoint!r})"
 
 
 def credentials(webhook: str, token_func: Optional[Callable[[], Any]]):

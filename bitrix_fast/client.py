@@ -50,7 +50,8 @@ class Bitrix:
     Keyword-only: ``max_workers`` (threads), ``timeout`` (seconds or ``(connect, read)``),
     ``retry`` (a :class:`~bitrix_fast.retry.Retry`, or a number of retries), ``limiter`` (any
     object with ``acquire()``, ``on_refused()``, ``rate``, ``burst`` -- e.g. a shared
-    ``RedisLimiter``), ``progress`` (None: a bar when ``verbose`` and stderr is a terminal).
+    ``RedisLimiter``; if it also has ``budget(limit)``, the operating budget comes from
+    there), ``progress`` (None: a bar when ``verbose`` and stderr is a terminal).
     """
 
     def __init__(
@@ -85,10 +86,14 @@ class Bitrix:
                                     timeout=timeout, verify=ssl)
         self._limiter = limiter if limiter is not None else TokenBucket(
             rate=requests_per_second, burst=request_pool_size, clock=clock)
+        # A shared limiter (RedisLimiter) shares the operating budget too.
+        shared_budget = getattr(self._limiter, "budget", None)
+        budget = (shared_budget(float(operating_time_limit)) if callable(shared_budget)
+                  else OperatingBudget(limit=float(operating_time_limit), clock=clock))
         self._engine = Engine(
             self._transport, self._credentials,
             limiter=self._limiter,
-            budget=OperatingBudget(limit=float(operating_time_limit), clock=clock),
+            budget=budget,
             retry=Retry.from_value(retry),
             retry_budget=RetryBudget(),
             throttle=AdaptiveThrottle(self._limiter.rate, workers, clock=clock),
@@ -264,13 +269,15 @@ class Bitrix:
                            keep_order=keep_order)
 
     def _iterate(self, method: str, plan: Any, *, read_ahead: Optional[int]) -> Iterator[Any]:
-        dedup = Dedup(methods.list_facts(method))
         in_flight = self._workers if read_ahead is None else min(read_ahead, self._workers)
         with make_progress(self._progress, self.verbose, method) as bar:
-            for row in dedup.filter_iter(drive(plan, self._run, self._pool_(),
-                                                max_in_flight=in_flight,
-                                                on_rows=bar.update)):
-                yield row
+            rows = drive(plan, self._run, self._pool_(), max_in_flight=in_flight,
+                         on_rows=bar.update)
+            if plan.unique:
+                yield from rows
+                return
+            dedup = Dedup(methods.list_facts(method))
+            yield from dedup.filter_iter(rows)
         if dedup.dropped:
             logger.debug("%s: %d duplicate rows dropped", method, dedup.dropped)
 

@@ -30,6 +30,10 @@ def with_order(params: Dict[str, Any], facts: MethodFacts) -> Dict[str, Any]:
 class PlainPlan:
     """First page as one command; once its ``total`` is known, every remaining offset."""
 
+    #: Offsets shift when rows are deleted meanwhile (and a start past the end returns page 1
+    #: again), so the same row can come twice: callers deduplicate by ID.
+    unique = False
+
     def __init__(self, method: str, params: Dict[str, Any], facts: MethodFacts, *,
                  batch_size: int = 50, single: bool = False, keep_pages: bool = False) -> None:
         self._method = method

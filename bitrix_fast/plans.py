@@ -38,6 +38,8 @@ class Plan(Protocol):
     done: bool
     #: expected number of rows (for the progress bar), None while unknown
     total: Optional[int]
+    #: True when the plan itself guarantees each row is yielded once
+    unique: bool
 
     def next_work(self) -> Optional[Work]:
         """Work that can be sent now, or None (wait for a reply, or nothing left)."""

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
 import requests
@@ -80,68 +80,77 @@ class Transport:
                          "User-Agent": USER_AGENT})
             content = response.content
         except requests.exceptions.RequestException as error:
-            raise self._translate(method, error) from None
+            raise translate(method, error, self._redact, self._timeout[1]) from None
         elapsed = time.monotonic() - started
-        return Reply(self._parse(method, response.status_code, content), response.status_code,
-                     elapsed, len(content))
-
-    def get_json(self, url: str, params: Mapping[str, Any], *, secrets: tuple = ()) -> Any:
-        """A plain GET returning JSON, for the OAuth token endpoint."""
-        try:
-            response = self._session.get(url, params=dict(params), timeout=self._timeout,
-                                         verify=self._verify, allow_redirects=False)
-            content = response.content
-        except requests.exceptions.RequestException as error:
-            raise self._translate("oauth/token", error, secrets) from None
-        return self._parse("oauth/token", response.status_code, content, secrets)
+        return Reply(parse(method, response.status_code, content, self._redact),
+                     response.status_code, elapsed, len(content))
 
     def close(self) -> None:
         if self._own_session:
             self._session.close()
 
-    def _parse(self, method: str, status: int, content: bytes, secrets: tuple = ()) -> Any:
-        try:
-            body = json.loads(content) if content else None
-        except ValueError:
-            body = None
-        else:
-            if isinstance(body, dict) and "error" in body and "result" not in body:
-                extra = {k: v for k, v in body.items() if k not in ("error", "error_description")}
-                raise api_error(body.get("error"), body.get("error_description", ""),
-                                status=status, method=method, extra=extra)
-            if status < 400 and body is not None:
-                return body
-        raise BadResponse("the portal did not answer with a Bitrix24 JSON envelope",
-                          method=method, status=status,
-                          snippet=self._snippet(content, secrets))
+    def _redact(self, text: str) -> str:
+        # Read at every use: OAuth tokens change while the client runs.
+        return redact(text, self._credentials.secrets)
 
-    def _snippet(self, content: bytes, secrets: tuple = ()) -> str:
-        text = " ".join(content[: SNIPPET_CHARS * 4].decode("utf-8", "replace").split())
-        return self._redact(text, secrets)[:SNIPPET_CHARS]
 
-    def _redact(self, text: str, secrets: tuple = ()) -> str:
-        return redact(text, tuple(self._credentials.secrets) + tuple(secrets))
+def get_json(session: requests.Session, url: str, params: Mapping[str, Any], *,
+             secrets: Sequence[str], timeout: TimeoutSpec = DEFAULT_TIMEOUT,
+             verify: Union[bool, str] = True) -> Any:
+    """A plain GET returning JSON (the OAuth token endpoint), with the same error mapping as
+    REST calls; ``secrets`` are redacted from every error."""
+    read_timeout = _timeout(timeout)
 
-    def _translate(self, method: str, error: requests.exceptions.RequestException,
-                   secrets: tuple = ()) -> TransportError:
-        # requests puts the URL (and so the webhook code) into its messages: redact them.
-        detail = self._redact(f"{type(error).__name__}: {error}", secrets)[:300]
-        exc = requests.exceptions
-        if isinstance(error, (exc.ConnectTimeout, exc.SSLError, exc.ProxyError,
-                              exc.InvalidURL, exc.MissingSchema, exc.InvalidSchema)):
-            hint = ""
-            if isinstance(error, exc.SSLError):
-                hint = " (for a self-hosted portal pass ssl=False or ssl='/path/to/ca.pem')"
-            return ConnectError(f"could not connect{hint}: {detail}", method=method)
-        if isinstance(error, exc.ReadTimeout):
-            return ResponseTimeout(f"no answer within {self._timeout[1]} s: {detail}",
-                                   method=method)
-        if isinstance(error, exc.ConnectionError) and _never_sent(error):
-            return ConnectError(f"could not connect: {detail}", method=method)
-        if isinstance(error, (exc.ConnectionError, exc.ChunkedEncodingError,
-                              exc.ContentDecodingError)):
-            return ConnectionDropped(f"connection lost: {detail}", method=method)
-        return TransportError(detail, method=method)
+    def hide(text: str) -> str:
+        return redact(text, secrets)
+
+    try:
+        response = session.get(url, params=dict(params), timeout=read_timeout, verify=verify,
+                               allow_redirects=False)
+        content = response.content
+    except requests.exceptions.RequestException as error:
+        raise translate("oauth/token", error, hide, read_timeout[1]) from None
+    return parse("oauth/token", response.status_code, content, hide)
+
+
+def parse(method: str, status: int, content: bytes, hide: Callable[[str], str]) -> Any:
+    """The envelope of a reply, an ApiError for an error envelope, or BadResponse."""
+    try:
+        body = json.loads(content) if content else None
+    except ValueError:
+        body = None
+    else:
+        if isinstance(body, dict) and "error" in body and "result" not in body:
+            extra = {k: v for k, v in body.items() if k not in ("error", "error_description")}
+            raise api_error(body.get("error"), hide(str(body.get("error_description", ""))),
+                            status=status, method=method, extra=extra)
+        if status < 400 and body is not None:
+            return body
+    text = " ".join(content[: SNIPPET_CHARS * 4].decode("utf-8", "replace").split())
+    raise BadResponse("the portal did not answer with a Bitrix24 JSON envelope",
+                      method=method, status=status, snippet=hide(text)[:SNIPPET_CHARS])
+
+
+def translate(method: str, error: requests.exceptions.RequestException,
+              hide: Callable[[str], str], read_timeout: float) -> TransportError:
+    """Our error for a requests exception; requests puts the URL (and so the webhook code)
+    into its messages, so they are redacted."""
+    detail = hide(f"{type(error).__name__}: {error}")[:300]
+    exc = requests.exceptions
+    if isinstance(error, (exc.ConnectTimeout, exc.SSLError, exc.ProxyError,
+                          exc.InvalidURL, exc.MissingSchema, exc.InvalidSchema)):
+        hint = ""
+        if isinstance(error, exc.SSLError):
+            hint = " (for a self-hosted portal pass ssl=False or ssl='/path/to/ca.pem')"
+        return ConnectError(f"could not connect{hint}: {detail}", method=method)
+    if isinstance(error, exc.ReadTimeout):
+        return ResponseTimeout(f"no answer within {read_timeout} s: {detail}", method=method)
+    if isinstance(error, exc.ConnectionError) and _never_sent(error):
+        return ConnectError(f"could not connect: {detail}", method=method)
+    if isinstance(error, (exc.ConnectionError, exc.ChunkedEncodingError,
+                          exc.ContentDecodingError)):
+        return ConnectionDropped(f"connection lost: {detail}", method=method)
+    return TransportError(detail, method=method)
 
 
 def _never_sent(error: BaseException) -> bool:

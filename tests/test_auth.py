@@ -80,3 +80,61 @@ def test_tokens_are_secrets():
     auth = TokenAuth("https://portal.example/rest/", lambda: "tok-abcdef")
     auth.params()
     assert "tok-abcdef" in auth.secrets and "tok-abcdef" not in repr(auth)
+
+
+import logging
+
+import responses
+from responses import matchers
+
+from bitrix_fast import OAuthRefresher
+from bitrix_fast.errors import AuthError
+
+TOKEN_URL = "https://oauth.example/oauth/token/"
+
+
+@responses.activate
+def test_refresher_rotates_refresh_tokens_and_reports_them():
+    """Each refresh sends the latest refresh token and hands the new set to on_update."""
+    for old, new in (("r0", "r1"), ("r1", "r2")):
+        responses.get(TOKEN_URL, json={"access_token": f"a-{new}", "refresh_token": new,
+                                       "expires_in": 3600,
+                                       "client_endpoint": "https://portal.example/rest/"},
+                      match=[matchers.query_param_matcher({
+                          "grant_type": "refresh_token", "client_id": "app",
+                          "client_secret": "csecret99", "refresh_token": old})])
+    saved = []
+    refresher = OAuthRefresher("app", "csecret99", "r0", on_update=saved.append,
+                               endpoint=TOKEN_URL)
+    assert refresher()["access_token"] == "a-r1"
+    assert refresher()["access_token"] == "a-r2"
+    assert [s["refresh_token"] for s in saved] == ["r1", "r2"]
+    assert "csecret99" not in repr(refresher)
+
+
+@responses.activate
+def test_refresher_uses_a_given_access_token_first():
+    refresher = OAuthRefresher("app", "csecret99", "r0", access_token="a0", endpoint=TOKEN_URL)
+    assert refresher() == {"access_token": "a0"}
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_dead_refresh_token_is_an_auth_error_without_secrets():
+    responses.get(TOKEN_URL, status=400, json={
+        "error": "invalid_grant", "error_description": "refresh token r0-secret is not valid"})
+    refresher = OAuthRefresher("app", "csecret99", "r0-secret", endpoint=TOKEN_URL)
+    with pytest.raises(AuthError) as caught:
+        refresher()
+    assert caught.value.code == "invalid_grant"
+    assert "r0-secret" not in str(caught.value) and "csecret99" not in str(caught.value)
+
+
+def test_http_library_log_lines_are_redacted(caplog):
+    """urllib3 logs request lines with the URL at DEBUG: the webhook code must not show."""
+    hook = Webhook(f"https://portal.example/rest/1/{CODE}/")  # live while the line is logged
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("urllib3.connectionpool").debug(
+            '%s "%s %s"', "https://portal.example", "POST", f"/rest/1/{CODE}/crm.deal.list")
+    assert CODE not in caplog.text and "/rest/1/***/crm.deal.list" in caplog.text
+    assert hook.secrets == (CODE,)

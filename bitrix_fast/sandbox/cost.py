@@ -1,0 +1,110 @@
+"""How much server time a call costs: the sandbox sleeps this long, for real, per command.
+
+``delay = per_command + rows*per_row + counted*per_counted_row + skipped*per_skipped_row
++ written*per_written_row``, from the counters the store reports in its ``Outcome``.
+The delay is slept outside every lock, shows up in ``time.duration`` / ``processing``, and
+is what the operating budget is billed (calls over 0.1 s), so a client that makes the
+portal COUNT and OFFSET-scan the whole table on every page runs into 429s exactly as on a
+real portal, while one that pages by ID ranges with ``start=-1`` does not. The sandbox's
+own SQLite time is not billed: it depends on the machine and on threads queueing for the
+database, and would make budgets flaky.
+
+Presets (seconds):
+
+=============  ==========  =========  ==============  ==============  ==============
+preset         per_command per_row    per_counted_row per_skipped_row per_written_row
+=============  ==========  =========  ==============  ==============  ==============
+``none``       0           0          0               0               0
+``light``      0.5 ms      20 us      0.05 us         0.1 us          1 ms
+``heavy``      5 ms        0.1 ms     20.9 us         5 us            30 ms
+=============  ==========  =========  ==============  ==============  ==============
+
+Where the numbers come from:
+
+- ``heavy.per_counted_row``: the docs measured ``crm.item.list`` over 2,387,743 leads at
+  49.9 s with the COUNT and 0.097 s without it (settings/performance/huge-data.md), i.e.
+  (49.9 - 0.097) / 2,387,743 = 20.9 us per counted row. OFFSET skipping walks the same rows
+  without the filter bookkeeping; we charge a quarter of that, 5 us. A few ms per command
+  matches the ``duration`` of small calls in recorded replies (0.9-10 ms); 0.1 ms per
+  returned row keeps a 50-row page near 10 ms; an ``add`` or ``update`` on a cloud portal
+  takes tens of ms, hence 30 ms per written row. On ``heavy`` an offset-paged export of
+  100k rows costs ~2 s per command near the end: the budget runs out, as users report.
+- ``light``: mesilov/bitrix24-php-sdk's benchmark (100k contacts, peer-libraries.md §7)
+  took 131.3 s with counting vs 30.9 s without, over 2,000 pages: ~15 ms per 50-row page
+  (~0.3 ms per row) and ~50 ms of COUNT + OFFSET per page at an average offset of 50k, i.e.
+  ~0.3 us per counted-or-skipped row. ``light`` takes a sixth of the scan figure and a
+  fifteenth of the per-row one, so that an offset-paging client such as fast_bitrix24 can
+  still export 300k rows on the ``x10`` plan: at offset 300k a command costs
+  0.5 ms + 50 x 20 us + 300k x 0.05 us + 300k x 0.1 us = 46.5 ms of modelled time, which
+  leaves room for SQLite's own COUNT and OFFSET work below the 0.1 s billing threshold.
+  It exists to make costs visible in timings without changing who wins.
+- ``none``: the sandbox answers as fast as SQLite and JSON allow (protocol tests).
+
+Pass a :class:`CostModel` for anything else, e.g. ``CostModel(per_command=0.15)`` to spend
+a small operating budget quickly in a test.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Union
+
+from .outcome import Outcome
+
+__all__ = ["CostModel", "PRESETS", "resolve_cost"]
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Seconds of server time per command and per row of each kind (see module docstring)."""
+
+    per_command: float = 0.0
+    per_row: float = 0.0
+    per_counted_row: float = 0.0
+    per_skipped_row: float = 0.0
+    per_written_row: float = 0.0
+
+    def delay(self, outcome: Outcome) -> float:
+        return (
+            self.per_command
+            + outcome.rows * self.per_row
+            + outcome.counted * self.per_counted_row
+            + outcome.skipped * self.per_skipped_row
+            + outcome.written * self.per_written_row
+        )
+
+    @property
+    def is_free(self) -> bool:
+        return not any(
+            (self.per_command, self.per_row, self.per_counted_row, self.per_skipped_row, self.per_written_row)
+        )
+
+
+PRESETS: Dict[str, CostModel] = {
+    "none": CostModel(),
+    "light": CostModel(
+        per_command=0.5e-3,
+        per_row=20e-6,
+        per_counted_row=0.05e-6,
+        per_skipped_row=0.1e-6,
+        per_written_row=1e-3,
+    ),
+    "heavy": CostModel(
+        per_command=5e-3,
+        per_row=0.1e-3,
+        per_counted_row=20.9e-6,
+        per_skipped_row=5e-6,
+        per_written_row=30e-3,
+    ),
+}
+
+
+def resolve_cost(cost: Union[str, CostModel, None]) -> CostModel:
+    """A preset name, a :class:`CostModel`, or None (= ``none``)."""
+    if cost is None:
+        return PRESETS["none"]
+    if isinstance(cost, CostModel):
+        return cost
+    model: Optional[CostModel] = PRESETS.get(str(cost).strip().lower())
+    if model is None:
+        raise ValueError(f"unknown cost model {cost!r}: use one of {', '.join(PRESETS)} or a CostModel")
+    return model

@@ -1,0 +1,104 @@
+"""crm.deal / crm.lead / crm.contact / crm.company: list, get, add, update, delete, fields.
+
+The classic CCrm* methods: UPPER_CASE names, every value printed as a string, and refusals
+with an empty ``error`` code and HTTP 400 ("ID is not defined or invalid.", "Not found";
+see real_responses/crm_get_batch_mix_success_and_errors.json).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict
+
+from .dialects import CLASSIC
+from .entities import COMPANY, CONTACT, DEAL, LEAD, Entity, Field
+from .listing import fetch_one, fetch_page
+from .outcome import ApiFault, CallContext, Outcome
+from .query import compile_filter, compile_order, id_param, param, select_fields
+from .records import writable
+
+#: ``settings`` that *.fields reports for custom fields, by type (as real portals print them)
+UF_SETTINGS: Dict[str, Dict[str, Any]] = {
+    "string": {"SIZE": 20, "ROWS": 1, "REGEXP": "", "MIN_LENGTH": 0, "MAX_LENGTH": 0,
+               "DEFAULT_VALUE": None},
+    "double": {"PRECISION": 2, "SIZE": 20, "MIN_VALUE": 0, "MAX_VALUE": 0,
+               "DEFAULT_VALUE": None},
+    "date": {"DEFAULT_VALUE": {"TYPE": "NONE", "VALUE": ""}},
+}
+
+
+def field_meta(f: Field) -> Dict[str, Any]:
+    """One entry of ``crm.*.fields`` (shape of real_responses/crm_lead_fields_success.json)."""
+    meta: Dict[str, Any] = {"type": f.type, "isRequired": f.required, "isReadOnly": f.readonly,
+                            "isImmutable": False, "isMultiple": False, "isDynamic": f.uf}
+    if f.status_type:
+        meta["statusType"] = f.status_type
+    if not f.uf:
+        meta["title"] = f.title
+        return meta
+    meta.update(title=f.name, listLabel=f.title, formLabel=f.title, filterLabel=f.title,
+                settings=UF_SETTINGS.get(f.type, {}))
+    return meta
+
+
+def _id(params: Dict[str, Any]) -> int:
+    id_ = id_param(param(params, "id"))
+    if id_ is None:
+        raise ApiFault("", "ID is not defined or invalid.", 400)
+    return id_
+
+
+def _fields(params: Dict[str, Any]) -> Dict[str, Any]:
+    fields = param(params, "fields")
+    if fields == []:  # an empty PHP array arrives as a list
+        return {}
+    if not isinstance(fields, dict):
+        raise ApiFault("", "Parameter 'fields' must be array.", 400)
+    return fields
+
+
+def _not_found() -> ApiFault:
+    return ApiFault("", "Not found", 400)
+
+
+def methods(e: Entity) -> Dict[str, Callable[..., Outcome]]:
+    """The six classic methods of one entity, keyed by their lowercase names."""
+
+    def list_(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
+        where = compile_filter(CLASSIC, e, param(params, "filter"))
+        order = compile_order(CLASSIC, e, param(params, "order"))
+        fields = select_fields(CLASSIC, e, param(params, "select"))
+        return fetch_page(store, e, CLASSIC, where, order, fields, params.get("start"), ctx)
+
+    def get(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
+        row = fetch_one(store, e, CLASSIC, _id(params), e.fields)
+        if row is None:
+            raise _not_found()
+        return Outcome(row, rows=1)
+
+    def add(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
+        values = writable(CLASSIC, e, _fields(params))
+        return Outcome(store.insert(e.name, values, by=ctx.user_id), written=1)
+
+    def update(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
+        id_ = _id(params)
+        values = writable(CLASSIC, e, _fields(params))
+        if not store.update(e.name, id_, values, by=ctx.user_id):
+            raise _not_found()
+        return Outcome(True, written=1)
+
+    def delete(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
+        if not store.delete(e.name, _id(params)):
+            raise _not_found()
+        return Outcome(True, written=1)
+
+    def fields(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
+        return Outcome({f.name: field_meta(f) for f in e.fields})
+
+    prefix = f"crm.{e.name}."
+    return {prefix + name: handler for name, handler in (
+        ("list", list_), ("get", get), ("add", add), ("update", update), ("delete", delete),
+        ("fields", fields))}
+
+
+METHODS: Dict[str, Callable[..., Outcome]] = {
+    name: handler for e in (DEAL, LEAD, CONTACT, COMPANY) for name, handler in methods(e).items()
+}

@@ -1,0 +1,24 @@
+"""Every REST method the sandbox serves, by lowercase name.
+
+A handler takes ``(store, params, ctx)`` and returns an :class:`Outcome` or raises
+:class:`ApiFault`; it never sees HTTP. ``batch`` is not here: the HTTP layer runs it.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict
+
+from . import crm, items, tasks, users
+from .outcome import CallContext, Outcome
+from .values import iso_now
+
+Handler = Callable[[Any, Dict[str, Any], CallContext], Outcome]
+
+
+def server_time(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
+    return Outcome(iso_now())
+
+
+HANDLERS: Dict[str, Handler] = {
+    **crm.METHODS, **items.METHODS, **tasks.METHODS, **users.METHODS,
+    "server.time": server_time,
+}

@@ -1,0 +1,107 @@
+"""The sandbox portal's database: SQLite tables for the entities, and the method entry point.
+
+One connection serves every thread; a lock is held only while SQL runs, so the HTTP layer
+can call :meth:`Store.call` from many threads and sleep its cost-model delays outside.
+Tables use ``INTEGER PRIMARY KEY AUTOINCREMENT``: the ID is the rowid (ID-range filters and
+ID order walk the table's own B-tree) and a deleted ID is never handed out again.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Optional, Set
+
+from . import seed as seeding
+from .entities import ENTITIES, SQL_TYPES, Entity, get_entity
+from .handlers import HANDLERS
+from .outcome import ApiFault, CallContext, Outcome
+from .records import changed_row, new_row
+from .values import now_epoch
+
+
+def _schema(e: Entity) -> str:
+    columns = ", ".join(f'"{f.name}" {SQL_TYPES[f.kind]}' for f in e.fields[1:])
+    return f'CREATE TABLE IF NOT EXISTS "{e.name}" ("ID" INTEGER PRIMARY KEY AUTOINCREMENT, {columns})'
+
+
+class Store:
+    """Entities in SQLite (``:memory:`` or a file) plus the REST methods that serve them."""
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self.locked() as db:
+            db.execute("PRAGMA synchronous=OFF")  # a sandbox trades durability for speed
+            for e in ENTITIES.values():
+                db.execute(_schema(e))
+
+    @contextmanager
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for as long as the caller holds the store's lock."""
+        with self._lock:
+            yield self._db
+
+    def seed(self, *, deals: int = 0, leads: int = 0, contacts: int = 0, companies: int = 0,
+             tasks: int = 0, users: int = 1, id_gaps: str = "uniform", seed: int = 0) -> None:
+        """Fill empty tables with realistic rows; tables that already hold rows are left as
+        they are, so seeding a file store twice never duplicates (see :mod:`.seed`)."""
+        counts = {"user": users, "company": companies, "contact": contacts, "lead": leads,
+                  "deal": deals, "task": tasks}
+        with self.locked() as db:
+            seeding.seed_all(db, counts, id_gaps=id_gaps, seed=seed)
+
+    def knows(self, method: str) -> bool:
+        return method in HANDLERS
+
+    def call(self, method: str, params: Dict[str, Any], ctx: CallContext) -> Outcome:
+        """Run one REST method (name already lowercased); raises :class:`ApiFault`."""
+        handler = HANDLERS.get(method)
+        if handler is None:
+            raise ApiFault("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+        return handler(self, params or {}, ctx)
+
+    def ids(self, entity: str) -> Set[int]:
+        table = get_entity(entity).name
+        with self.locked() as db:
+            return {row[0] for row in db.execute(f'SELECT "ID" FROM "{table}"')}
+
+    def count(self, entity: str) -> int:
+        table = get_entity(entity).name
+        with self.locked() as db:
+            return db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+
+    def insert(self, entity: str, fields: Optional[Dict[str, Any]] = None, *,
+               by: int = 1) -> int:
+        """Add a row (fields by UPPER name; unknown ones ignored) and return its new ID,
+        one above the largest ID ever used. ``by`` is the user stamped as its author."""
+        e = get_entity(entity)
+        row = new_row(e, fields, by=by, now=now_epoch())
+        columns = ", ".join(f'"{name}"' for name in row)
+        marks = ", ".join("?" * len(row))
+        with self.locked() as db:
+            cursor = db.execute(f'INSERT INTO "{e.name}" ({columns}) VALUES ({marks})',
+                                tuple(row.values()))
+            return cursor.lastrowid
+
+    def update(self, entity: str, id: int, fields: Optional[Dict[str, Any]] = None, *,
+               by: int = 1) -> bool:
+        """Change a row's fields; False when there is no row with this ID."""
+        e = get_entity(entity)
+        row = changed_row(e, fields, by=by, now=now_epoch())
+        # "ID" = "ID" keeps the statement valid when nothing is set (users have no stamps)
+        assignments = ", ".join(['"ID" = "ID"'] + [f'"{name}" = ?' for name in row])
+        with self.locked() as db:
+            cursor = db.execute(f'UPDATE "{e.name}" SET {assignments} WHERE "ID" = ?',
+                                (*row.values(), id))
+            return cursor.rowcount > 0
+
+    def delete(self, entity: str, id: int) -> bool:
+        """Remove a row; False when there was none."""
+        table = get_entity(entity).name
+        with self.locked() as db:
+            return db.execute(f'DELETE FROM "{table}" WHERE "ID" = ?', (id,)).rowcount > 0
+
+    def close(self) -> None:
+        with self.locked() as db:
+            db.close()

@@ -1,0 +1,161 @@
+"""The public surface against the sandbox portal over loopback."""
+import time
+
+import pytest
+
+from bitrix_fast import AuthError, BatchError, Bitrix, MethodNotFound
+from bitrix_fast.sandbox import Sandbox
+
+
+@pytest.fixture(scope="module")
+def portal():
+    with Sandbox(deals=6_000, leads=300, tasks=700, users=120, plan="x10",
+                 id_gaps="sparse", seed=3) as sb:
+        yield sb
+
+
+@pytest.fixture
+def bx(portal):
+    with Bitrix(portal.webhook, verbose=False, requests_per_second=20) as client:
+        yield client
+
+
+def ids(rows, key="ID"):
+    return [int(row[key]) for row in rows]
+
+
+def test_get_all_deals_every_row_once_sorted(bx, portal):
+    rows = bx.get_all("crm.deal.list", {"select": ["ID", "TITLE", "OPPORTUNITY"]})
+    assert ids(rows) == sorted(portal.store.ids("deal"))
+    assert set(rows[0]) == {"ID", "TITLE", "OPPORTUNITY"}
+
+
+def test_get_all_with_a_filter_and_select_without_id(bx, portal):
+    rows = bx.get_all("crm.deal.list", {"select": ["TITLE"], "filter": {"CLOSED": "N"}})
+    expected = {int(r["ID"]) for r in bx.get_all("crm.deal.list", {"select": ["ID", "CLOSED"]})
+                if r["CLOSED"] == "N"}
+    assert set(ids(rows)) == expected and 0 < len(expected) < 6_000
+
+
+def test_get_all_other_orders_keep_the_servers_order(bx):
+    rows = bx.get_all("crm.deal.list", {"select": ["ID", "OPPORTUNITY"],
+                                        "order": {"OPPORTUNITY": "DESC"}})
+    amounts = [float(r["OPPORTUNITY"]) for r in rows]
+    assert len(rows) == 6_000 and amounts == sorted(amounts, reverse=True)
+
+
+def test_get_all_crm_item_tasks_and_users(bx, portal):
+    items = bx.get_all("crm.item.list", {"entityTypeId": 2, "select": ["id", "title"]})
+    assert ids(items, "id") == sorted(portal.store.ids("deal"))
+    assert isinstance(items[0]["id"], int)
+    tasks = bx.get_all("tasks.task.list", {"select": ["ID", "TITLE"]})
+    assert ids(tasks, "id") == sorted(portal.store.ids("task"))
+    users = bx.get_all("user.get")
+    assert ids(users) == sorted(portal.store.ids("user"))
+
+
+def test_iter_all_streams_each_row_once(bx, portal):
+    seen = [int(row["ID"]) for row in bx.iter_all("crm.lead.list", {"select": ["ID"]},
+                                                  read_ahead=2)]
+    assert sorted(seen) == sorted(portal.store.ids("lead")) and len(seen) == len(set(seen))
+
+
+def test_get_by_id(bx, portal):
+    wanted = sorted(portal.store.ids("deal"))[:120]
+    deals = bx.get_by_ID("crm.deal.get", wanted)
+    assert list(deals) == wanted and all(int(d["ID"]) == i for i, d in deals.items())
+    items = bx.get_by_ID("crm.item.get", wanted[:5], "id", {"entityTypeId": 2})
+    assert {k: v["id"] for k, v in items.items()} == {i: i for i in wanted[:5]}
+    task_id = min(portal.store.ids("task"))
+    assert bx.get_by_ID("tasks.task.get", [task_id], "taskId")[task_id]["id"] == str(task_id)
+
+
+def test_call_5000_adds_come_back_in_input_order(bx, portal):
+    before = portal.store.ids("contact")
+    items = [{"fields": {"NAME": f"n{i}", "LAST_NAME": "Order"}} for i in range(5_000)]
+    new_ids = bx.call("crm.contact.add", items)
+    assert len(set(new_ids)) == 5_000
+    created = bx.get_by_ID("crm.contact.get", new_ids)
+    # result i is the contact made from item i, though batches finished in any order
+    assert [created[new_id]["NAME"] for new_id in new_ids] == [f"n{i}" for i in range(5_000)]
+    assert portal.store.ids("contact") - before == set(new_ids)
+
+
+def test_call_single_dict_update_and_unwrapped_items(bx, portal):
+    deal_id = min(portal.store.ids("deal"))
+    assert bx.call("crm.deal.update", {"id": deal_id, "fields": {"TITLE": "renamed"}}) is True
+    assert bx.call("crm.deal.get", {"id": deal_id})["TITLE"] == "renamed"
+    item = bx.call("crm.item.add", [{"entityTypeId": 2, "fields": {"title": "via item"}}])[0]
+    assert item["title"] == "via item" and isinstance(item["id"], int)
+    task = bx.call("tasks.task.add", {"fields": {"TITLE": "t", "RESPONSIBLE_ID": 1}})
+    assert task["title"] == "t"
+
+
+def test_none_values_travel_as_json(bx, portal):
+    """A None cannot be written in a batch command: that item goes as its own JSON call."""
+    deal_id = max(portal.store.ids("deal"))
+    bx.call("crm.deal.update", [{"id": deal_id, "fields": {"COMMENTS": "x"}},
+                                {"id": deal_id, "fields": {"COMMENTS": None}}])
+    assert bx.call("crm.deal.get", {"id": deal_id})["COMMENTS"] in (None, "")
+
+
+def test_failed_items_raise_batch_error_with_the_successes(bx, portal):
+    good = min(portal.store.ids("deal"))
+    with pytest.raises(BatchError) as caught:
+        bx.call("crm.deal.get", [{"id": good}, {"id": 999_999_999}, {"id": good}])
+    error = caught.value
+    assert set(error.results) == {0, 2} and set(error.errors) == {1}
+    assert error.errors[1].description == "Not found" and not error.in_doubt
+
+
+def test_call_batch_passes_references_through(bx, portal):
+    deal_id = min(portal.store.ids("deal"))
+    out = bx.call_batch({"halt": 0, "cmd": {
+        "deal": f"crm.deal.get?id={deal_id}",
+        "same": "crm.deal.get?id=$result[deal][ID]"}})
+    assert out["deal"] == out["same"] and int(out["same"]["ID"]) == deal_id
+
+
+def test_raw_call_returns_the_envelope(bx):
+    envelope = bx.call("crm.deal.list", {"select": ["ID"], "start": -1}, raw=True)
+    assert len(envelope["result"]) == 50 and "time" in envelope and "next" not in envelope
+
+
+def test_slow_caps_concurrency(bx):
+    with bx.slow(1):
+        assert bx.stats()["concurrency"] == 1
+        assert len(bx.get_all("crm.lead.list", {"select": ["ID"]})) == 300
+    assert bx.stats()["concurrency"] > 1
+
+
+def test_unknown_method_and_parameter_mistakes(bx):
+    with pytest.raises(MethodNotFound) as caught:
+        bx.call("crm.nothing.here", {})
+    assert caught.value.status == 404
+    for bad in ({"select": "ID"}, {"filter": [1]}, {"start": 50}):
+        with pytest.raises((TypeError, ValueError)):
+            bx.get_all("crm.deal.list", bad)
+    with pytest.raises(TypeError):
+        bx.get_all(123)
+
+
+def test_wrong_webhook_raises_auth_error_quickly_without_the_secret(portal):
+    wrong = portal.webhook.replace("/rest/1/", "/rest/1/x").rstrip("/") + "nope/"
+    code = wrong.rstrip("/").rsplit("/", 1)[1]
+    started = time.monotonic()
+    with Bitrix(wrong, verbose=False) as client:
+        with pytest.raises(AuthError) as caught:
+            client.get_all("crm.deal.list")
+    assert time.monotonic() - started < 2
+    text = f"{caught.value} {caught.value!r} {client!r}"
+    assert "INVALID_CREDENTIALS" in str(caught.value) and "(401)" in str(caught.value)
+    assert code not in text
+
+
+def test_standard_plan_export_of_100k_rows_sees_no_refusals():
+    with Sandbox(deals=100_000, plan="standard") as sb:
+        with Bitrix(sb.webhook, verbose=False) as client:
+            count = sum(1 for _ in client.iter_all("crm.deal.list", {"select": ["ID"]}))
+        stats = sb.stats()
+    assert count == 100_000
+    assert stats["refused_503"] == 0 and stats["requests"] <= 42
