@@ -1,10 +1,9 @@
 """bitrix_fast: a fast, limit-respecting sync client for the Bitrix24 REST API."""
 import logging
 
+from typing import Any
+
 from .__version__ import __version__
-from .auth import OAuthRefresher
-from .async_client import BitrixAsync
-from .client import Bitrix
 from .errors import (
     ApiError,
     AuthError,
@@ -13,6 +12,7 @@ from .errors import (
     BitrixError,
     ConnectError,
     ConnectionDropped,
+    LimiterError,
     MethodNotFound,
     OperationTimeLimit,
     RateLimited,
@@ -22,6 +22,21 @@ from .errors import (
 )
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+# The client (and requests with it) loads on first use: the package's pytest plugin imports
+# this package in every pytest run of every project that installs bitrix_fast.
+_LAZY = {"Bitrix": ".client", "BitrixAsync": ".async_client", "OAuthRefresher": ".auth"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bitrix_fast' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "ApiError",
@@ -33,6 +48,7 @@ __all__ = [
     "BitrixError",
     "ConnectError",
     "ConnectionDropped",
+    "LimiterError",
     "MethodNotFound",
     "OAuthRefresher",
     "OperationTimeLimit",

@@ -12,6 +12,7 @@ import inspect
 import logging
 import re
 import threading
+import time
 import weakref
 from typing import Any, Callable, Dict, Iterable, Optional
 from urllib.parse import urlsplit
@@ -93,6 +94,9 @@ class Webhook:
     def current(self) -> Optional[str]:
         return None
 
+    def last_sent(self) -> Optional[str]:
+        return None
+
     def refresh(self, stale: Optional[str]) -> None:  # pragma: no cover - never refreshable
         raise NotImplementedError
 
@@ -106,13 +110,17 @@ class TokenAuth:
     ``token_func`` is called with no arguments on the first request and whenever the portal
     says the token expired or is invalid; it returns the access token (a str), or a dict
     holding ``access_token`` (then ``client_endpoint`` from it, when present, becomes the
-    REST endpoint). A coroutine function is accepted for fast_bitrix24 compatibility and run
-    to completion on a private event loop in the calling thread.
+    REST endpoint, and ``expires_in`` lets the token be renewed just before it runs out
+    instead of after a refused call). A coroutine function is accepted for fast_bitrix24
+    compatibility and run to completion on a private event loop.
     """
 
     refreshable = True
+    #: Renew this long before the reported expiry (at most; a tenth of short lifetimes).
+    EARLY = 60.0
 
-    def __init__(self, endpoint: str, token_func: Callable[[], Any]) -> None:
+    def __init__(self, endpoint: str, token_func: Callable[[], Any], *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if not callable(token_func):
             raise TypeError("token_func must be callable")
         parts = urlsplit(endpoint.strip() if isinstance(endpoint, str) else "")
@@ -123,9 +131,12 @@ class TokenAuth:
         self.base_url = f"{parts.scheme}://{parts.netloc}{path}"
         self.display = self.base_url
         self._token_func = token_func
+        self._clock = clock
         self._token: Optional[str] = None
+        self._renew_at: Optional[float] = None
         self._seen: list = []
         self._lock = threading.Lock()
+        self._sent = threading.local()
         guard_logs(self)
 
     @property
@@ -136,8 +147,17 @@ class TokenAuth:
         return self.base_url + method
 
     def params(self) -> Dict[str, Any]:
-        token = self._token or self.refresh(None)
+        """The auth parameter for a request about to be sent (renewing a token that is about
+        to expire); the token is remembered per thread for :meth:`last_sent`."""
+        token = self._token
+        if token is None or (self._renew_at is not None and self._clock() >= self._renew_at):
+            token = self.refresh(token)
+        self._sent.token = token
         return {"auth": token}
+
+    def last_sent(self) -> Optional[str]:
+        """The token this thread sent last: the one a refusal is about."""
+        return getattr(self._sent, "token", None)
 
     def current(self) -> Optional[str]:
         return self._token
@@ -149,12 +169,17 @@ class TokenAuth:
             if self._token is not None and self._token != stale:
                 return self._token
             value = _call_token_func(self._token_func)
+            lifetime = None
             if isinstance(value, dict):
                 token = value.get("access_token")
                 endpoint = value.get("client_endpoint")
                 if isinstance(endpoint, str) and endpoint.startswith(("http://", "https://")):
                     self.base_url = endpoint if endpoint.endswith("/") else endpoint + "/"
                     self.display = self.base_url
+                try:
+                    lifetime = float(value["expires_in"])
+                except (KeyError, TypeError, ValueError):
+                    lifetime = None
             else:
                 token = value
             if not isinstance(token, str) or not token:
@@ -163,6 +188,8 @@ class TokenAuth:
             self._seen.append(token)
             del self._seen[:-8]  # old tokens can still appear in late replies: keep a few
             self._token = token
+            self._renew_at = (None if lifetime is None or lifetime <= 0 else
+                              self._clock() + lifetime - min(self.EARLY, lifetime / 10))
             return token
 
     def __repr__(self) -> str:

@@ -19,8 +19,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"bitrix-fast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from .commands import call, demo, export
     from .sandbox import cli as sandbox_cli
 
+    export.add_parser(sub)
+    call.add_parser(sub)
+    demo.add_parser(sub)
     sandbox_cli.add_parser(sub)
     return parser
 

@@ -13,8 +13,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from . import batch as batchlib
 from .batch import Command, CommandResult
-from .errors import (ApiError, AuthError, BitrixError, OperationTimeLimit, RateLimited,
-                     RetryExhausted, TransportError)
+from .errors import (ApiError, AuthError, BitrixError, LimiterError, OperationTimeLimit,
+                     RateLimited, RetryExhausted, TransportError, with_method)
 from .retry import Retry, RetryBudget, not_executed
 
 logger = logging.getLogger("bitrix_fast")
@@ -85,7 +85,6 @@ class Engine:
         refreshes = 0
         methods = tuple(budget_methods) or (method,)
         while True:
-            token = self._credentials.current()
             try:
                 return self._attempt(method, params, methods)
             except AuthError as error:
@@ -93,7 +92,9 @@ class Engine:
                         and refreshes < _MAX_REFRESHES):
                     refreshes += 1
                     self.stats.add("refreshes")
-                    self._credentials.refresh(token)
+                    # Single-flight: only the token this request sent is replaced; if another
+                    # thread has refreshed already, its token is simply used.
+                    self._credentials.refresh(self._credentials.last_sent())
                     continue
                 raise
             except BitrixError as error:
@@ -116,6 +117,9 @@ class Engine:
                                      budget_methods=methods)
             except BitrixError as error:
                 doubt = not read_only and may_have_executed(error)
+                called = {command.method for command in pending}
+                if len(called) == 1:
+                    error = with_method(error, called.pop())
                 for command in pending:
                     final[command.label] = CommandResult(command.label, command.method,
                                                          error=error, in_doubt=doubt,
@@ -232,7 +236,7 @@ class Engine:
 
     def _advance(self, retry: Retry, method: str, error: BitrixError, read_only: bool) -> Retry:
         """The Retry for the next attempt after ``error`` (having slept its backoff), or raise."""
-        if not retry.should_retry(error, read_only=read_only):
+        if isinstance(error, LimiterError) or not retry.should_retry(error, read_only=read_only):
             raise error
         if not self._retry_budget.acquire(error):
             raise RetryExhausted(method, len(retry.history) + 1, error) from error

@@ -16,7 +16,9 @@
     │   └── MethodNotFound        ERROR_METHOD_NOT_FOUND (404)
     ├── BatchError                some items failed or their fate is unknown; nothing is thrown away:
     │                             .results (succeeded), .errors (failed), .in_doubt (unknown)
-    └── RetryExhausted            a retryable failure kept happening; .last_error is the last one
+    ├── RetryExhausted            a retryable failure kept happening; .last_error is the last one
+    └── LimiterError              a shared limiter (Redis) is unreachable; nothing was sent
+        └── RedisUnavailable      (bitrix_fast.redis)
 
 Messages name the method and the server's code, e.g.
 ``crm.deal.list: INVALID_CREDENTIALS (401) Invalid request credentials``, and never carry a
@@ -52,6 +54,7 @@ class TransportError(BitrixError):
         self.method = method
         self.status = status
         self.snippet = snippet
+        self.message = message
         text = f"{method}: {message}" if method else message
         if status is not None:
             text += f" (HTTP {status})"
@@ -183,6 +186,32 @@ class RetryExhausted(BitrixError):
         self.attempts = attempts
         self.last_error = last_error
         super().__init__(f"{method}: gave up after {attempts} attempts; last error: {last_error}")
+
+
+class LimiterError(BitrixError):
+    """The limiter that paces requests failed (a shared one lost its store). Nothing was sent,
+    and resending is pointless until the limiter is back: never retried automatically."""
+
+    executed_maybe = False
+
+
+def with_method(error: BitrixError, method: str) -> BitrixError:
+    """``error`` as if raised by ``method``: a batch that failed as a whole is reported under
+    the method its commands called (``crm.deal.list: INVALID_CREDENTIALS (401) ...``)."""
+    if isinstance(error, ApiError):
+        new: BitrixError = type(error)(error.code, error.description, status=error.status,
+                                       method=method, command_label=error.command_label,
+                                       extra=error.extra)
+    elif isinstance(error, TransportError):
+        new = type(error)(error.message, method=method, status=error.status,
+                          snippet=error.snippet)
+    elif isinstance(error, RetryExhausted):
+        new = RetryExhausted(method, error.attempts, with_method(error.last_error, method)
+                             if isinstance(error.last_error, BitrixError) else error.last_error)
+    else:
+        return error
+    new.__cause__ = error.__cause__
+    return new
 
 
 #: Which ApiError subclass a server code maps to; codes compare upper-cased.

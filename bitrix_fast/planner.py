@@ -43,6 +43,8 @@ SPLIT_ROWS = 4 * CURSOR_ROWS
 #: How many times one cursor may be re-planned before the listing gives up.
 MAX_REPLANS = 5
 _REFUSALS = {"QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT"}
+#: cursor keys of the two probe works
+_PROBE, _TAIL = -1, -2
 _ID_OPS = ("", "=", ">", ">=", "<", "<=", "@", "!", "!=", "!@")
 
 
@@ -64,7 +66,7 @@ class _Cursor:
 
 @dataclass(frozen=True)
 class _Tag:
-    cursor: int  # -1 for the probe
+    cursor: int  # _PROBE / _TAIL for the probe works
     role: str    # "head", "chain", "tail", "count", "page"
 
 
@@ -87,6 +89,10 @@ class RangePlan:
         self._ready: Deque[int] = deque()
         self._in_flight = 0
         self._probed = False
+        self._probe_retries = 0
+        #: (first ID, last ID read) while the tail is still to come
+        self._tail_wanted: Optional[Tuple[int, int]] = None
+        self._tail_busy = False
         self._seen_head = self._seen_tail = 0
         self.total: Optional[int] = None
         self.result_dict: Any = None
@@ -99,6 +105,11 @@ class RangePlan:
             self._probed = True
             self._in_flight += 1
             return self._probe()
+        if self._tail_wanted is not None and not self._tail_busy:
+            self._tail_busy = True
+            self._in_flight += 1
+            command = Command("tail", self._method, self._params(descending=True))
+            return Work([command], chained=True, tags=[_Tag(_TAIL, "tail")])
         # A part-filled batch is worth sending only when nothing in flight can fill it up.
         if not self._ready or (self._in_flight and self._ready_commands() < self._batch):
             return None
@@ -112,13 +123,16 @@ class RangePlan:
 
     def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Any]:
         self._in_flight -= 1
-        if work.tags and work.tags[0].cursor < 0:
+        if work.tags and work.tags[0].cursor == _PROBE:
             rows = self._read_probe(results)
+        elif work.tags and work.tags[0].cursor == _TAIL:
+            rows = self._read_tail(results[0])
         else:
             rows = []
             for key, part in _by_cursor(work.tags, results):
                 rows.extend(self._read_segment(self._cursors[key], part))
-        self.done = self._in_flight == 0 and not self._ready
+        self.done = (self._in_flight == 0 and not self._ready and self._probed
+                     and self._tail_wanted is None)
         return rows
 
     def finish(self, rows: List[Any]) -> List[Any]:
@@ -129,22 +143,26 @@ class RangePlan:
 
     def _probe(self) -> Work:
         commands = [Command("head", self._method, self._params(start=0))]
-        tags = [_Tag(-1, "head")]
+        tags = [_Tag(_PROBE, "head")]
         previous = "head"
         for index in range(self._batch - 2):
             label = f"h{index:02d}"
             commands.append(Command(label, self._method, self._params(
                 after=self._ref(previous))))
-            tags.append(_Tag(-1, "chain"))
+            tags.append(_Tag(_PROBE, "chain"))
             previous = label
         commands.append(Command("tail", self._method, self._params(descending=True)))
-        tags.append(_Tag(-1, "tail"))
+        tags.append(_Tag(_PROBE, "tail"))
         return Work(commands, chained=True, tags=tags)
 
     def _read_probe(self, results: Sequence[CommandResult]) -> List[Any]:
         head = results[0]
         if not head.ok:
-            raise _error(head)
+            if not _refused(head):
+                raise _error(head)
+            self._attempt_again(head)
+            self._probed = False  # the whole probe goes again
+            return []
         page = rows_of(head.result, self._facts)
         if page is None:  # the method answered with a dict, not rows
             self.result_dict = head.result
@@ -158,25 +176,39 @@ class RangePlan:
             if not full:
                 break  # the chain ended; later commands point at nothing
             chain = self._checked_page(outcome, after=last, end=None)
-            if chain is None:
+            if chain is None:  # refused or broken: the cursors read the rest
                 break
             rows.extend(chain[0])
             last, full = chain[1], len(chain[0]) >= PAGE
         if not full:
             return rows  # everything was in the head and its chain
-        tail = results[-1]
+        self._seen_head = len(rows)
+        self._tail_wanted = (ids[0], last)
+        return rows + self._read_tail(results[-1])
+
+    def _read_tail(self, tail: CommandResult) -> List[Any]:
+        self._tail_busy = False
         if not tail.ok:
-            raise _error(tail)
+            if not _refused(tail):
+                raise _error(tail)
+            self._attempt_again(tail)
+            return []  # _tail_wanted stays set: next_work asks for the tail alone
+        first, last = self._tail_wanted  # type: ignore[misc]
+        self._tail_wanted = None
         tail_rows = rows_of(tail.result, self._facts) or []
         tail_ids = self._ids(tail_rows, tail)
-        self._seen_head, self._seen_tail = len(rows), len(tail_rows)
+        self._seen_tail = len(tail_rows)
         # The tail may overlap the chain when the table ends near it.
-        rows.extend(row for row, value in zip(tail_rows, tail_ids) if value > last)
-        if not tail_ids or min(tail_ids) <= last + 1:
-            return rows  # head, chain and tail meet
-        self._plan_cursors(first=ids[0], after=last, end=min(tail_ids),
-                           span_end=max(tail_ids), seen=len(rows))
+        rows = [row for row, value in zip(tail_rows, tail_ids) if value > last]
+        if tail_ids and min(tail_ids) > last + 1:
+            self._plan_cursors(first=first, after=last, end=min(tail_ids),
+                               span_end=max(tail_ids), seen=self._seen_head + len(tail_rows))
         return rows
+
+    def _attempt_again(self, outcome: CommandResult) -> None:
+        self._probe_retries += 1
+        if self._probe_retries > MAX_REPLANS:
+            raise _error(outcome)
 
     def _plan_cursors(self, *, first: int, after: int, end: int, span_end: int,
                       seen: int) -> None:

@@ -28,6 +28,7 @@ from typing import Any, Callable, NamedTuple, Tuple, Union
 from .errors import (
     ApiError,
     AuthError,
+    ConnectError,
     MethodNotFound,
     OperationTimeLimit,
     RateLimited,
@@ -73,6 +74,9 @@ class Retry:
     """How many more times a request may be sent, and how long to wait before each.
 
     :param total: retries left (not attempts): 0 means fail on the first error.
+    :param connect: of those, retries left after the connection could not even be opened
+        (refused, DNS, connect timeout): usually a wrong address or a portal that is down,
+        so it gets fewer tries, and a typo fails in seconds rather than in a minute.
     :param backoff_factor: the n-th retry waits ``backoff_factor * 2 ** (n - 1)`` seconds...
     :param backoff_max: ...but never longer than this.
     :param jitter: ...less a random share up to this fraction (0: none, 1: "full jitter"),
@@ -86,30 +90,36 @@ class Retry:
     #: out a minute or so of trouble (a deploy, a network blip) before giving up. Refusals
     #: are paced by the limiters, and the shared RetryBudget stops an outage from multiplying.
     DEFAULT_TOTAL = 8
+    #: Waits of 0.5, 1, 2 s: a restarting portal or a flapping route gets three more tries.
+    DEFAULT_CONNECT = 3
     DEFAULT_BACKOFF_FACTOR = 0.5
     DEFAULT_BACKOFF_MAX = 30.0
     #: Half of each wait is guaranteed (so it still backs off), half is spread out.
     DEFAULT_JITTER = 0.5
 
-    __slots__ = ("total", "backoff_factor", "backoff_max", "jitter", "resend_writes", "history")
+    __slots__ = ("total", "connect", "backoff_factor", "backoff_max", "jitter", "resend_writes",
+                 "history")
 
     def __init__(
         self,
         total: int = DEFAULT_TOTAL,
         *,
+        connect: int = DEFAULT_CONNECT,
         backoff_factor: float = DEFAULT_BACKOFF_FACTOR,
         backoff_max: float = DEFAULT_BACKOFF_MAX,
         jitter: float = DEFAULT_JITTER,
         resend_writes: bool = False,
         history: Tuple[Attempt, ...] = (),
     ) -> None:
-        if isinstance(total, bool) or int(total) != total or total < 0:
-            raise ValueError(f"total must be a whole number >= 0, not {total!r}")
+        for name, count in (("total", total), ("connect", connect)):
+            if isinstance(count, bool) or int(count) != count or count < 0:
+                raise ValueError(f"{name} must be a whole number >= 0, not {count!r}")
         if backoff_factor < 0 or backoff_max < 0:
             raise ValueError("backoff_factor and backoff_max must not be negative")
         if not 0 <= jitter <= 1:
             raise ValueError(f"jitter must be in [0, 1], not {jitter!r}")
-        for name, value in (("total", int(total)), ("backoff_factor", float(backoff_factor)),
+        for name, value in (("total", int(total)), ("connect", int(connect)),
+                            ("backoff_factor", float(backoff_factor)),
                             ("backoff_max", float(backoff_max)), ("jitter", float(jitter)),
                             ("resend_writes", bool(resend_writes)), ("history", tuple(history))):
             object.__setattr__(self, name, value)
@@ -142,9 +152,15 @@ class Retry:
 
         It does not judge the error: ask ``should_retry`` first.
         """
+        connect = self.connect
+        if isinstance(error, ConnectError):
+            if connect == 0:
+                raise RetryExhausted(method, len(self.history) + 1, error) from error
+            connect -= 1
         if self.total == 0:
             raise RetryExhausted(method, len(self.history) + 1, error) from error
-        return self.new(total=self.total - 1, history=self.history + (Attempt(method, error),))
+        return self.new(total=self.total - 1, connect=connect,
+                        history=self.history + (Attempt(method, error),))
 
     def backoff(self, random: Callable[[], float] = _random.random) -> float:
         """Seconds to wait before the next attempt; 0 before any failure."""
@@ -169,7 +185,7 @@ class Retry:
         return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
 
     def __repr__(self) -> str:
-        return (f"Retry(total={self.total}, used={len(self.history)}, "
+        return (f"Retry(total={self.total}, connect={self.connect}, used={len(self.history)}, "
                 f"backoff_factor={self.backoff_factor}, backoff_max={self.backoff_max}, "
                 f"jitter={self.jitter}, resend_writes={self.resend_writes})")
 

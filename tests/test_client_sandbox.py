@@ -92,11 +92,13 @@ def test_call_single_dict_update_and_unwrapped_items(bx, portal):
 
 
 def test_none_values_travel_as_json(bx, portal):
-    """A None cannot be written in a batch command: that item goes as its own JSON call."""
-    deal_id = max(portal.store.ids("deal"))
-    bx.call("crm.deal.update", [{"id": deal_id, "fields": {"COMMENTS": "x"}},
-                                {"id": deal_id, "fields": {"COMMENTS": None}}])
-    assert bx.call("crm.deal.get", {"id": deal_id})["COMMENTS"] in (None, "")
+    """A None cannot be written in a batch command: that item goes as its own JSON call, and
+    reaches the portal as null (not as the string "None")."""
+    first, second = sorted(portal.store.ids("deal"))[-2:]
+    bx.call("crm.deal.update", [{"id": first, "fields": {"COMMENTS": "kept"}},
+                                {"id": second, "fields": {"COMMENTS": None}}])
+    assert bx.call("crm.deal.get", {"id": first})["COMMENTS"] == "kept"
+    assert bx.call("crm.deal.get", {"id": second})["COMMENTS"] in (None, "")
 
 
 def test_failed_items_raise_batch_error_with_the_successes(bx, portal):

@@ -215,3 +215,28 @@ def test_slow_caps_concurrency_and_restores_it():
     assert engine.snapshot()["concurrency"] == 1
     engine.cap_concurrency(previous)
     assert engine.snapshot()["concurrency"] == 8
+
+
+def test_a_failed_limiter_is_not_retried():
+    """A shared limiter that lost its store: nothing was sent and retrying cannot help."""
+    from bitrix_fast.errors import LimiterError
+
+    engine, transport, clock, limiter = make_engine({"result": 1})
+
+    def broken():
+        raise LimiterError("redis down")
+
+    limiter.acquire = broken
+    with pytest.raises(LimiterError):
+        engine.call("crm.deal.list", {}, read_only=True)
+    assert transport.sent == [] and engine.stats.snapshot()["retries"] == 0
+
+
+def test_a_batch_failing_as_a_whole_is_reported_under_its_method():
+    """Users see crm.deal.list: INVALID_CREDENTIALS, not batch: INVALID_CREDENTIALS."""
+    wrong = api_error("INVALID_CREDENTIALS", "Invalid request credentials", status=401,
+                      method="batch")
+    engine, *_ = make_engine(wrong)
+    (outcome,) = engine.batch([Command("c0", "crm.deal.list", {})], read_only=True)
+    assert isinstance(outcome.error, AuthError)
+    assert str(outcome.error) == "crm.deal.list: INVALID_CREDENTIALS (401) Invalid request credentials"

@@ -199,3 +199,27 @@ def test_dict_result_is_handed_back():
     plan = choose_plan("crm.deal.list", {}, DEALS)
     assert run(plan, DictServer([])) == []
     assert plan.result_dict == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("label", ["head", "tail", "h05"])
+def test_refused_probe_commands_are_recovered(label):
+    """A 429 on the head repeats the probe, on the tail asks for the tail alone, on a chain
+    page leaves the rest to the cursors: every row still arrives once."""
+    ids = id_space("sparse", 9_000)
+    left = {"n": 2}
+
+    def refuse(command):
+        if command.label == label and left["n"]:
+            left["n"] -= 1
+            return True
+        return False
+
+    got, server, _ = export(ids, refuse=refuse)
+    assert sorted(got) == ids and len(got) == len(set(got))
+    assert left["n"] < 2  # refused at least once (a chain page exists in one probe only)
+
+
+def test_a_probe_refused_forever_gives_up_with_the_servers_error():
+    server = FakeList(id_space("uniform", 5_000), refuse=lambda c: c.label == "head")
+    with pytest.raises(BitrixError, match="OPERATION_TIME_LIMIT"):
+        run(choose_plan("crm.deal.list", {}, DEALS), server)

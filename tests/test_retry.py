@@ -69,7 +69,7 @@ def test_backoff_doubles_and_is_capped():
     assert retry.backoff() == 0.0
     waits = []
     for _ in range(6):
-        retry = retry.increment(M, ConnectError("refused"))
+        retry = retry.increment(M, ResponseTimeout("slow"))
         waits.append(retry.backoff())
     assert waits == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
 
@@ -181,7 +181,7 @@ def test_rejects_nonsense(kwargs):
 def test_repr_shows_the_remaining_budget():
     """repr tells how many retries are left and how many were used."""
     retry = Retry(3).increment(M, ConnectError("refused"))
-    assert repr(retry).startswith("Retry(total=2, used=1, ")
+    assert repr(retry).startswith("Retry(total=2, connect=2, used=1, ")
 
 
 def test_pickles():
@@ -241,3 +241,17 @@ def test_budget_is_thread_safe():
         worker.join()
     assert sum(granted) == 800
     assert budget.available == 0
+
+
+def test_connection_failures_have_a_smaller_allowance():
+    """A refused connection is usually a wrong address: three retries, not eight."""
+    from bitrix_fast.errors import ConnectError, ResponseTimeout
+
+    retry = Retry(total=8, connect=2)
+    retry = retry.increment("x.get", ConnectError("refused"))
+    retry = retry.increment("x.get", ResponseTimeout("slow"))  # other failures spend only total
+    retry = retry.increment("x.get", ConnectError("refused"))
+    assert (retry.total, retry.connect) == (5, 0)
+    with pytest.raises(RetryExhausted):
+        retry.increment("x.get", ConnectError("refused"))
+    assert retry.increment("x.get", ResponseTimeout("slow")).total == 4

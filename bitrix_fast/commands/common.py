@@ -1,0 +1,185 @@
+"""What every subcommand shares: the webhook, the rate flags, and how a failure becomes one
+line on stderr and an exit code.
+
+Exit codes, the same for every subcommand:
+
+====  ==================================================================================
+0     done
+1     a local write failed part-way (disk full, output pipe closed)
+2     usage: bad arguments, no webhook, a file that cannot be read or opened; nothing was sent
+3     the portal: an API, auth or transport error; for ``call``, any item failed or is in doubt
+130   interrupted (Ctrl+C); what was written so far is flushed, so ``--resume`` can go on
+====  ==================================================================================
+
+Error messages are one line, ``bitrix-fast <command>: <method>: <CODE> (<status>) <text>``.
+The library already keeps webhook codes out of its messages; :func:`redact` does it once more
+here, because a CLI's stderr ends up in cron mails and CI logs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Callable, Iterable, List, Optional, Tuple
+from urllib.parse import urlsplit
+
+from ..errors import BitrixError
+
+EXIT_OK = 0
+EXIT_IO = 1
+EXIT_USAGE = 2
+EXIT_PORTAL = 3
+EXIT_INTERRUPTED = 130
+
+#: The portal's published limits per plan: (request_pool_size, requests_per_second).
+PLANS = {"standard": (50, 2.0), "enterprise": (250, 5.0)}
+WEBHOOK_ENV = "BITRIX_WEBHOOK"
+
+
+class UsageError(Exception):
+    """A mistake found before anything was sent; exits 2 with this message."""
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--webhook``, the plan and rate flags, ``--quiet``."""
+    add = parser.add_argument
+    add("--webhook", metavar="URL",
+        help=f"incoming-webhook URL (default: ${WEBHOOK_ENV})")
+    add("--plan", choices=sorted(PLANS), default=None,
+        help="the portal's plan: standard = 50 burst, 2 req/s (default); enterprise = 250, 5 req/s")
+    add("--requests-per-second", type=positive_float, metavar="R",
+        help="override the plan's sustained request rate")
+    add("--request-pool-size", type=positive_int, metavar="B",
+        help="override the plan's burst (requests admitted at once)")
+    add("--retries", type=_non_negative_int, metavar="N",
+        help="times a failed request is retried (default 8: about a minute of trouble "
+             "is ridden out; 0 fails at once)")
+    add("--quiet", action="store_true", help="no progress bar and no summary on stderr")
+
+
+def resolve_webhook(args: argparse.Namespace) -> str:
+    webhook = (args.webhook or os.environ.get(WEBHOOK_ENV) or "").strip()
+    if not webhook:
+        raise UsageError(f"no webhook: pass --webhook URL or set {WEBHOOK_ENV}")
+    return webhook
+
+
+def webhook_hint(args: argparse.Namespace) -> Optional[str]:
+    """The webhook these flags name, if any, for redacting messages (never raises)."""
+    return getattr(args, "webhook", None) or os.environ.get(WEBHOOK_ENV)
+
+
+def rate_settings(args: argparse.Namespace) -> Tuple[int, float]:
+    """(request_pool_size, requests_per_second): the plan's preset, explicit flags on top."""
+    pool, rate = PLANS[args.plan or "standard"]
+    if args.request_pool_size is not None:
+        pool = args.request_pool_size
+    if args.requests_per_second is not None:
+        rate = args.requests_per_second
+    return pool, rate
+
+
+def make_client(args: argparse.Namespace, webhook: str, progress: Any = None) -> Any:
+    """A :class:`~bitrix_fast.Bitrix` for these flags. ``progress`` None draws the library's
+    own bar on a terminal (unless ``--quiet``)."""
+    from ..client import Bitrix
+
+    pool, rate = rate_settings(args)
+    try:
+        return Bitrix(webhook, verbose=not args.quiet, request_pool_size=pool,
+                      requests_per_second=rate, retry=args.retries,
+                      progress=False if args.quiet else progress)
+    except (TypeError, ValueError) as error:
+        raise UsageError(str(error)) from None
+
+
+def secrets_of(webhook: Optional[str]) -> List[str]:
+    """The parts of a webhook URL that must never be printed: the code after the user ID."""
+    if not webhook:
+        return []
+    try:
+        segments = [s for s in urlsplit(webhook).path.split("/") if s]
+    except ValueError:
+        return [webhook]
+    if "rest" in segments:
+        after = segments[segments.index("rest") + 1:]
+        return [s for s in after[1:] if len(s) >= 4]
+    return []
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def error_message(method: str, error: BaseException) -> str:
+    """``<method>: <error>``, naming the method the user asked for even when the failing
+    request was the ``batch`` that carried it."""
+    text = one_line(str(error)) or type(error).__name__
+    if method and not text.startswith((f"{method}:", f"{method} [")):
+        text = f"{method}: {text}"
+    return text
+
+
+def say(prog: str, message: str, webhook: Optional[str] = None) -> None:
+    """Print one line to stderr, with any webhook secret replaced by ``***``."""
+    line = redact(one_line(message), secrets_of(webhook))
+    print(f"bitrix-fast {prog}: {line}", file=sys.stderr, flush=True)
+
+
+def guarded(prog: str, body: Callable[[], int], *, method: str = "",
+            webhook: Callable[[], Optional[str]] = lambda: None) -> int:
+    """Run ``body`` and turn what escapes it into an exit code and one line on stderr."""
+    try:
+        return body()
+    except UsageError as error:
+        say(prog, str(error), webhook())
+        return EXIT_USAGE
+    except BitrixError as error:
+        say(prog, error_message(method, error), webhook())
+        return EXIT_PORTAL
+    except KeyboardInterrupt:
+        say(prog, "interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, and keep Python from complaining
+        # again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_IO
+    except OSError as error:
+        say(prog, f"write failed: {error}", webhook())
+        return EXIT_IO
+
+
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+positive_int = _positive(int)
+positive_float = _positive(float)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    return value

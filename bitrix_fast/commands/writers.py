@@ -1,0 +1,118 @@
+"""Row writers for ``export``: JSON Lines and CSV, streamed, flushed about twice a second.
+
+JSON Lines: one JSON object per line, exactly as the portal sent the row (``ensure_ascii``
+off, so Cyrillic stays readable). JSON escapes newlines inside strings, so a line is a row.
+
+CSV: the header is fixed when the first row is written -- the ``--select`` fields if they
+name every column (no ``*`` wildcard), otherwise the first row's keys -- and a last column
+``_extra`` is always added. A key some later row has that the header lacks goes into that
+row's ``_extra`` cell as a JSON object, so nothing is lost and the columns never shift; in an
+ordinary export the cell stays empty. Cells: strings as they are, ``None`` empty, numbers
+with ``str``, booleans and nested values (dicts, lists) JSON-encoded.
+
+Records end with ``\\n`` and writes are flushed on a timer, so a killed export leaves complete
+rows plus at most one cut-off last record, which ``--resume`` drops (see :mod:`.resume`).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from typing import Any, Dict, List, Optional, Sequence, TextIO
+
+EXTRA = "_extra"
+#: Seconds between flushes: often enough that a kill loses little, rarely enough to be free.
+FLUSH_EVERY = 0.5
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+class _Flushing:
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._flushed = time.monotonic()
+        self.count = 0
+
+    def _wrote(self) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self._flushed >= FLUSH_EVERY:
+            self._stream.flush()
+            self._flushed = now
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def finish(self) -> None:
+        self.flush()
+
+
+class JsonlWriter(_Flushing):
+    """One JSON object per line."""
+
+    def write(self, row: Any) -> None:
+        self._stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._wrote()
+
+
+class CsvWriter(_Flushing):
+    """CSV with a header fixed at the first row and an ``_extra`` column (module docstring).
+
+    ``columns`` given and ``header_written`` true: appending to a file that already has this
+    header (``--resume``).
+    """
+
+    def __init__(self, stream: TextIO, columns: Optional[Sequence[str]] = None, *,
+                 header_written: bool = False) -> None:
+        super().__init__(stream)
+        self._csv = csv.writer(stream, lineterminator="\n")
+        self._columns: Optional[List[str]] = None
+        self._known: frozenset = frozenset()
+        self._header_written = header_written
+        if columns is not None:
+            self._fix(columns)
+
+    @property
+    def columns(self) -> Optional[List[str]]:
+        return self._columns
+
+    def _fix(self, columns: Sequence[str]) -> None:
+        names = [c for c in columns if c != EXTRA]
+        self._columns = names + [EXTRA]
+        self._known = frozenset(names)
+
+    def write(self, row: Dict[str, Any]) -> None:
+        if self._columns is None:
+            self._fix(list(row))
+        if not self._header_written:
+            self._csv.writerow(self._columns)
+            self._header_written = True
+        names = self._columns[:-1]
+        extra = {k: v for k, v in row.items() if k not in self._known}
+        values = [cell(row.get(name)) for name in names]
+        values.append(json.dumps(extra, ensure_ascii=False, separators=(",", ":"))
+                      if extra else "")
+        self._csv.writerow(values)
+        self._wrote()
+
+    def finish(self) -> None:
+        """Write the header of an export that found no rows, so the file is still a CSV."""
+        if not self._header_written and self._columns is not None:
+            self._csv.writerow(self._columns)
+            self._header_written = True
+        self.flush()
+
+
+def make_writer(fmt: str, stream: TextIO, columns: Optional[Sequence[str]] = None, *,
+                header_written: bool = False) -> Any:
+    if fmt == "csv":
+        return CsvWriter(stream, columns, header_written=header_written)
+    return JsonlWriter(stream)

@@ -1,0 +1,124 @@
+"""Fixtures shared by every test directory.
+
+Redis (for ``bitrix_fast.redis``): a real ``redis-server`` per test session, on a free port,
+without persistence. The tests FAIL rather than skip when the binary is missing, so a CI
+image without it cannot pass silently: ``apt-get install -y redis-server``.
+
+* ``redis_url``              session: the URL of a running server (``redis://127.0.0.1:<port>/0``)
+* ``redis_server_factory``   function: ``start(password=None) -> RedisServer`` for tests that
+                             kill, pause or restart their own server; all are stopped after
+* ``redis_key``              function: a key no other test uses
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from typing import Callable, Iterator, List, Optional
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers_ping(port: int, timeout: float = 0.2) -> bool:
+    # Raw RESP, so this file needs no redis client. "-NOAUTH" also means it is up.
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """One ``redis-server`` subprocess on 127.0.0.1; ``url`` includes the password if any."""
+
+    def __init__(self, port: Optional[int] = None, password: Optional[str] = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server not found on PATH; the Redis tests need a real server: "
+                        "apt-get install -y redis-server", pytrace=False)
+        self.binary = binary
+        self.port = port or _free_port()
+        self.password = password
+        self.dir = tempfile.mkdtemp(prefix="bitrix-fast-redis-")
+        self.proc: Optional[subprocess.Popen] = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start (or restart, on the same port) and wait until it answers PING."""
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", self.dir]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not _answers_ping(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"redis-server did not start on port {self.port}", pytrace=False)
+            time.sleep(0.02)
+
+    def pause(self) -> None:
+        """SIGSTOP: the port stays open but nothing answers (a hung server)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    server = RedisServer()
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def redis_server_factory() -> Iterator[Callable[..., RedisServer]]:
+    servers: List[RedisServer] = []
+
+    def start(password: Optional[str] = None) -> RedisServer:
+        server = RedisServer(password=password)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def redis_key() -> str:
+    return f"test-{os.getpid()}-{uuid.uuid4().hex[:12]}.example"

@@ -1,0 +1,19 @@
+"""The package's public names, and what importing it costs."""
+import subprocess
+import sys
+
+import bitrix_fast
+
+
+def test_public_names_resolve():
+    for name in bitrix_fast.__all__:
+        assert getattr(bitrix_fast, name) is not None
+
+
+def test_pytest_plugin_import_stays_light():
+    """The plugin loads in every pytest run of every user: it must not pull in requests."""
+    code = ("import sys, bitrix_fast.sandbox.pytest_plugin; "
+            "print(sorted(m for m in ('requests', 'sqlite3', 'bitrix_fast.client') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

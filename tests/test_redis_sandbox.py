@@ -1,0 +1,42 @@
+"""Four processes export one sandbox portal through one RedisLimiter: each gets every row,
+and the portal refuses nothing.
+
+The sandbox keeps the x10 plan's rate (20/s) but a burst of 10 instead of 50: 4 x 20k rows
+take about 32 requests, which 50 would admit at once and prove nothing; with 10 the shared
+bucket is at its edge for most of the run (per-process buckets would send 40 at once).
+"""
+from __future__ import annotations
+
+import redis
+
+from bitrix_fast.sandbox import Sandbox
+
+from redis_worker import run_workers
+
+DEALS, PROCESSES, BURST = 20_000, 4, 10
+
+
+def test_four_processes_export_one_portal_without_a_refusal(redis_url, redis_key):
+    with Sandbox(deals=DEALS, plan="x10", burst=BURST) as sb:
+        reports = run_workers("export", redis_url, redis_key, str(sb.plan.rate), str(BURST),
+                              sb.webhook, processes=PROCESSES)
+        stats = sb.stats()
+        expected = sb.store.ids("deal")
+        code = sb.webhook.rstrip("/").rsplit("/", 1)[-1]
+
+    assert len(expected) == DEALS
+    for report in reports:
+        assert len(report["ids"]) == DEALS
+        assert set(report["ids"]) == expected
+        assert report["refused_503"] == 0 and report["retries"] == 0
+    assert stats["refused_503"] == 0
+    assert stats["refused_429"] == 0
+    assert stats["accepted"] == sum(report["requests"] for report in reports)
+
+    # Nothing of the webhook made it into Redis: neither key names nor values.
+    client = redis.Redis.from_url(redis_url)
+    names = client.keys(f"bitrix_fast:{redis_key.lower()}:*")
+    assert names
+    for name in names:
+        dump = repr(name) + repr(client.dump(name))
+        assert code not in dump

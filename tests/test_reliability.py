@@ -1,0 +1,129 @@
+"""Reliability against the sandbox portal: faults, dropped connections, expiring tokens,
+a spent operating budget and the strictest limits. Sizes CI can afford; the full sizes run
+under the ``slow`` marker (``pytest -m slow``)."""
+from collections import Counter
+
+import pytest
+
+from bitrix_fast import BatchError, Bitrix, OAuthRefresher
+from bitrix_fast.sandbox import CostModel, Sandbox
+
+
+def export_ids(bx, method="crm.deal.list"):
+    return [int(row["ID"]) for row in bx.get_all(method, {"select": ["ID"]})]
+
+
+@pytest.mark.parametrize("rows", [40_000, pytest.param(100_000, marks=pytest.mark.slow)])
+def test_export_through_500s_and_html_502s_returns_every_row_once(rows):
+    with Sandbox(deals=rows, id_gaps="sparse", plan="x10", faults="500=0.05,502=0.03",
+                 seed=8) as sb:
+        with Bitrix(sb.webhook, verbose=False, requests_per_second=20) as bx:
+            got = export_ids(bx)
+            retries = bx.stats()["retries"]
+        portal = sb.stats()
+        expected = sb.store.ids("deal")
+    assert sorted(got) == sorted(expected) and len(got) == len(set(got))
+    assert sum(portal["faults"].values()) > 0 and retries >= sum(portal["faults"].values())
+    assert portal["refused_503"] == 0
+
+
+def _created_titles(sb):
+    with Bitrix(sb.webhook, verbose=False, requests_per_second=20) as bx:
+        return Counter(row["TITLE"] for row in bx.get_all("crm.deal.list",
+                                                           {"select": ["ID", "TITLE"]}))
+
+
+def _bulk_add(sb, count, **client):
+    items = [{"fields": {"TITLE": f"add-{i}"}} for i in range(count)]
+    with Bitrix(sb.webhook, verbose=False, requests_per_second=20, **client) as bx:
+        try:
+            results = dict(enumerate(bx.call("crm.deal.add", items)))
+            errors, in_doubt = {}, {}
+        except BatchError as error:
+            results, errors, in_doubt = error.results, error.errors, error.in_doubt
+    return results, errors, in_doubt
+
+
+def test_adds_through_500s_never_create_an_item_twice():
+    """5% of requests fail with 500: what may have run is reported in doubt, never resent."""
+    with Sandbox(plan="x10", faults="500=0.05", seed=21) as sb:
+        results, errors, in_doubt = _bulk_add(sb, 3_000)
+        titles = _created_titles(sb)
+        portal = sb.stats()
+    assert portal["faults"].get("500", 0) > 0 and not errors
+    assert set(results) | set(in_doubt) == set(range(3_000))
+    assert max(titles.values()) == 1
+    assert all(titles[f"add-{i}"] == 1 for i in results)
+    assert len(set(results.values())) == len(results)  # each success has its own new ID
+    assert portal["refused_503"] == 0
+
+
+def test_adds_with_dropped_connections_name_exactly_the_items_in_doubt():
+    """3% of requests run, then lose their connection: nothing is created twice, and the
+    BatchError names the items whose batch was lost (they did run on this portal)."""
+    with Sandbox(plan="x10", faults="drop=0.03", seed=5) as sb:
+        results, errors, in_doubt = _bulk_add(sb, 3_000)
+        titles = _created_titles(sb)
+        portal = sb.stats()
+    assert portal["faults"].get("drop", 0) > 0 and in_doubt and not errors
+    assert set(results) | set(in_doubt) == set(range(3_000))
+    assert max(titles.values()) == 1
+    assert all(titles[f"add-{i}"] == 1 for i in in_doubt)  # they ran: check before resending
+    assert portal["refused_503"] == 0
+
+
+def test_writes_can_opt_into_resending_after_500s():
+    from bitrix_fast.retry import Retry
+
+    with Sandbox(plan="x10", faults="500=0.05", seed=21) as sb:
+        results, errors, in_doubt = _bulk_add(sb, 1_000, retry=Retry(resend_writes=True))
+        titles = _created_titles(sb)
+    assert len(results) == 1_000 and not in_doubt and max(titles.values()) == 1
+
+
+def test_export_with_tokens_living_half_a_second_never_surfaces_auth_errors():
+    with Sandbox(deals=30_000, plan="x10", token_ttl=0.5) as sb:
+        tokens = sb.issue_tokens()
+        saved = []
+        refresher = OAuthRefresher(sb.client_id, sb.client_secret, tokens["refresh_token"],
+                                   access_token=tokens["access_token"], on_update=saved.append,
+                                   endpoint=sb.oauth_endpoint)
+        with Bitrix(sb.rest_base, token_func=refresher, verbose=False, request_pool_size=3,
+                    requests_per_second=4) as bx:
+            got = export_ids(bx)
+            refreshes = bx.stats()["refreshes"]
+        expected = sb.store.ids("deal")
+        portal = sb.stats()
+    assert sorted(got) == sorted(expected)
+    # tokens were replaced (ahead of expiry, or after an expired_token) and never surfaced
+    assert len(saved) >= 2 and refreshes <= len(saved)
+    assert len({s["refresh_token"] for s in saved}) == len(saved)  # rotated every time
+    assert portal["refused_503"] == 0
+
+
+@pytest.mark.parametrize("billing,deals", [("own", 1_500), ("batch", 4_000)])
+def test_a_spent_operating_budget_is_waited_out(billing, deals):
+    """3 s of server time per 12 s window, 0.15 s per command: the export pauses the method
+    until the portal's reset and completes; no 429 reaches the caller. Billed to ``batch``,
+    the first request (the whole probe) spends the budget and the next one waits."""
+    with Sandbox(deals=deals, plan="x10", operating_limit=3, operating_window=12,
+                 cost=CostModel(per_command=0.15), batch_billing=billing) as sb:
+        with Bitrix(sb.webhook, verbose=False, requests_per_second=20,
+                    operating_time_limit=3) as bx:
+            got = export_ids(bx)
+            waited = bx.stats()["budget_wait"]
+        portal = sb.stats()
+        expected = sb.store.ids("deal")
+    assert sorted(got) == sorted(expected)
+    assert waited > 0 and portal["refused_503"] == 0
+
+
+def test_strictest_settings_still_return_every_row():
+    """request_pool_size=1, requests_per_second=0.5 (the predecessor lost all but 50, #265)."""
+    with Sandbox(deals=6_000, plan="standard") as sb:
+        with Bitrix(sb.webhook, verbose=False, request_pool_size=1,
+                    requests_per_second=0.5) as bx:
+            got = export_ids(bx)
+        portal = sb.stats()
+        expected = sb.store.ids("deal")
+    assert sorted(got) == sorted(expected) and portal["refused_503"] == 0
