@@ -22,7 +22,7 @@ from .errors import BatchError, BitrixError
 from .executor import drive, map_ordered
 from .limiter import OperatingBudget, TokenBucket
 from .params import check_list_params, check_method, check_params
-from .planner import choose_plan
+from .querying import choose_plan
 from .plans import Dedup, Work
 from .progress import ProgressSetting, make_progress
 from .retry import Retry, RetryBudget

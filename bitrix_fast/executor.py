@@ -29,24 +29,29 @@ def drive(
     engine) and returns its command results. A failure cancels what has not started and
     propagates; closing the generator does the same."""
     in_flight: Dict[Future, Work] = {}
+
+    def top_up() -> None:
+        while len(in_flight) < max_in_flight:
+            work = plan.next_work()
+            if work is None:
+                return
+            in_flight[pool.submit(run, work)] = work
+
     try:
-        while True:
-            while len(in_flight) < max_in_flight:
-                work = plan.next_work()
-                if work is None:
-                    break
-                in_flight[pool.submit(run, work)] = work
-            if not in_flight:
-                if plan.done:
-                    return
-                raise RuntimeError("list plan stalled: no work in flight and not done")
+        top_up()
+        while in_flight:
             finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             for future in _in_submission_order(finished, in_flight):
                 work = in_flight.pop(future)
                 rows = plan.feed(work, future.result())
+                # What this reply made possible goes out before its rows are handed over:
+                # the consumer's time then overlaps with the next requests.
+                top_up()
                 if on_rows is not None:
                     on_rows(len(rows), plan.total)
                 yield from rows
+        if not plan.done:
+            raise RuntimeError("list plan stalled: no work in flight and not done")
     finally:
         for future in in_flight:
             future.cancel()

@@ -4,18 +4,21 @@ grow with the table, and nothing lost when rows are deleted meanwhile.
 How a listing runs (sans-I/O: this module builds commands and reads their results; the
 executor sends them):
 
-1. **Probe**, one request: ``head`` (ID ascending, counted: the one COUNT of the export, which
-   gives the total for the progress bar), a chain of ``>ID`` pages following it through
-   ``$result`` references, and ``tail`` (ID descending, ``start=-1``). A table of up to
-   ~2,500 rows is done here.
-2. **Cursors**: the IDs between the chain's end and the tail are split into cursors of about
-   2,500 rows each. A cursor walks its range with ``start=-1`` pages chained by
+1. **Probe**: one batch of cheap ``start=-1`` pages: ``head`` (ID ascending), a chain of
+   ``>ID`` pages following it through ``$result`` references, and ``tail`` (ID descending).
+   A table of up to ~2,500 rows is done here, in one request.
+2. **Count**: only a bigger table is counted -- the export's one COUNT, which gives the total
+   for the progress bar and the density of the ID space. On a huge table it takes long
+   (49.9 s for 2.4M rows in the docs), so nothing waits for it: until it arrives, the probe's
+   chain simply reads on as one cursor (the lead).
+3. **Cursors**: once the count is in, the IDs still unread are split into cursors of about
+   5,000 rows each. A cursor walks its range with ``start=-1`` pages chained by
    ``>ID: $result[previous][49][ID]`` -- no COUNT, no OFFSET, so every command costs the same
    on a 1,000-row table as on a 10-million-row one, and a deleted row cannot shift a page.
-3. **Exact chains**: when the probe shows the IDs are contiguous (total == span) every cursor's
-   size is known. Otherwise a cursor's first command counts its own range (cheap: the range is
-   small), and from then on its chains are exactly as long as the rows left, so no command
-   is wasted on an empty page. Chains from many cursors are packed into full batches.
+4. **Exact chains**: when the count shows the IDs are contiguous (total == span) every
+   cursor's size is known. Otherwise a cursor's first command counts its own range (cheap: the
+   range is small), and from then on its chains are exactly as long as the rows left, so no
+   command is wasted on an empty page. Chains from many cursors are packed into full batches.
 
 A chain stops at its first short page; commands after it (whose ``$result`` reference has
 nothing to point at) are discarded unread. Every page is checked to continue where the last
@@ -31,21 +34,23 @@ from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 from .batch import MAX_COMMANDS, Command, CommandResult
 from .errors import ApiError, BitrixError
-from .methods import MethodFacts
-from .paging import PAGE, PlainPlan
+from .paging import PAGE
 from .plans import Work, row_id, rows_of
+from .querying import ListQuery
 
-#: Rows per cursor: one full batch of chained pages.
-CURSOR_ROWS = PAGE * MAX_COMMANDS
+#: Rows per cursor: two batches of chained pages. Every cursor ends in one part-filled page,
+#: so fewer, larger cursors waste less (measured on synthetic sparse IDs: 2,381 rows a
+#: request with one batch per cursor, 2,439 with two), while 300k rows still make 60 cursors,
+#: more than the 50 requests of a burst can use.
+CURSOR_ROWS = 2 * PAGE * MAX_COMMANDS
 #: A cursor larger than this (once its exact size is known) is split so that no single chain
 #: of sequential batches dominates the end of an export.
 SPLIT_ROWS = 4 * CURSOR_ROWS
-#: How many times one cursor may be re-planned before the listing gives up.
+#: How many times one cursor (or the probe, or the count) may be refused before giving up.
 MAX_REPLANS = 5
 _REFUSALS = {"QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT"}
-#: cursor keys of the two probe works
-_PROBE, _TAIL = -1, -2
-_ID_OPS = ("", "=", ">", ">=", "<", "<=", "@", "!", "!=", "!@")
+#: cursor keys of the single-purpose works
+_PROBE, _TAIL, _COUNT = -1, -2, -3
 
 
 @dataclass
@@ -57,16 +62,20 @@ class _Cursor:
     end: int
     after: Optional[int] = None
     remaining: Optional[int] = None  # exact rows left, when known
-    #: pages worth chaining after the count while ``remaining`` is unknown (0: count first)
+    #: pages worth chaining after the first command while ``remaining`` is unknown
     guess: int = 0
+    #: the first command of the next segment counts the range (off for the probe's lead)
+    counted: bool = True
     replans: int = 0
     busy: bool = False
+    #: pages of the segment in flight (the lead's reach, when it is split while busy)
+    pages_out: int = 0
     done: bool = False
 
 
 @dataclass(frozen=True)
 class _Tag:
-    cursor: int  # _PROBE / _TAIL for the probe works
+    cursor: int  # a cursor key, or _PROBE / _TAIL / _COUNT
     role: str    # "head", "chain", "tail", "count", "page"
 
 
@@ -77,22 +86,24 @@ class RangePlan:
     #: so no row is ever yielded twice: callers need no deduplication set.
     unique = True
 
-    def __init__(self, method: str, params: Dict[str, Any], facts: MethodFacts, *,
-                 batch_size: int = MAX_COMMANDS, descending: bool = False) -> None:
-        self._method = method
-        self._facts = facts
+    def __init__(self, query: ListQuery, *, batch_size: int = MAX_COMMANDS,
+                 descending: bool = False) -> None:
+        self._q = query
+        self._method = query.method
+        self._facts = query.facts
         self._batch = batch_size
         self._descending = descending
-        self._filter_key, self._filter = _split_filter(params, facts)
-        self._base = _base_params(params, facts, self._filter_key)
         self._cursors: Dict[int, _Cursor] = {}
         self._ready: Deque[int] = deque()
+        self._singles: Deque[int] = deque([_PROBE])  # single-purpose works to send, in order
         self._in_flight = 0
-        self._probed = False
-        self._probe_retries = 0
-        #: (first ID, last ID read) while the tail is still to come
-        self._tail_wanted: Optional[Tuple[int, int]] = None
-        self._tail_busy = False
+        self._refusals = 0
+        self._seen = 0
+        #: (first ID, last ID the probe read, first and last ID of the tail) once known
+        self._span: Optional[Tuple[int, int, int, int]] = None
+        self._lead: Optional[_Cursor] = None
+        self._counted = False  # the count has answered (or given up)
+        self._ended = False  # everything was read before any cursor was needed
         self._seen_head = self._seen_tail = 0
         self.total: Optional[int] = None
         self.result_dict: Any = None
@@ -101,15 +112,10 @@ class RangePlan:
     # -- the Plan interface -------------------------------------------------------------
 
     def next_work(self) -> Optional[Work]:
-        if not self._probed:
-            self._probed = True
+        if self._singles:
+            kind = self._singles.popleft()
             self._in_flight += 1
-            return self._probe()
-        if self._tail_wanted is not None and not self._tail_busy:
-            self._tail_busy = True
-            self._in_flight += 1
-            command = Command("tail", self._method, self._params(descending=True))
-            return Work([command], chained=True, tags=[_Tag(_TAIL, "tail")])
+            return self._single(kind)
         # A part-filled batch is worth sending only when nothing in flight can fill it up.
         if not self._ready or (self._in_flight and self._ready_commands() < self._batch):
             return None
@@ -117,57 +123,68 @@ class RangePlan:
         tags: List[_Tag] = []
         while self._ready and len(commands) < self._batch:
             cursor = self._cursors[self._ready.popleft()]
-            self._segment(cursor, self._batch - len(commands), commands, tags)
+            if not cursor.done:
+                self._segment(cursor, self._batch - len(commands), commands, tags)
+        if not commands:
+            return None
         self._in_flight += 1
         return Work(commands, chained=True, tags=tags)
 
     def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Any]:
         self._in_flight -= 1
-        if work.tags and work.tags[0].cursor == _PROBE:
+        kind = work.tags[0].cursor if work.tags else None
+        if self._ended or self.result_dict is not None:
+            rows: List[Any] = []  # a late reply (the count) after everything was read
+        elif kind == _PROBE:
             rows = self._read_probe(results)
-        elif work.tags and work.tags[0].cursor == _TAIL:
+        elif kind == _TAIL:
             rows = self._read_tail(results[0])
+        elif kind == _COUNT:
+            rows = []
+            self._read_count(results[0])
         else:
             rows = []
             for key, part in _by_cursor(work.tags, results):
                 rows.extend(self._read_segment(self._cursors[key], part))
-        self.done = (self._in_flight == 0 and not self._ready and self._probed
-                     and self._tail_wanted is None)
+        if kind in (_PROBE, _TAIL):
+            self._seen += len(rows)
+        self.done = self._in_flight == 0 and not self._ready and not self._singles
         return rows
 
     def finish(self, rows: List[Any]) -> List[Any]:
         facts = self._facts
         return sorted(rows, key=lambda row: row_id(row, facts) or 0, reverse=self._descending)
 
-    # -- the probe ----------------------------------------------------------------------
+    # -- probe, tail, count -------------------------------------------------------------
 
-    def _probe(self) -> Work:
-        commands = [Command("head", self._method, self._params(start=0))]
+    def _single(self, kind: int) -> Work:
+        q, method = self._q, self._method
+        if kind == _COUNT:
+            command = Command("count", method, q.params(start=0, select_id=True))
+            return Work([command], chained=True, tags=[_Tag(_COUNT, "count")])
+        if kind == _TAIL:
+            command = Command("tail", method, q.params(descending=True))
+            return Work([command], chained=True, tags=[_Tag(_TAIL, "tail")])
+        commands = [Command("head", method, q.params())]
         tags = [_Tag(_PROBE, "head")]
         previous = "head"
         for index in range(self._batch - 2):
             label = f"h{index:02d}"
-            commands.append(Command(label, self._method, self._params(
-                after=self._ref(previous))))
+            commands.append(Command(label, method, q.params(after=q.ref(previous))))
             tags.append(_Tag(_PROBE, "chain"))
             previous = label
-        commands.append(Command("tail", self._method, self._params(descending=True)))
+        commands.append(Command("tail", method, q.params(descending=True)))
         tags.append(_Tag(_PROBE, "tail"))
         return Work(commands, chained=True, tags=tags)
 
     def _read_probe(self, results: Sequence[CommandResult]) -> List[Any]:
         head = results[0]
         if not head.ok:
-            if not _refused(head):
-                raise _error(head)
-            self._attempt_again(head)
-            self._probed = False  # the whole probe goes again
-            return []
+            return self._again(head, _PROBE)
         page = rows_of(head.result, self._facts)
         if page is None:  # the method answered with a dict, not rows
             self.result_dict = head.result
             return []
-        self.total = head.total
         ids = self._ids(page, head)
         rows = list(page)
         last = ids[-1] if ids else None
@@ -180,39 +197,87 @@ class RangePlan:
                 break
             rows.extend(chain[0])
             last, full = chain[1], len(chain[0]) >= PAGE
-        if not full:
-            return rows  # everything was in the head and its chain
+        if not full:  # everything was in the head and its chain
+            self._end(len(rows))
+            return rows
         self._seen_head = len(rows)
-        self._tail_wanted = (ids[0], last)
+        self._span = (ids[0], last, 0, 0)
         return rows + self._read_tail(results[-1])
 
     def _read_tail(self, tail: CommandResult) -> List[Any]:
-        self._tail_busy = False
         if not tail.ok:
-            if not _refused(tail):
-                raise _error(tail)
-            self._attempt_again(tail)
-            return []  # _tail_wanted stays set: next_work asks for the tail alone
-        first, last = self._tail_wanted  # type: ignore[misc]
-        self._tail_wanted = None
+            return self._again(tail, _TAIL)
+        first, last = self._span[0], self._span[1]  # type: ignore[index]
         tail_rows = rows_of(tail.result, self._facts) or []
         tail_ids = self._ids(tail_rows, tail)
         self._seen_tail = len(tail_rows)
         # The tail may overlap the chain when the table ends near it.
         rows = [row for row, value in zip(tail_rows, tail_ids) if value > last]
-        if tail_ids and min(tail_ids) > last + 1:
-            self._plan_cursors(first=first, after=last, end=min(tail_ids),
-                               span_end=max(tail_ids), seen=self._seen_head + len(tail_rows))
+        if not tail_ids or min(tail_ids) <= last + 1:
+            self._end(self._seen_head + len(rows))
+            return rows
+        self._span = (first, last, min(tail_ids), max(tail_ids))
+        # More rows than one probe holds: now it is worth a COUNT. It may take long on a big
+        # table, so the probe's chain reads on (the lead cursor) until the count arrives.
+        self._singles.append(_COUNT)
+        self._lead = self._new_cursor(last + 1, min(tail_ids), after=last)
+        self._lead.counted, self._lead.guess = False, self._batch - 1
         return rows
 
-    def _attempt_again(self, outcome: CommandResult) -> None:
-        self._probe_retries += 1
-        if self._probe_retries > MAX_REPLANS:
-            raise _error(outcome)
+    def _read_count(self, outcome: CommandResult) -> None:
+        if not outcome.ok:
+            if _refused(outcome) and self._refusals < MAX_REPLANS:
+                self._refusals += 1
+                self._singles.append(_COUNT)
+                return
+            if not _refused(outcome):
+                raise _error(outcome)
+        else:
+            self.total = outcome.total
+        self._counted = True  # with or without a total: stop waiting for it
+        if self._lead is not None:
+            self._split_lead()
 
-    def _plan_cursors(self, *, first: int, after: int, end: int, span_end: int,
-                      seen: int) -> None:
+    def _end(self, rows: int) -> None:
+        self._ended = True
+        if self.total is None:
+            self.total = rows
+
+    def _again(self, outcome: CommandResult, kind: int) -> List[Any]:
+        """Send a refused probe or tail again; any other failure ends the listing."""
+        self._refusals += 1
+        if not _refused(outcome) or self._refusals > MAX_REPLANS:
+            raise _error(outcome)
+        self._singles.append(kind)
+        return []
+
+    # -- cursors ------------------------------------------------------------------------
+
+    def _split_lead(self) -> None:
+        """The count is in: cut the lead's range into cursors now, without waiting for the
+        lead's reply. The lead keeps the IDs its chain in flight is expected to reach (exactly
+        those, when the IDs are contiguous); a page running past that is cut there."""
+        lead = self._lead
+        assert lead is not None
+        self._lead = None
+        after = lead.after if lead.after is not None else lead.start - 1
+        keep = after + 1
+        if lead.busy:
+            width = lead.end - after - 1
+            left = (self.total or 0) - self._seen
+            density = min(1.0, left / width) if left > 0 and width > 0 else 1.0
+            keep = min(lead.end, after + 1 + math.ceil(lead.pages_out * PAGE / density))
+        else:
+            lead.done = True  # idle: nothing read past ``after`` yet; new cursors take it all
+        lead.counted, lead.guess = True, 0
+        self._plan_cursors(after=keep - 1, end=lead.end, seen=self._seen)
+        lead.end = keep
+
+    def _plan_cursors(self, *, after: int, end: int, seen: int) -> None:
+        first, _, _, span_end = self._span  # type: ignore[misc]
         width = end - after - 1
+        if width <= 0:
+            return
         total = self.total
         span = span_end - first + 1
         contiguous = total is not None and total == span
@@ -240,11 +305,9 @@ class RangePlan:
     def _even(self, density: float, first: int, after: int, end: int, span_end: int) -> bool:
         """True when the head and its chain (~2,500 rows) are about as dense as the whole and
         the tail (50 rows: a noisy sample, one gap halves it) is within a factor of three."""
-        head = (self._seen_head - 1) / max(1, after - first)
-        tail = (self._seen_tail - 1) / max(1, span_end - end)
+        head = (self._seen_head - 1) / max(1, self._span[1] - first)  # type: ignore[index]
+        tail = (self._seen_tail - 1) / max(1, span_end - self._span[2])  # type: ignore[index]
         return abs(head - density) <= 0.25 * density and density / 3 <= tail <= density * 3
-
-    # -- cursors ------------------------------------------------------------------------
 
     def _new_cursor(self, start: int, end: int, after: Optional[int] = None,
                     remaining: Optional[int] = None) -> _Cursor:
@@ -269,18 +332,19 @@ class RangePlan:
     def _segment(self, cursor: _Cursor, room: int, commands: List[Command],
                  tags: List[_Tag]) -> None:
         cursor.busy = True
-        length = self._chain_length(cursor, room)
+        cursor.pages_out = self._chain_length(cursor, room)
+        q = self._q
         previous = None
-        for index in range(length):
+        for index in range(cursor.pages_out):
             label = f"c{len(commands):04d}"
             if previous is not None:
-                bound = {"after": self._ref(previous)}
+                bound = {"after": q.ref(previous)}
             elif cursor.after is not None:
                 bound = {"after": cursor.after}
             else:
                 bound = {"start_at": cursor.start}
-            counted = cursor.remaining is None and index == 0
-            params = self._params(end=cursor.end, start=0 if counted else -1, **bound)
+            counted = cursor.remaining is None and cursor.counted and index == 0
+            params = q.params(end=cursor.end, start=0 if counted else -1, **bound)
             commands.append(Command(label, self._method, params))
             tags.append(_Tag(cursor.key, "count" if counted else "page"))
             previous = label
@@ -288,17 +352,40 @@ class RangePlan:
     def _read_segment(self, cursor: _Cursor,
                       part: List[Tuple[_Tag, CommandResult]]) -> List[Any]:
         cursor.busy = False
+        rows, outcome = self._walk(cursor, part)
+        self._seen += len(rows)
+        if outcome == "replan":
+            self._replan(cursor)
+        elif outcome == "done":
+            cursor.done = True
+            if cursor is self._lead:
+                self._lead = None
+        elif cursor is self._lead and self._counted:
+            self._split_lead()
+        else:
+            self._continue(cursor)
+        return rows
+
+    def _walk(self, cursor: _Cursor, part: List[Tuple[_Tag, CommandResult]]
+              ) -> Tuple[List[Any], str]:
+        """The rows of one segment and what next: "done", "replan" or "continue"."""
         rows: List[Any] = []
         for tag, outcome in part:
             if not outcome.ok:
                 if _refused(outcome):
-                    return rows + self._replan(cursor)
+                    return rows, "replan"
                 raise _error(outcome)
-            checked = self._checked_page(outcome, after=cursor.after, end=cursor.end,
+            checked = self._checked_page(outcome, after=cursor.after, end=None,
                                          start=cursor.start)
             if checked is None:  # a page that does not continue the walk: start again
-                return rows + self._replan(cursor)
+                return rows, "replan"
             page, last = checked
+            inside = _below(page, cursor.end, self._facts)
+            if len(inside) < len(page):
+                # Past the cursor's end, which moved while this page was on its way (the
+                # lead was split): the rest belongs to the next cursor.
+                rows.extend(inside)
+                return rows, "done"
             rows.extend(page)
             if tag.role == "count":
                 cursor.guess = 0
@@ -306,12 +393,10 @@ class RangePlan:
                     cursor.remaining = outcome.total
             if cursor.remaining is not None:
                 cursor.remaining = max(0, cursor.remaining - len(page))
-            if len(page) < PAGE or cursor.remaining == 0:
-                cursor.done = True
-                return rows
+            if len(page) < PAGE or cursor.remaining == 0 or last == cursor.end - 1:
+                return rows, "done"  # a short page, nothing left, or no ID left below end
             cursor.after = last
-        self._continue(cursor)
-        return rows
+        return rows, "continue"
 
     def _continue(self, cursor: _Cursor) -> None:
         left = cursor.remaining
@@ -331,43 +416,18 @@ class RangePlan:
                 lower = upper
         self._ready.append(cursor.key)
 
-    def _replan(self, cursor: _Cursor) -> List[Any]:
+    def _replan(self, cursor: _Cursor) -> None:
         cursor.replans += 1
         if cursor.replans > MAX_REPLANS:
             raise BitrixError(
                 f"{self._method}: the server kept answering pages of IDs in "
                 f"[{cursor.start}, {cursor.end}) that do not follow each other; "
                 f"the method may not support >ID filters")
-        cursor.remaining = None  # count again: the walk is no longer trusted
+        if cursor.counted:
+            cursor.remaining = None  # count again: the walk is no longer trusted
         self._ready.append(cursor.key)
-        return []
 
-    # -- commands and pages -------------------------------------------------------------
-
-    def _params(self, *, start: int = -1, after: Any = None, start_at: Optional[int] = None,
-                end: Optional[int] = None, descending: bool = False) -> Dict[str, Any]:
-        key = self._facts.filter_id
-        flt = dict(self._filter)
-        if after is not None:
-            flt[">" + key] = after
-        if start_at is not None:
-            flt[">=" + key] = start_at
-        if end is not None:
-            flt["<" + key] = end
-        params = dict(self._base)
-        if flt:
-            params[self._filter_key] = flt
-        direction = "DESC" if descending else "ASC"
-        if self._facts.order == "sort":
-            params["sort"], params["order"] = key, direction
-        else:
-            params["order"] = {key: direction}
-        params["start"] = start
-        return params
-
-    def _ref(self, label: str) -> str:
-        path = f"[{self._facts.wrapper}]" if self._facts.wrapper else ""
-        return f"$result[{label}]{path}[{PAGE - 1}][{self._facts.id_field}]"
+    # -- pages --------------------------------------------------------------------------
 
     def _ids(self, page: List[Any], outcome: CommandResult) -> List[int]:
         ids = [row_id(row, self._facts) for row in page]
@@ -387,8 +447,7 @@ class RangePlan:
         if page is None:
             return None
         ids = self._ids(page, outcome)
-        floor = after if after is not None else (start - 1 if start is not None else None)
-        previous = floor
+        previous = after if after is not None else (start - 1 if start is not None else None)
         for value in ids:
             if (previous is not None and value <= previous) or (end is not None and value >= end):
                 return None
@@ -396,82 +455,12 @@ class RangePlan:
         return page, (ids[-1] if ids else after)
 
 
-def choose_plan(method: str, params: Dict[str, Any], facts: MethodFacts, *,
-                batch_size: int = MAX_COMMANDS, single: bool = False,
-                keep_order: bool = False) -> Any:
-    """The ID-range plan when the method and the caller's parameters allow it, else plain
-    paging with exactly the caller's parameters (plus an ID order where that is safe)."""
-    direction = _id_order(params, facts)
-    if facts.ranges and not single and direction is not None and _ranges_fit(params, facts):
-        return RangePlan(method, params, facts, batch_size=batch_size,
-                         descending=direction == "DESC")
-    return PlainPlan(method, params, facts, batch_size=batch_size, single=single,
-                     keep_pages=keep_order)
-
-
-def _id_order(params: Dict[str, Any], facts: MethodFacts) -> Optional[str]:
-    """"ASC"/"DESC" when the caller's order is by ID only (or absent), else None."""
-    if facts.order == "sort":
-        sort = next((v for k, v in params.items() if k.lower() == "sort"), None)
-        order = next((v for k, v in params.items() if k.lower() == "order"), "ASC")
-        if sort is None:
-            return "ASC"
-        if str(sort).upper() != facts.filter_id.upper() or not isinstance(order, str):
-            return None
-        return order.upper() if order.upper() in ("ASC", "DESC") else None
-    order = next((v for k, v in params.items() if k.lower() == "order"), None)
-    if not order:
-        return "ASC"
-    if len(order) != 1:
-        return None
-    (field, direction), = order.items()
-    if str(field).upper() != facts.filter_id.upper() or not isinstance(direction, str):
-        return None
-    return direction.upper() if direction.upper() in ("ASC", "DESC") else None
-
-
-def _ranges_fit(params: Dict[str, Any], facts: MethodFacts) -> bool:
-    """False when the caller's filter pins IDs (``ID``, ``@ID``, ...): a range plan would
-    only add requests, and plain paging is exact for such small results."""
-    known = {"filter", "select", "order", "sort"}
-    if facts.order == "sort":
-        # user.get also takes filter keys at the top level; only plan when it has none.
-        if any(k.lower() not in known | {"admin_mode"} for k in params):
-            return False
-    flt = next((v for k, v in params.items() if k.lower() == facts.filter_key.lower()), {})
-    for key in flt:
-        op, name = _split_op(str(key))
-        if name.upper() == facts.filter_id.upper() and op in ("", "=", "@"):
-            return False
-    return True
-
-
-def _split_filter(params: Dict[str, Any], facts: MethodFacts) -> Tuple[str, Dict[str, Any]]:
-    """The caller's filter parameter name and value. Their own ID bounds (``>ID``, ``<ID``,
-    ...) stay in it: every bound the plan adds is tighter (it comes from rows the caller's
-    filter returned), and where both use the same key the plan's value replaces theirs."""
-    key = next((k for k in params if k.lower() == facts.filter_key.lower()), facts.filter_key)
-    return key, dict(params.get(key) or {})
-
-
-def _base_params(params: Dict[str, Any], facts: MethodFacts, filter_key: str) -> Dict[str, Any]:
-    base = {k: v for k, v in params.items()
-            if k.lower() not in ("order", "sort", "start", filter_key.lower())}
-    select_key = next((k for k in base if k.lower() == "select"), None)
-    if select_key is not None:
-        select = list(base[select_key])
-        names = {str(name).upper() for name in select}
-        if "*" not in names and facts.id_field.upper() not in names:
-            # Without its ID a row cannot be chained or deduplicated.
-            base[select_key] = [facts.filter_id] + select
-    return base
-
-
-def _split_op(key: str) -> Tuple[str, str]:
-    for op in sorted(_ID_OPS, key=len, reverse=True):
-        if op and key.startswith(op):
-            return op, key[len(op):]
-    return "", key
+def _below(page: List[Any], end: int, facts: Any) -> List[Any]:
+    """The rows of an ascending page with IDs under ``end``."""
+    for index, row in enumerate(page):
+        if (row_id(row, facts) or 0) >= end:
+            return page[:index]
+    return page
 
 
 def _by_cursor(tags: Sequence[_Tag], results: Sequence[CommandResult]):

@@ -6,7 +6,8 @@ import pytest
 from bitrix_fast.errors import BitrixError
 from bitrix_fast.methods import list_facts
 from bitrix_fast.paging import PlainPlan
-from bitrix_fast.planner import CURSOR_ROWS, SPLIT_ROWS, RangePlan, choose_plan
+from bitrix_fast.planner import CURSOR_ROWS, SPLIT_ROWS, RangePlan
+from bitrix_fast.querying import choose_plan
 from listfakes import FakeList, id_space, run
 
 DEALS = list_facts("crm.deal.list")
@@ -30,16 +31,33 @@ def test_every_row_once_at_edge_sizes(size):
 
 @pytest.mark.parametrize("size", [0, 1, 50, 51, 2500])
 def test_small_results_take_one_request(size):
-    """Up to ~2,500 rows the probe (head, its chain and tail) is the whole export."""
+    """Up to ~2,500 rows the probe (head, its chain and tail) is the whole export: no count."""
     _, server, _ = export(id_space("uniform", size))
-    assert server.requests == 1
+    assert server.requests == 1 and server.counted == 0
 
 
-@pytest.mark.parametrize("kind,size,floor", [("uniform", 300_000, 2_490),
+def test_the_count_never_holds_rows_back():
+    """While the (possibly slow) count is out, the probe's chain reads on: rows keep coming."""
+    ids = id_space("uniform", 30_000)
+    server = FakeList(list(ids))
+    plan = choose_plan("crm.deal.list", {}, DEALS)
+    probe = plan.next_work()
+    plan.feed(probe, server.batch(probe.commands))
+    count, lead = plan.next_work(), plan.next_work()
+    assert [c.label for c in count.commands] == ["count"]
+    assert count.commands[0].params["start"] == 0 and lead.commands[0].params["start"] == -1
+    rows = plan.feed(lead, server.batch(lead.commands))  # the lead's rows, count still out
+    assert len(rows) == 2_500 and plan.total is None
+    plan.feed(count, server.batch(count.commands))
+    assert plan.total == 30_000
+
+
+@pytest.mark.parametrize("kind,size,floor", [("uniform", 300_000, 2_470),
                                              ("sparse", 200_000, 2_400),
-                                             ("clustered", 200_000, 2_380)])
+                                             ("clustered", 200_000, 2_370)])
 def test_rows_per_request_near_the_ceiling(kind, size, floor):
-    """The ceiling is 2,500 rows a request; the plan stays close on every ID space."""
+    """The ceiling is 2,500 rows a request; the plan stays close on every ID space (the
+    issue's bars: 2,450 contiguous, 2,350 sparse and clustered)."""
     ids = id_space(kind, size)
     got, server, _ = export(ids, in_flight=8)
     assert sorted(got) == ids

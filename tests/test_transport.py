@@ -142,3 +142,13 @@ def test_timeouts_and_verify_reach_requests():
 def test_bad_timeouts_are_refused(bad):
     with pytest.raises((TypeError, ValueError)):
         transport(timeout=bad)
+
+
+@responses.activate
+def test_secrets_echoed_in_an_error_description_are_redacted():
+    responses.post(HOOK + "crm.deal.list", status=401, json={
+        "error": "INVALID_CREDENTIALS",
+        "error_description": f"webhook {CODE} is not valid for user 7"})
+    with pytest.raises(AuthError) as caught:
+        transport().send("crm.deal.list", {})
+    assert CODE not in str(caught.value) and "webhook *** is not valid" in str(caught.value)

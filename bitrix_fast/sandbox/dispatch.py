@@ -22,6 +22,8 @@ method ``batch``, refused as a whole when that is over budget, and every command
 """
 from __future__ import annotations
 
+import functools
+
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,7 +85,14 @@ class Options:
 
 
 def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment).astimezone().isoformat(timespec="seconds")
+    return _iso_second(int(moment))
+
+
+# Two per command, and astimezone() looks the local zone up every time; the text only has
+# whole seconds, so one lookup per second serves them all.
+@functools.lru_cache(maxsize=8)
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second).astimezone().isoformat(timespec="seconds")
 
 
 def time_block(started: float, finished: float, processing: float, operating: float, reset_at: int) -> Dict[str, Any]:

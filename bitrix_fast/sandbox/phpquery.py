@@ -28,6 +28,8 @@ Keys are returned as ``str``. PHP turns canonical integer strings (``"0"``, ``"-
 """
 from __future__ import annotations
 
+import functools
+
 import re
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import unquote_to_bytes
@@ -87,6 +89,10 @@ def _decode(raw: str) -> str:
             pass
     data = raw.encode("utf-8", "surrogatepass").replace(b"+", b" ")
     return unquote_to_bytes(data).decode("utf-8", "replace")
+
+
+# Names repeat across every command of an export (filter[>ID], select[0], ...); values do not.
+_decode_name = functools.lru_cache(maxsize=4096)(_decode)
 
 
 def register(track: PhpArray, name: str, value: Any, max_nesting: int = MAX_NESTING) -> None:
@@ -170,7 +176,7 @@ def parse_str(qs: str, *, max_vars: Optional[int] = None, max_nesting: int = MAX
         if max_vars is not None and count > max_vars:
             break
         name, sep, value = pair.partition("=")
-        register(track, _decode(name), _decode(value) if sep else "", max_nesting)
+        register(track, _decode_name(name), _decode(value) if sep else "", max_nesting)
     return plain(track)
 
 

@@ -1,0 +1,160 @@
+"""One benchmark client run, in its own process (no GIL shared with the portal or the other
+client; peak RSS is this client's alone). Prints one JSON line with what it measured.
+
+    python benchmarks/_client.py SPEC_JSON
+
+SPEC: {"lib": "bitrix_fast" | "fast_bitrix24", "job": "export" | "iterate" | "add",
+       "webhook": ..., "method": ..., "params": {...}, "rate": 20, "burst": 50,
+       "ids_out": path (export/iterate: the IDs received, as text), "items": N (add)}
+"""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+import traceback
+from typing import Any, Dict, List, Tuple
+
+
+class Timeline:
+    """(seconds since start, rows so far), sampled as rows arrive."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.points: List[Tuple[float, int]] = [(0.0, 0)]
+        self.count = 0
+        self.first = None
+
+    def start(self) -> None:
+        """The clock starts once the client is built: imports and setup are not measured."""
+        self.started = time.monotonic()
+
+    def add(self, n: int) -> None:
+        if n <= 0:
+            return
+        now = time.monotonic() - self.started
+        if self.first is None:
+            self.first = now
+        self.count += n
+        if now - self.points[-1][0] >= 0.02:
+            self.points.append((round(now, 3), self.count))
+
+
+def run_bitrix_fast(spec: Dict[str, Any], timeline: Timeline) -> Dict[str, Any]:
+    from bitrix_fast import Bitrix
+
+    class Bar:  # progress=callable: the library reports each batch of rows here
+        total = None
+
+        def update(self, n: int) -> None:
+            timeline.add(n)
+
+        def close(self) -> None:
+            pass
+
+    with Bitrix(spec["webhook"], requests_per_second=spec["rate"],
+                request_pool_size=spec["burst"], progress=lambda *a: Bar()) as bx:
+        timeline.start()
+        if spec["job"] == "iterate":
+            # Streamed to disk as they come: the measured RSS is the library's, not a list's.
+            count = 0
+            with open(spec["ids_out"], "w") as out:
+                for row in bx.iter_all(spec["method"], spec["params"]):
+                    out.write(row["ID"] + "\n")
+                    count += 1
+            return {"ids": None, "count": count, "retries": bx.stats()["retries"]}
+        elif spec["job"] == "export":
+            ids = [int(row["ID"]) for row in bx.get_all(spec["method"], spec["params"])]
+        else:
+            return _add(spec, lambda items: bx.call("crm.deal.add", items), timeline)
+        stats = bx.stats()
+    return {"ids": ids, "retries": stats["retries"]}
+
+
+def run_fast_bitrix24(spec: Dict[str, Any], timeline: Timeline) -> Dict[str, Any]:
+    import fast_bitrix24.mult_request as mult
+    from fast_bitrix24 import Bitrix
+
+    class Bar:  # fast_bitrix24 draws tqdm bars: record their updates instead
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            timeline.add(kwargs.get("initial", 0) or 0)
+
+        def __enter__(self) -> "Bar":
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            pass
+
+        def update(self, n: int = 1) -> None:
+            timeline.add(n)
+
+        def close(self) -> None:
+            pass
+
+    mult.tqdm = Bar
+    bx = Bitrix(spec["webhook"], verbose=True, requests_per_second=spec["rate"],
+                request_pool_size=spec["burst"])
+    timeline.start()
+    if spec["job"] == "add":
+        return _add(spec, lambda items: list(bx.call("crm.deal.add", items)), timeline)
+    rows = bx.get_all(spec["method"], spec["params"])
+    timeline.count = max(timeline.count, len(rows))
+    return {"ids": [int(row["ID"]) for row in rows], "retries": None}
+
+
+def _add(spec: Dict[str, Any], call: Any, timeline: Timeline) -> Dict[str, Any]:
+    items = [{"fields": {"TITLE": f"bench-{i}"}} for i in range(spec["items"])]
+    try:
+        results = call(items)
+        ok, doubt, failed = len(results), 0, 0
+    except Exception as error:  # both libraries' failures are the measurement here
+        ok = len(getattr(error, "results", {}) or {})
+        doubt = len(getattr(error, "in_doubt", {}) or {})
+        failed = spec["items"] - ok - doubt
+        return {"ids": [], "ok": ok, "in_doubt": doubt, "failed": failed,
+                "error": f"{type(error).__name__}: {str(error)[:160]}"}
+    timeline.add(ok)
+    return {"ids": [], "ok": ok, "in_doubt": doubt, "failed": failed}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM belongs to the address space, so it starts afresh at
+    exec; ru_maxrss would still hold the high-water mark of the parent we were forked from
+    (here, a benchmark hosting a million-row portal)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    timeline = Timeline()
+    out: Dict[str, Any] = {"lib": spec["lib"]}
+    try:
+        runner = run_bitrix_fast if spec["lib"] == "bitrix_fast" else run_fast_bitrix24
+        result = runner(spec, timeline)
+    except Exception as error:  # a client that dies is a result, not a crash of the bench
+        result = {"ids": [], "error": f"{type(error).__name__}: {str(error)[:200]}"}
+        traceback.print_exc(file=sys.stderr)
+    out["seconds"] = time.monotonic() - timeline.started
+    ids = result.pop("ids")
+    if ids is not None and spec.get("ids_out"):
+        with open(spec["ids_out"], "w") as handle:
+            handle.write("\n".join(map(str, ids)))
+    rows = result.pop("count", None)
+    out.update(result)
+    out["rows"] = len(ids) if ids is not None else rows
+    out["first_row"] = timeline.first
+    out["timeline"] = timeline.points + [(round(out["seconds"], 3), max(out["rows"], timeline.count))]
+    out["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
