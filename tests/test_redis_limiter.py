@@ -54,16 +54,15 @@ def test_burst_at_once_then_rate(make):
     limiter = make()
     start = time.monotonic()
     assert [limiter.acquire() for _ in range(BURST)] == [0.0] * BURST
-    assert time.monotonic() - start < 0.1
     # Empty, but for what dripped in (at 200/s) during those round trips.
     assert limiter.available() < 1 + RATE * (time.monotonic() - start)
 
     start = time.monotonic()
     waits = [limiter.acquire() for _ in range(20)]
     elapsed = time.monotonic() - start
-    # 20 more at 200/s: 0.1 s (less what dripped in while the burst was taken), plus up to
-    # 10% jitter and the round trips.
-    assert 0.08 <= elapsed < 0.25
+    # 20 more at 200/s take at least 0.1 s, less what dripped in while the burst was taken
+    # (no upper bounds: a loaded machine only makes it slower, never faster).
+    assert elapsed >= 0.08
     assert sum(waits) > 0.05
 
 
@@ -76,11 +75,12 @@ def test_waits_are_computed_not_polled(make):
     for _ in range(5):
         limiter.acquire()
     elapsed = time.monotonic() - start
-    # One sleep per token, each the time to the next token (at most 1/20 s: some of it has
-    # dripped in since the previous grant) plus the 10% jitter.
-    assert len(clock.sleeps) == 5
-    assert all(0.03 <= s <= 0.0551 for s in clock.sleeps), clock.sleeps
-    assert 0.2 <= elapsed < 0.4
+    # At most one sleep per token (a late wake-up can find the next token already due), each
+    # no longer than the time to the next token (1/20 s) plus the 10% jitter: computed, not
+    # polled. The rate still holds. No lower bounds: on a loaded machine sleeps run long.
+    assert 1 <= len(clock.sleeps) <= 5
+    assert all(s <= 0.0551 for s in clock.sleeps), clock.sleeps
+    assert elapsed >= 0.2 - 0.01
 
 
 def test_on_refused_empties_the_shared_bucket(make):
