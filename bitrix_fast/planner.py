@@ -263,9 +263,10 @@ class RangePlan:
         after = lead.after if lead.after is not None else lead.start - 1
         keep = after + 1
         if lead.busy:
-            width = lead.end - after - 1
-            left = (self.total or 0) - self._seen
-            density = min(1.0, left / width) if left > 0 and width > 0 else 1.0
+            # The chain reads on at the density it has been reading at (the probe's head and
+            # chain), which on clustered IDs is far above the table's average.
+            first, last = self._span[0], self._span[1]  # type: ignore[index]
+            density = min(1.0, max(1e-9, (self._seen_head - 1) / max(1, last - first)))
             keep = min(lead.end, after + 1 + math.ceil(lead.pages_out * PAGE / density))
         else:
             lead.done = True  # idle: nothing read past ``after`` yet; new cursors take it all

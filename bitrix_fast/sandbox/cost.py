@@ -3,7 +3,9 @@
 ``delay = per_command + rows*per_row + counted*per_counted_row + skipped*per_skipped_row
 + written*per_written_row``, from the counters the store reports in its ``Outcome``.
 The delay is slept outside every lock, shows up in ``time.duration`` / ``processing``, and
-is what the operating budget is billed (calls over 0.1 s), so a client that makes the
+is what the operating budget is billed (calls over 0.1 s). A batch sleeps once, for the sum
+of its commands, after running them; each command is still billed, timed and checked
+against the budget at its own modelled start, so a client that makes the
 portal COUNT and OFFSET-scan the whole table on every page runs into 429s exactly as on a
 real portal, while one that pages by ID ranges with ``start=-1`` does not. The sandbox's
 own SQLite time is not billed: it depends on the machine and on threads queueing for the

@@ -198,14 +198,17 @@ class Dispatcher:
         *,
         in_batch: bool = False,
         shared: Optional[Tuple[float, int]] = None,
+        at: Optional[float] = None,
     ) -> Tuple[Dict[str, Any], int, float]:
         """Run one method (a single call or a batch command).
 
         Returns (entry, HTTP status, billable seconds).
         ``shared`` is the batch's (operating, reset_at) under ``batch`` billing: the
-        command is then neither checked nor billed on its own method.
+        command is then neither checked nor billed on its own method. A batch command does
+        not sleep its modelled cost itself: it is checked and billed at ``at``, its modelled
+        start, and the batch sleeps once for all its commands (see :meth:`_batch`).
         """
-        started = self._clock()
+        started = self._clock() if at is None else at
         key = (identity.kind, identity.entity, method)
         billed = shared is None
         try:
@@ -224,9 +227,9 @@ class Dispatcher:
                 self.stats.error(fault.code)
             return fault.body(), fault.status, 0.0
         delay = self.cost.delay(outcome)
-        if delay > 0:
+        if delay > 0 and not in_batch:
             self._sleep(delay)  # real server time, outside every lock
-        processing = self._perf() - begun
+        processing = self._perf() - begun + (delay if in_batch else 0.0)
         if billed:
             self.ledger.record(key, started, delay)
             operating, reset_at = self.ledger.snapshot(key, started)
@@ -260,13 +263,21 @@ class Dispatcher:
             name = method.lower()
             if not self._knows(name):
                 return not_found().body()
-            entry, _, cost = self.call(identity, name, sub_params, in_batch=True, shared=shared)
+            # On the modelled clock: each command starts when the ones before it would have
+            # finished on the portal.
+            at = self._clock() + billable[0]
+            entry, _, cost = self.call(identity, name, sub_params, in_batch=True, shared=shared,
+                                       at=at)
             billable[0] += cost
             if "time" in entry:
                 seen.append((entry["time"]["operating"], entry["time"]["operating_reset_at"]))
             return entry
 
         result = run_batch(params, execute)
+        if billable[0] > 0:
+            # One sleep for the whole batch: fifty short sleeps per request cost the server
+            # as much CPU in thread wake-ups as the queries themselves.
+            self._sleep(billable[0])
         errors = result["result_error"]
         for error in errors.values() if isinstance(errors, dict) else errors:
             self.stats.error(str(error.get("error", "")), in_batch=True)

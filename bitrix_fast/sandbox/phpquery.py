@@ -57,11 +57,11 @@ class PhpArray(dict):
 
 
 def _int_key(key: str) -> Optional[int]:
-    if _INT_KEY.match(key):
-        value = int(key)
-        if _LONG_MIN <= value <= _LONG_MAX:
-            return value
-    return None
+    # The cheap test first: almost every key is a plain name, never an integer.
+    if not key or not (key[0].isdigit() or key[0] == "-") or not _INT_KEY.match(key):
+        return None
+    value = int(key)
+    return value if _LONG_MIN <= value <= _LONG_MAX else None
 
 
 def _set(table: PhpArray, key: str, value: Any) -> None:
@@ -176,8 +176,41 @@ def parse_str(qs: str, *, max_vars: Optional[int] = None, max_nesting: int = MAX
         if max_vars is not None and count > max_vars:
             break
         name, sep, value = pair.partition("=")
-        register(track, _decode_name(name), _decode(value) if sep else "", max_nesting)
+        decoded = _decode_name(name)
+        keys = _plain_path(decoded)
+        if keys is not None and len(keys) <= max_nesting:
+            _register_plain(track, keys, _decode(value) if sep else "")
+        else:
+            register(track, decoded, _decode(value) if sep else "", max_nesting)
     return plain(track)
+
+
+# A name like ``filter[>ID]`` or ``select[0]``: a top-level part PHP does not mangle, then
+# bracketed keys that are neither empty (append), nor start with whitespace, nor hold
+# brackets. For such names PHP's rules reduce to plain nesting, so the path is computed once
+# per distinct name (they repeat in every command of an export); anything else goes through
+# ``register`` with all its quirks.
+_PLAIN_NAME = re.compile(r"([A-Za-z0-9_-]+)((?:\[[^\[\]\s][^\[\]]*\])*)\Z")
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_path(name: str) -> Optional[Tuple[str, ...]]:
+    match = _PLAIN_NAME.match(name)
+    if match is None or name.startswith("__"):
+        return None
+    head, rest = match.groups()
+    return (head,) + tuple(re.findall(r"\[([^\]]*)\]", rest))
+
+
+def _register_plain(track: PhpArray, keys: Tuple[str, ...], value: Any) -> None:
+    table = track
+    for key in keys[:-1]:
+        child = table.get(key)
+        if not isinstance(child, PhpArray):
+            child = PhpArray()
+            _set(table, key, child)
+        table = child
+    _set(table, keys[-1], value)
 
 
 def plain(value: Any) -> Any:

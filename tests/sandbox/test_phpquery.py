@@ -114,3 +114,29 @@ def test_parse_url_command():
     assert parse_url_command("user.get") == ("user.get", "")
     assert parse_url_command("a.b?x=1#frag") == ("a.b", "x=1")
     assert parse_url_command("a.b?x=1?y=2") == ("a.b", "x=1?y=2")
+
+
+def test_the_plain_name_fast_path_agrees_with_the_full_rules():
+    """parse_str takes a shortcut for plain names; it must give what register() gives."""
+    import random
+
+    from bitrix_fast.sandbox.phpquery import PhpArray, _decode, plain, register
+
+    def slow(qs):
+        track = PhpArray()
+        for pair in filter(None, qs.split("&")):
+            name, sep, value = pair.partition("=")
+            register(track, _decode(name), _decode(value) if sep else "")
+        return plain(track)
+
+    names = ["a", "a[b]", "a[b][c]", "a[0]", "a[-1]", "a[05]", "a[]", "a[ b]", "a.b[c]",
+             "a b", "__Host-x", "a[b", "a[b][c", "a]b", "a[b]x[c]", "a[[b]]", "-x[1]",
+             "filter[>=ID]", "select[0]", "cmd[c0001]", "a[b][]", "x[9223372036854775807]",
+             "x[9223372036854775808]", "__x[1]", "a[\tb]"]
+    rng = random.Random(1)
+    alphabet = "ab0-_[] .>=%"
+    names += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+              for _ in range(2000)]
+    for name in names:
+        qs = f"{name}=1&{name}=2&x[y]=3&{name}[z]=4"
+        assert parse_str(qs) == slow(qs), name
