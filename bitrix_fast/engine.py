@@ -14,13 +14,12 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 from . import batch as batchlib
 from .batch import Command, CommandResult
 from .errors import (ApiError, AuthError, BitrixError, LimiterError, OperationTimeLimit,
-                     RateLimited, RetryExhausted, TransportError, with_method)
+                     RateLimited, RetryExhausted, TransportError, is_refusal, with_method)
 from .retry import Retry, RetryBudget, not_executed
 
 logger = logging.getLogger("bitrix_fast")
 
 _REFRESH_CODES = {"EXPIRED_TOKEN", "INVALID_TOKEN"}
-_REFUSAL_CODES = {"QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT"}
 #: How many times one request may trade an expired token for a new one before giving up.
 _MAX_REFRESHES = 3
 
@@ -255,8 +254,8 @@ class Engine:
             return True  # halt stopped the batch before this command ran
         if not isinstance(error, ApiError):
             return False
-        if error.code.upper() in _REFUSAL_CODES:
-            return self._respect_budget or error.code.upper() != "OPERATION_TIME_LIMIT"
+        if is_refusal(error):
+            return self._respect_budget or not isinstance(error, OperationTimeLimit)
         return self._retry.should_retry(error, read_only=read_only)
 
     def _apply_throttle(self) -> None:
@@ -292,8 +291,7 @@ def may_have_executed(error: BaseException) -> bool:
 def _is_overload(error: BaseException) -> bool:
     if isinstance(error, TransportError):
         return True
-    return isinstance(error, ApiError) and (error.status or 0) >= 500 \
-        and error.code.upper() not in _REFUSAL_CODES
+    return isinstance(error, ApiError) and (error.status or 0) >= 500 and not is_refusal(error)
 
 
 def _float(value: Any) -> Optional[float]:

@@ -195,6 +195,13 @@ class LimiterError(BitrixError):
     executed_maybe = False
 
 
+def is_refusal(error: BaseException) -> bool:
+    """True for the portal's refusals (503 QUERY_LIMIT_EXCEEDED, 429 OPERATION_TIME_LIMIT),
+    answered before anything ran: a refused request or command may always be sent again.
+    Per-command errors in a batch get the same classes from :func:`api_error`."""
+    return isinstance(error, (RateLimited, OperationTimeLimit))
+
+
 def with_method(error: BitrixError, method: str) -> BitrixError:
     """``error`` as if raised by ``method``: a batch that failed as a whole is reported under
     the method its commands called (``crm.deal.list: INVALID_CREDENTIALS (401) ...``)."""

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 from .batch import MAX_COMMANDS, Command, CommandResult
-from .errors import ApiError, BitrixError
+from .errors import BitrixError, is_refusal
 from .paging import PAGE
 from .plans import Work, row_id, rows_of
 from .querying import ListQuery
@@ -48,7 +48,6 @@ CURSOR_ROWS = 2 * PAGE * MAX_COMMANDS
 SPLIT_ROWS = 4 * CURSOR_ROWS
 #: How many times one cursor (or the probe, or the count) may be refused before giving up.
 MAX_REPLANS = 5
-_REFUSALS = {"QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT"}
 #: cursor keys of the single-purpose works
 _PROBE, _TAIL, _COUNT = -1, -2, -3
 
@@ -472,8 +471,7 @@ def _by_cursor(tags: Sequence[_Tag], results: Sequence[CommandResult]):
 
 
 def _refused(outcome: CommandResult) -> bool:
-    error = outcome.error
-    return isinstance(error, ApiError) and error.code.upper() in _REFUSALS
+    return is_refusal(outcome.error)
 
 
 def _error(outcome: CommandResult) -> BitrixError:

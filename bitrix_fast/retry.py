@@ -30,11 +30,10 @@ from .errors import (
     AuthError,
     ConnectError,
     MethodNotFound,
-    OperationTimeLimit,
-    RateLimited,
     ResponseTimeout,
     RetryExhausted,
     TransportError,
+    is_refusal,
 )
 
 #: Server faults reported in a batch's ``result_error``, where there is no HTTP status.
@@ -49,7 +48,7 @@ def not_executed(error: BaseException) -> bool:
     Refusals, and any error that says ``executed_maybe = False`` (ConnectError, or the
     engine's own marker for a command a batch skipped).
     """
-    if isinstance(error, (RateLimited, OperationTimeLimit)):
+    if is_refusal(error):
         return True
     return getattr(error, "executed_maybe", True) is False
 
@@ -215,7 +214,7 @@ class RetryBudget:
 
     def acquire(self, error: BaseException) -> bool:
         """Pay for retrying after ``error``; False when the budget cannot: give up now."""
-        if isinstance(error, (RateLimited, OperationTimeLimit)):
+        if is_refusal(error):
             return True
         cost = self._timeout_cost if isinstance(error, ResponseTimeout) else self._retry_cost
         with self._lock:

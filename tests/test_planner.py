@@ -6,7 +6,7 @@ import pytest
 from bitrix_fast.errors import BitrixError
 from bitrix_fast.methods import list_facts
 from bitrix_fast.paging import PlainPlan
-from bitrix_fast.planner import CURSOR_ROWS, SPLIT_ROWS, RangePlan
+from bitrix_fast.planner import CURSOR_ROWS, RangePlan
 from bitrix_fast.querying import choose_plan
 from listfakes import FakeList, id_space, run
 

@@ -21,6 +21,9 @@ def test_four_processes_export_one_portal_without_a_refusal(redis_url, redis_key
         reports = run_workers("export", redis_url, redis_key, str(sb.plan.rate), str(BURST),
                               sb.webhook, processes=PROCESSES)
         stats = sb.stats()
+        # every arrival at the portal, refused or not: the combined rate of all four
+        # processes never exceeded burst + rate x t in any window
+        excess = sb.max_window_excess()
         expected = sb.store.ids("deal")
         code = sb.webhook.rstrip("/").rsplit("/", 1)[-1]
 
@@ -31,6 +34,7 @@ def test_four_processes_export_one_portal_without_a_refusal(redis_url, redis_key
         assert report["refused_503"] == 0 and report["retries"] == 0
     assert stats["refused_503"] == 0
     assert stats["refused_429"] == 0
+    assert excess <= 0
     assert stats["accepted"] == sum(report["requests"] for report in reports)
 
     # Nothing of the webhook made it into Redis: neither key names nor values.
