@@ -1,6 +1,5 @@
 """BitrixAsync, the sync client inside a running event loop, progress bars and log lines."""
 import asyncio
-import io
 import logging
 
 import pytest

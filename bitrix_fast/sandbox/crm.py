@@ -10,9 +10,9 @@ from typing import Any, Callable, Dict
 
 from .dialects import CLASSIC
 from .entities import COMPANY, CONTACT, DEAL, LEAD, Entity, Field
-from .listing import fetch_one, fetch_page
+from .listing import fetch_one, list_page
 from .outcome import ApiFault, CallContext, Outcome
-from .query import compile_filter, compile_order, id_param, param, select_fields
+from .query import id_param, param
 from .records import writable
 
 #: ``settings`` that *.fields reports for custom fields, by type (as real portals print them)
@@ -63,10 +63,7 @@ def methods(e: Entity) -> Dict[str, Callable[..., Outcome]]:
     """The six classic methods of one entity, keyed by their lowercase names."""
 
     def list_(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
-        where = compile_filter(CLASSIC, e, param(params, "filter"))
-        order = compile_order(CLASSIC, e, param(params, "order"))
-        fields = select_fields(CLASSIC, e, param(params, "select"))
-        return fetch_page(store, e, CLASSIC, where, order, fields, params.get("start"), ctx)
+        return list_page(store, e, CLASSIC, params, ctx)
 
     def get(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
         row = fetch_one(store, e, CLASSIC, _id(params), e.fields)

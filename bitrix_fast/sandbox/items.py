@@ -11,9 +11,9 @@ from typing import Any, Callable, Dict
 
 from .dialects import ITEM
 from .entities import ITEM_TYPES, Entity
-from .listing import fetch_one, fetch_page
+from .listing import fetch_one, list_page
 from .outcome import ApiFault, CallContext, Outcome
-from .query import compile_filter, compile_order, id_param, param, select_fields
+from .query import id_param, param
 from .records import writable
 from .values import php_int
 
@@ -60,10 +60,7 @@ def _item(store: Any, e: Entity, id_: int) -> Outcome:
 
 def list_(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
     e = _entity(params)
-    where = compile_filter(ITEM, e, param(params, "filter"))
-    order = compile_order(ITEM, e, param(params, "order"))
-    fields = select_fields(ITEM, e, param(params, "select"))
-    page = fetch_page(store, e, ITEM, where, order, fields, params.get("start"), ctx)
+    page = list_page(store, e, ITEM, params, ctx)
     page.result = {"items": page.result}
     return page
 

@@ -21,10 +21,19 @@ from typing import Any, Dict, Optional, Tuple
 from .dialects import Dialect, renderer
 from .entities import Entity, Field
 from .outcome import CallContext, Outcome
-from .query import Where
+from .query import Where, compile_filter, compile_order, param, select_fields
 from .values import php_int
 
 PAGE_SIZE = 50
+
+
+def list_page(store: Any, entity: Entity, dialect: Dialect, params: Dict[str, Any],
+              ctx: CallContext) -> Outcome:
+    """One page of a list method that takes ``filter``, ``order``, ``select`` and ``start``."""
+    where = compile_filter(dialect, entity, param(params, "filter"))
+    order = compile_order(dialect, entity, param(params, "order"))
+    fields = select_fields(dialect, entity, param(params, "select"))
+    return fetch_page(store, entity, dialect, where, order, fields, params.get("start"), ctx)
 
 
 def fetch_page(store: Any, entity: Entity, dialect: Dialect, where: Where, order_sql: str,

@@ -12,18 +12,15 @@ from typing import Any, Callable, Dict
 
 from .dialects import TASK as DIALECT
 from .entities import TASK
-from .listing import fetch_one, fetch_page
+from .listing import fetch_one, list_page
 from .outcome import ApiFault, CallContext, Outcome
-from .query import compile_filter, compile_order, id_param, param, select_fields
+from .query import id_param, param, select_fields
 from .records import writable
 from .values import php_str
 
 
 def list_(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
-    where = compile_filter(DIALECT, TASK, param(params, "filter"))
-    order = compile_order(DIALECT, TASK, param(params, "order"))
-    fields = select_fields(DIALECT, TASK, param(params, "select"))
-    page = fetch_page(store, TASK, DIALECT, where, order, fields, params.get("start"), ctx)
+    page = list_page(store, TASK, DIALECT, params, ctx)
     page.result = {"tasks": page.result}
     return page
 
