@@ -17,18 +17,9 @@ import weakref
 from typing import Any, Callable, Dict, Iterable, Optional
 from urllib.parse import urlsplit
 
-REDACTED = "***"
+from .secrets import REDACTED, redact
 
 _WEBHOOK_PATH = re.compile(r"^(?P<prefix>.*/rest/)(?P<uid>[^/]+)/(?P<code>[^/]+)/?$")
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (and its URL-quoted form) replaced by ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    return text
-
 
 #: Every live object holding secrets; the log filter below hides what any of them holds.
 _HOLDERS: "weakref.WeakSet[Any]" = weakref.WeakSet()

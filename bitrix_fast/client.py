@@ -10,10 +10,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from urllib.parse import urlsplit
 
 import requests
 
-from . import auth, methods
+from . import auth, bucket_state, methods
 from .batch import MAX_COMMANDS, Command, CommandResult, command_error
 from .clock import SystemClock
 from .encoding import can_encode
@@ -22,8 +23,8 @@ from .errors import BatchError, BitrixError
 from .executor import drive, map_ordered
 from .limiter import OperatingBudget, TokenBucket
 from .params import check_list_params, check_method, check_params
-from .querying import choose_plan
-from .plans import Dedup, Work
+from .listing import Dedup, choose_plan
+from .work import Work
 from .progress import ProgressSetting, make_progress
 from .retry import Retry, RetryBudget
 from .throttle import AdaptiveThrottle, ConcurrencyGate
@@ -85,7 +86,8 @@ class Bitrix:
         self._transport = Transport(self._credentials, session=client, pool_size=workers,
                                     timeout=timeout, verify=ssl)
         self._limiter = limiter if limiter is not None else _portal_bucket(
-            requests_per_second, request_pool_size, clock)
+            requests_per_second, request_pool_size, clock,
+            urlsplit(self._credentials.base_url).netloc)
         # A shared limiter (RedisLimiter) shares the operating budget too.
         shared_budget = getattr(self._limiter, "budget", None)
         budget = (shared_budget(float(operating_time_limit)) if callable(shared_budget)
@@ -347,11 +349,14 @@ class Bitrix:
 HEADROOM = 2
 
 
-def _portal_bucket(rate: float, burst: int, clock: Any) -> TokenBucket:
+def _portal_bucket(rate: float, burst: int, clock: Any, portal: str) -> TokenBucket:
+    """The bucket of ``portal`` (host:port), its level shared with every other client of
+    that portal on this machine (see :mod:`.bucket_state`)."""
+    state = bucket_state.state_for(portal)
     if burst > HEADROOM:
-        return TokenBucket(rate=rate, burst=burst, clock=clock, headroom=HEADROOM)
+        return TokenBucket(rate=rate, burst=burst, clock=clock, headroom=HEADROOM, state=state)
     # A burst too small to spare a token: pace 2% under the rate instead.
-    return TokenBucket(rate=rate * 0.98, burst=burst, clock=clock)
+    return TokenBucket(rate=rate * 0.98, burst=burst, clock=clock, state=state)
 
 
 def _budget_margin(limit: float) -> float:

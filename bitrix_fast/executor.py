@@ -11,7 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 from .batch import CommandResult
-from .plans import Plan, Work
+from .work import Plan, Work
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from typing import Deque, Dict, Optional, Protocol
+from typing import Any, Deque, Dict, Optional, Protocol
 
+from .bucket_state import Level, MemoryState
 from .clock import SYSTEM_CLOCK, Clock
 
 #: A token short by less than this still counts as whole. It absorbs float rounding, so a
@@ -53,12 +54,17 @@ class TokenBucket:
     until its token is due, the others wait for their turn. A newcomer takes a token at once
     only when there is one to spare after every waiter ahead of it has had one.
 
-    ``headroom`` tokens of the burst are never used: the portal counts per portal and source
-    IP, so they leave room for other clients on the same machine.
+    ``headroom`` tokens of the burst are never used: requests reach the portal a little
+    earlier or later than their tokens were granted, and the spare tokens absorb that.
+
+    ``state`` is where the portal's fill level is kept (:mod:`bitrix_fast.bucket_state`):
+    by default this bucket's own memory; ``Bitrix`` passes the level shared by every client
+    of the portal on this machine, so a second client or process starts from what the first
+    one left in the portal's bucket instead of from an empty one.
     """
 
     def __init__(self, rate: float = 2.0, burst: int = 50, *, clock: Optional[Clock] = None,
-                 headroom: int = 0) -> None:
+                 headroom: int = 0, state: Any = None) -> None:
         if int(burst) != burst or burst < 1:
             raise ValueError(f"burst must be a whole number >= 1, not {burst!r}")
         if int(headroom) != headroom or not 0 <= headroom < burst:
@@ -68,8 +74,7 @@ class TokenBucket:
         self._headroom = int(headroom)
         self._capacity = float(burst - headroom)
         self._clock = clock or SYSTEM_CLOCK
-        self._tokens = self._capacity
-        self._stamp = self._clock.now()
+        self._state = state if state is not None else MemoryState()
         self._cond = threading.Condition()
         self._queue: Deque[object] = deque()
 
@@ -103,17 +108,15 @@ class TokenBucket:
             return self._take(len(self._queue) + 1)
 
     def on_refused(self) -> None:
-        # The portal's bucket is full whatever ours says (other clients share it). It drains
-        # one request per 1/rate, so start again from empty: the next grant waits 1/rate.
-        with self._cond:
-            self._refill()
-            self._tokens = 0.0
+        # The portal's bucket is full whatever we thought (other clients share it). It
+        # drains one request per 1/rate, so start again from full: the next grant waits.
+        with self._cond, self._state.transaction() as value:
+            value.level, value.stamp = self._capacity, self._clock.now()
 
     @property
     def available(self) -> float:
-        with self._cond:
-            self._refill()
-            return self._tokens
+        with self._cond, self._state.transaction() as value:
+            return self._capacity - self._drained(value, self._clock.now())
 
     @property
     def rate(self) -> float:
@@ -122,10 +125,12 @@ class TokenBucket:
     @rate.setter
     def rate(self, value: float) -> None:
         value = _check_rate(value)
-        with self._cond:
-            # Credit the time so far at the old rate; otherwise all of it since the last
+        with self._cond, self._state.transaction() as level:
+            # Drain the time so far at the old rate; otherwise all of it since the last
             # grant would be counted at the new one.
-            self._refill()
+            now = self._clock.now()
+            if level.stamp is not None:
+                level.level, level.stamp = self._drained(level, now), now
             self._rate = value
 
     @property
@@ -134,27 +139,30 @@ class TokenBucket:
 
     def snapshot(self) -> dict:
         with self._cond:
-            self._refill()
-            return {"rate": self._rate, "burst": self._burst, "headroom": self._headroom,
-                    "available": self._tokens, "waiting": len(self._queue)}
+            waiting = len(self._queue)
+        return {"rate": self._rate, "burst": self._burst, "headroom": self._headroom,
+                "available": self.available, "waiting": waiting}
 
     def __repr__(self) -> str:
         return f"TokenBucket(rate={self._rate}, burst={self._burst}, headroom={self._headroom})"
 
-    def _refill(self) -> None:
-        now = self._clock.now()
-        elapsed = max(0.0, now - self._stamp)
-        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
-        self._stamp = now
+    def _drained(self, value: Level, now: float) -> float:
+        """The level at ``now``; a stamp from the future (another boot) is an empty bucket."""
+        if value.stamp is None or value.stamp > now:
+            return 0.0
+        return max(0.0, value.level - (now - value.stamp) * self._rate)
 
     def _take(self, needed: int) -> float:
-        # With the lock held: take a token if ``needed`` are there (ours, and one for each
-        # waiter ahead of us) and return 0.0, granted at ``self._stamp``; else the wait.
-        self._refill()
-        if self._tokens >= needed - _EPSILON:
-            self._tokens = max(0.0, self._tokens - 1.0)
-            return 0.0
-        return (needed - self._tokens) / self._rate
+        # With self._cond held: take a token if ``needed`` are free (ours, and one for each
+        # waiter ahead of us) and return 0.0; else the seconds until they will be.
+        with self._state.transaction() as value:
+            now = self._clock.now()
+            level = self._drained(value, now)
+            free = self._capacity - level
+            if free >= needed - _EPSILON:
+                value.level, value.stamp = level + 1.0, now
+                return 0.0
+            return (needed - free) / self._rate
 
 
 class _MethodState:

@@ -18,7 +18,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import encoding
-from .auth import redact
+from .secrets import redact
 from .errors import (BadResponse, ConnectError, ConnectionDropped, ResponseTimeout,
                      TransportError, api_error)
 

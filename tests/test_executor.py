@@ -7,7 +7,7 @@ import pytest
 
 from bitrix_fast.batch import Command, CommandResult
 from bitrix_fast.executor import drive, map_ordered
-from bitrix_fast.plans import Work
+from bitrix_fast.work import Work
 
 
 class CountingPlan:

@@ -22,7 +22,8 @@ class InstrumentedBucket(TokenBucket):
     def _take(self, needed):
         wait = super()._take(needed)
         if wait == 0.0:
-            self.grants.append(self._stamp)
+            with self._state.transaction() as level:  # the grant's time, as the bucket saw it
+                self.grants.append(level.stamp)
         return wait
 
 

@@ -5,9 +5,9 @@ import pytest
 
 from bitrix_fast.errors import BitrixError
 from bitrix_fast.methods import list_facts
-from bitrix_fast.paging import PlainPlan
-from bitrix_fast.planner import CURSOR_ROWS, RangePlan
-from bitrix_fast.querying import choose_plan
+from bitrix_fast.listing import choose_plan
+from bitrix_fast.listing.paging import PlainPlan
+from bitrix_fast.listing.plan import CURSOR_ROWS, RangePlan
 from listfakes import FakeList, id_space, run
 
 DEALS = list_facts("crm.deal.list")

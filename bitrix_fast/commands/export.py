@@ -16,7 +16,7 @@ import time
 from typing import Any, Dict, List, Optional, TextIO
 
 from .. import methods
-from ..plans import row_id
+from ..listing import row_id
 from . import common, resume
 from .common import UsageError
 from .filters import parse_filters, parse_select

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterator, List, Optional, Tuple
 
 from ..methods import MethodFacts
-from ..plans import row_id
+from ..listing import row_id
 from .common import UsageError
 
 #: IDs below this go into the bitmap (16 MB at most); larger or negative ones into a set.

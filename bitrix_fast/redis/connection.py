@@ -18,7 +18,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..auth import redact
+from ..secrets import redact
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import LimiterError
 

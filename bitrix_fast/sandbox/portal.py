@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, List, Mapping, Optional, Union
 
+from .. import bucket_state
 from .auth import Credentials
 from .cost import CostModel, resolve_cost
 from .dispatch import Dispatcher, Options
@@ -136,6 +137,9 @@ class Sandbox:
         self.credentials.client_endpoint = self.rest_base
         self.credentials.server_endpoint = self.rest_base
         self.credentials.domain = f"{self.host}:{self.port}"
+        # A new portal's bucket is empty, whatever an earlier one on this port left behind
+        # in the clients' shared record of it.
+        bucket_state.forget(self.credentials.domain)
         # the timeline counts from when serving starts, not from before seeding
         self.stats_collector.reset()
         self.bucket.reset()

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Sequence
 
-from .batch import Command, CommandResult
-from .methods import MethodFacts
-from .plans import Work, raise_failed, rows_of
+from ..batch import Command, CommandResult
+from ..methods import MethodFacts
+from ..work import Work
+from .rows import raise_failed, rows_of
 
 PAGE = 50
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple
 
-from .batch import MAX_COMMANDS
-from .methods import MethodFacts
-from .paging import PAGE, PlainPlan
+from ..methods import MethodFacts
+from .paging import PAGE
 
 _ID_OPS = ("", "=", ">", ">=", "<", "<=", "@", "!", "!=", "!@")
 
@@ -61,21 +60,6 @@ class ListQuery:
         """A reference to the ID of the last row of command ``label``'s page."""
         path = f"[{self.facts.wrapper}]" if self.facts.wrapper else ""
         return f"$result[{label}]{path}[{PAGE - 1}][{self.facts.id_field}]"
-
-
-def choose_plan(method: str, params: Dict[str, Any], facts: MethodFacts, *,
-                batch_size: int = MAX_COMMANDS, single: bool = False,
-                keep_order: bool = False) -> Any:
-    """The ID-range plan when the method and the caller's parameters allow it, else plain
-    paging with exactly the caller's parameters (plus an ID order where that is safe)."""
-    from .planner import RangePlan
-
-    direction = id_order(params, facts)
-    if facts.ranges and not single and direction is not None and _ranges_fit(params, facts):
-        return RangePlan(ListQuery(method, params, facts), batch_size=batch_size,
-                         descending=direction == "DESC")
-    return PlainPlan(method, params, facts, batch_size=batch_size, single=single,
-                     keep_pages=keep_order)
 
 
 def id_order(params: Dict[str, Any], facts: MethodFacts) -> Optional[str]:

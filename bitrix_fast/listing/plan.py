@@ -32,11 +32,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
-from .batch import MAX_COMMANDS, Command, CommandResult
-from .errors import BitrixError, is_refusal
+from ..batch import MAX_COMMANDS, Command, CommandResult
+from ..errors import BitrixError, is_refusal
+from ..work import Work
 from .paging import PAGE
-from .plans import Work, row_id, rows_of
-from .querying import ListQuery
+from .query import ListQuery
+from .rows import row_id, rows_of
 
 #: Rows per cursor: two batches of chained pages. Every cursor ends in one part-filled page,
 #: so fewer, larger cursors waste less (measured on synthetic sparse IDs: 2,381 rows a

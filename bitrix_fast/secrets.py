@@ -1,0 +1,19 @@
+"""Secrets kept out of text: webhook codes, tokens and client secrets never reach a message.
+
+Its own module, below everything that builds messages (transport, auth, the Redis code), so
+each can use it without importing the others.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+from urllib.parse import quote, quote_plus
+
+REDACTED = "***"
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret (and its URL-quoted form) replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
+                text = text.replace(form, REDACTED)
+    return text
