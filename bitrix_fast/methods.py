@@ -44,17 +44,25 @@ class MethodFacts:
     filter_key: str = "filter"
     id_is_int: bool = False
     default_desc: bool = False
+    #: the field that records a row's last change: its name in filters and its key in rows
+    #: (``DATE_MODIFY`` on classic CRM lists, ``updatedTime`` on crm.item, ``CHANGED_DATE``
+    #: filtered and ``changedDate`` returned on tasks); None where the method has none
+    modified_filter: Optional[str] = None
+    modified_key: Optional[str] = None
 
 
 _CLASSIC = MethodFacts()
-_ITEM = MethodFacts(id_field="id", filter_id="id", wrapper="items", id_is_int=True)
+_CLASSIC_MODIFIED = replace(_CLASSIC, modified_filter="DATE_MODIFY", modified_key="DATE_MODIFY")
+_ITEM = MethodFacts(id_field="id", filter_id="id", wrapper="items", id_is_int=True,
+                    modified_filter="updatedTime", modified_key="updatedTime")
 _PLAIN = MethodFacts(order=None, ranges=False)
 
 #: Known list methods. Classic CRM lists take filter/order/select/start and order by ID.
 _LISTS: Dict[str, MethodFacts] = {
+    **{f"crm.{entity}.list": _CLASSIC_MODIFIED for entity in (
+        "deal", "lead", "contact", "company", "quote", "invoice", "product", "requisite")},
     **{f"crm.{entity}.list": _CLASSIC for entity in (
-        "deal", "lead", "contact", "company", "quote", "invoice", "activity", "product",
-        "requisite", "productrow", "timeline.comment", "requisite.bankdetail")},
+        "activity", "productrow", "timeline.comment", "requisite.bankdetail")},
     # Small dictionaries: paged plainly, an ID-range plan would cost more than it saves.
     **{f"crm.{entity}.list": replace(_CLASSIC, ranges=False) for entity in (
         "status", "currency", "measure", "deal.category", "dealcategory")},
@@ -62,7 +70,8 @@ _LISTS: Dict[str, MethodFacts] = {
     "crm.type.list": MethodFacts(id_field="id", filter_id="id", wrapper="types", id_is_int=True),
     "crm.stagehistory.list": MethodFacts(wrapper="items"),
     "tasks.task.list": MethodFacts(id_field="id", filter_id="ID", wrapper="tasks",
-                                   default_desc=True),
+                                   default_desc=True, modified_filter="CHANGED_DATE",
+                                   modified_key="changedDate"),
     "user.get": MethodFacts(order="sort", offsets="exact", filter_key="FILTER"),
     "department.get": MethodFacts(order="sort", ranges=False),
     # These reject or ignore an order, or report no usable total (fast_bitrix24 #98, #151,

@@ -161,3 +161,20 @@ def test_standard_plan_export_of_100k_rows_sees_no_refusals():
         stats = sb.stats()
     assert count == 100_000
     assert stats["refused_503"] == 0 and stats["requests"] <= 42
+
+
+def test_first_pages_counts_id_ranges_fifty_per_request():
+    from bitrix_fast.sandbox import Sandbox
+
+    with Sandbox(deals=3_000, id_gaps="sparse", plan="x10") as sb:
+        ids = sorted(sb.store.ids("deal"))
+        bounds = [(ids[0] + k * 97, ids[0] + (k + 1) * 97) for k in range(60)]
+        with Bitrix(sb.webhook, verbose=False, requests_per_second=20) as bx:
+            pages = bx.first_pages("crm.deal.list", [
+                {"filter": {">=ID": lo, "<ID": hi}, "select": ["ID"]} for lo, hi in bounds])
+            requests = bx.stats()["requests"]
+    assert requests == 2  # 60 commands, 50 to a request
+    for (lo, hi), page in zip(bounds, pages):
+        inside = [i for i in ids if lo <= i < hi]
+        assert page.total == len(inside)
+        assert [int(row["ID"]) for row in page.rows] == inside[:50]
