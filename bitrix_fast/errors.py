@@ -93,6 +93,7 @@ class ApiError(BitrixError):
         method: str = "",
         command_label: Optional[str] = None,
         extra: Optional[Mapping[str, Any]] = None,
+        item: Optional[int] = None,
     ) -> None:
         self.code = code
         self.description = description
@@ -100,13 +101,17 @@ class ApiError(BitrixError):
         self.method = method
         self.command_label = command_label
         self.extra = dict(extra or {})
+        #: position of the caller's item (in ``call(method, items)``) this error is about
+        self.item = item
         super().__init__(self._message())
 
     def _message(self) -> str:
         code = self.code if self.code else "(no code)"
         status = f" ({self.status})" if self.status is not None else ""
         where = self.method
-        if self.command_label is not None:
+        if self.item is not None:
+            where = f"{where}: item {self.item}" if where else f"item {self.item}"
+        elif self.command_label is not None:
             where = f"{where} [{self.command_label}]" if where else f"[{self.command_label}]"
         text = f"{code}{status} {self.description}".rstrip()
         return f"{where}: {text}" if where else text
@@ -115,13 +120,14 @@ class ApiError(BitrixError):
         return (
             _rebuild_api_error,
             (type(self), self.code, self.description, self.status, self.method,
-             self.command_label, self.extra),
+             self.command_label, self.extra, self.item),
         )
 
 
-def _rebuild_api_error(cls, code, description, status, method, command_label, extra):
+def _rebuild_api_error(cls, code, description, status, method, command_label, extra,
+                       item=None):
     return cls(code, description, status=status, method=method,
-               command_label=command_label, extra=extra)
+               command_label=command_label, extra=extra, item=item)
 
 
 class RateLimited(ApiError):
@@ -208,7 +214,7 @@ def with_method(error: BitrixError, method: str) -> BitrixError:
     if isinstance(error, ApiError):
         new: BitrixError = type(error)(error.code, error.description, status=error.status,
                                        method=method, command_label=error.command_label,
-                                       extra=error.extra)
+                                       extra=error.extra, item=error.item)
     elif isinstance(error, TransportError):
         new = type(error)(error.message, method=method, status=error.status,
                           snippet=error.snippet)
@@ -219,6 +225,18 @@ def with_method(error: BitrixError, method: str) -> BitrixError:
         return error
     new.__cause__ = error.__cause__
     return new
+
+
+def with_item(error: BitrixError, item: int) -> BitrixError:
+    """``error`` as the error of the caller's item number ``item`` (its position in
+    ``call(method, items)``): the message names the item, not an internal batch label."""
+    if isinstance(error, ApiError):
+        new = type(error)(error.code, error.description, status=error.status,
+                          method=error.method, command_label=error.command_label,
+                          extra=error.extra, item=item)
+        new.__cause__ = error.__cause__
+        return new
+    return error
 
 
 #: Which ApiError subclass a server code maps to; codes compare upper-cased.
