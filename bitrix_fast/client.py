@@ -10,7 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import (Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional,
-                    Sequence, Union)
+                    Sequence, Tuple, Union)
 from urllib.parse import urlsplit
 
 import requests
@@ -24,7 +24,7 @@ from .errors import BatchError, BitrixError
 from .executor import drive, map_ordered
 from .limiter import OperatingBudget, TokenBucket
 from .params import check_list_params, check_method, check_params
-from .listing import Dedup, choose_plan, rows_of
+from .listing import Listing, rows_of
 from .work import Work
 from .progress import ProgressSetting, make_progress
 from .retry import Retry, RetryBudget
@@ -43,6 +43,42 @@ class Page(NamedTuple):
     rows: List[Any]
     total: Optional[int]
     next: Optional[int]
+
+
+class Rows(Iterator[Any]):
+    """The rows of one ``iter_all`` listing, as they arrive (see :meth:`Bitrix.iter_all`)."""
+
+    def __init__(self, rows: Iterator[Any], listing: Listing) -> None:
+        self._rows = rows
+        self._listing = listing
+        self._published: List[Tuple[int, int]] = []
+        self._finished = False
+
+    def __iter__(self) -> "Rows":
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            row = next(self._rows)
+        except StopIteration:
+            self._finished = True
+            raise
+        return row
+
+    @property
+    def total(self) -> Optional[int]:
+        """The server's ``total`` (a claim, for progress), None while unknown."""
+        return self._listing.total
+
+    def covered(self) -> List[Tuple[int, int]]:
+        """ID intervals ``[lo, hi)`` all of whose rows this iterator has handed out."""
+        if self._finished:
+            return self._listing.covered()
+        return self._listing.handed_out()
+
+    def close(self) -> None:
+        """Stop the listing: nothing more is sent; what is in flight is dropped."""
+        self._rows.close()  # type: ignore[attr-defined]
 
 
 class Bitrix:
@@ -120,23 +156,32 @@ class Bitrix:
     # -- reading lists --------------------------------------------------------------------
 
     def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None) -> Any:
-        """Every row of a list method, deduplicated by ID, sorted by ID (unless the call sets
-        its own order). A method that answers with a dict instead of rows gets that dict back."""
+        """Every row of a list method, each once, sorted by ID (unless the call sets its own
+        order) -- or an error that says what could not be read (see README: how a list is
+        proven complete). A method that answers with a dict instead of rows gets that dict
+        back."""
         method = check_method(method)
-        plan = self._plan(method, params, keep_order=True)
+        plan = self._plan(method, params)
         rows = list(self._iterate(method, plan, read_ahead=None))
         if plan.result_dict is not None:
             return plan.result_dict
         return plan.finish(rows)
 
     def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None,
-                 *, read_ahead: int = 8) -> Iterator[Any]:
+                 *, read_ahead: int = 8,
+                 skip: Iterable[Tuple[int, int]] = ()) -> "Rows":
         """Every row of a list method, yielded as replies arrive, each ID once, in no
         particular order. At most ``read_ahead`` requests' worth of rows are held at a time,
-        so memory stays flat however big the table is."""
+        so memory stays flat however big the table is.
+
+        The iterator's ``covered()`` lists the ID intervals ``[lo, hi)`` whose every row it
+        has handed out so far; pass them back as ``skip`` to read only the rest (an
+        interrupted export's resume). ``close()`` stops it and cancels what is not sent."""
+        if isinstance(read_ahead, bool) or not isinstance(read_ahead, int) or read_ahead < 1:
+            raise ValueError(f"iter_all(): read_ahead must be an int >= 1, got {read_ahead!r}")
         method = check_method(method)
-        plan = self._plan(method, params)
-        yield from self._iterate(method, plan, read_ahead=max(1, read_ahead))
+        plan = self._plan(method, params, skip=_intervals(skip))
+        return Rows(self._iterate(method, plan, read_ahead=read_ahead), plan)
 
     def get_by_ID(self, method: str, ID_list: Iterable[Any], ID_field_name: str = "ID",
                   params: Optional[Mapping[str, Any]] = None) -> Dict[Any, Any]:
@@ -309,24 +354,17 @@ class Bitrix:
             return self._pool
 
     def _plan(self, method: str, params: Optional[Mapping[str, Any]], *,
-              keep_order: bool = False) -> Any:
+              skip: Sequence[Tuple[int, int]] = ()) -> Listing:
         checked = check_list_params(params, method)
-        return choose_plan(method, checked, methods.list_facts(method),
-                           batch_size=self.batch_size, single=not can_encode(checked),
-                           keep_order=keep_order)
+        return Listing(method, checked, methods.list_facts(method), batch_size=self.batch_size,
+                       single=not can_encode(checked), skip=skip)
 
-    def _iterate(self, method: str, plan: Any, *, read_ahead: Optional[int]) -> Iterator[Any]:
+    def _iterate(self, method: str, plan: Listing, *, read_ahead: Optional[int]
+                 ) -> Iterator[Any]:
         in_flight = self._workers if read_ahead is None else min(read_ahead, self._workers)
         with make_progress(self._progress, self.verbose, method) as bar:
-            rows = drive(plan, self._run, self._pool_(), max_in_flight=in_flight,
-                         on_rows=bar.update)
-            if plan.unique:
-                yield from rows
-                return
-            dedup = Dedup(methods.list_facts(method))
-            yield from dedup.filter_iter(rows)
-        if dedup.dropped:
-            logger.debug("%s: %d duplicate rows dropped", method, dedup.dropped)
+            yield from drive(plan, self._run, self._pool_(), max_in_flight=in_flight,
+                             on_rows=bar.update)
 
     def _run(self, work: Work) -> List[CommandResult]:
         if work.single:
@@ -407,6 +445,17 @@ def _budget_margin(limit: float) -> float:
     """Seconds short of the operating limit at which a method waits for the reset: 5 s of
     480 (b24jssdk's figure, for replies already in flight), a tenth of smaller budgets."""
     return min(5.0, limit / 10)
+
+
+def _intervals(skip: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    out = []
+    for pair in skip:
+        try:
+            lo, hi = (int(value) for value in pair)
+        except (TypeError, ValueError):
+            raise TypeError("skip must be (lo, hi) pairs of integer IDs") from None
+        out.append((lo, hi))
+    return out
 
 
 def _as_result(command: Command, envelope: Any) -> CommandResult:

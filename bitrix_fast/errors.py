@@ -17,6 +17,8 @@
     ├── BatchError                some items failed or their fate is unknown; nothing is thrown away:
     │                             .results (succeeded), .errors (failed), .in_doubt (unknown)
     ├── RetryExhausted            a retryable failure kept happening; .last_error is the last one
+    ├── ListingError              a list method's replies cannot be paged completely (it ignores
+    │                             start, or contradicts itself); .method .reason, nothing returned
     └── LimiterError              a shared limiter (Redis) is unreachable; nothing was sent
         └── RedisUnavailable      (bitrix_fast.redis)
 
@@ -192,6 +194,17 @@ class RetryExhausted(BitrixError):
         self.attempts = attempts
         self.last_error = last_error
         super().__init__(f"{method}: gave up after {attempts} attempts; last error: {last_error}")
+
+
+class ListingError(BitrixError):
+    """A list method answered in a way no paging can read completely: it ignores ``start``,
+    its pages contradict what was asked, or it never stops. Raised instead of returning a
+    list with rows silently missing; ``reason`` says what the server ignored."""
+
+    def __init__(self, method: str, reason: str) -> None:
+        self.method = method
+        self.reason = reason
+        super().__init__(f"{method}: {reason}")
 
 
 class LimiterError(BitrixError):

@@ -10,7 +10,7 @@ parameters, and nothing is ever added to what the caller sends.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 #: Verbs that only read. Everything else is assumed to write, so it is never resent blindly.
 _READ_SUFFIXES = (
@@ -23,65 +23,91 @@ _READ_METHODS = {"server.time", "profile", "scope", "methods", "method.get", "ap
 
 @dataclass(frozen=True)
 class MethodFacts:
-    """Facts about one list-capable method.
+    """Facts about one list-capable method, each read by the list engine.
 
-    ``id_field`` is the row key holding the ID; ``filter_id`` the name filters and ``order``
-    use for it (crm.item uses ``id`` for both, tasks.task.list filters on ``ID`` but returns
-    ``id``). ``wrapper`` is the key of the result dict holding the rows (``tasks``, ``items``)
-    or None for a bare list. ``order`` is how ordering is expressed: ``"dict"`` for
-    ``order={"ID": "ASC"}``, ``"sort"`` for ``sort="ID", order="ASC"`` strings (user.get),
-    ``None`` when the method must not be sent an order. ``ranges`` says the ID-range planner
-    may add ``>=ID`` / ``<ID`` filters and ``start=-1``; ``offsets`` is ``"page"`` (start is
-    page-aligned), ``"exact"`` (ORM offset, user.get) or ``None`` (no usable paging).
+    ``id_field`` is the row key holding the ID; ``filter_id`` the name filters and orders use
+    for it (crm.item uses ``id`` for both, tasks.task.list filters on ``ID`` but returns
+    ``id``). ``key_fields`` names the fields that identify a row of a method without an ID
+    (crm.address.list), for deduplication. ``wrapper`` is the key of the result dict holding
+    the rows (``tasks``, ``items``) or None for a bare list. ``filter_key`` is the parameter
+    holding the filter (``FILTER`` for user.get). ``order`` is how ordering is expressed:
+    ``"dict"`` for ``{<order_key>: {"ID": "ASC"}}``, ``"sort"`` for ``sort="ID", order="ASC"``
+    strings (user.get), ``None`` when the method must not be sent an order (it rejects or
+    ignores one). ``ranges`` says the ID-range planner may add ``>ID`` / ``<ID`` filters and
+    ``start=-1`` (every reply is still checked: a method that ignores them is caught and paged
+    plainly). ``paging`` is how pages after the first are asked for: ``"start"`` (the
+    ``start`` offset, 50 a page), ``"nav"`` (``PARAMS.NAV_PARAMS`` page numbers: task.elapseditem
+    .getlist ignores ``start``) or ``"none"`` (one reply holds every row: task.commentitem
+    .getlist). ``modified_filter`` / ``modified_key`` name the field recording a row's last
+    change, in filters and in rows (None where there is none).
     """
 
     id_field: str = "ID"
     filter_id: str = "ID"
+    key_fields: Tuple[str, ...] = ()
     wrapper: Optional[str] = None
-    order: Optional[str] = "dict"
-    ranges: bool = True
-    offsets: Optional[str] = "page"
     filter_key: str = "filter"
-    id_is_int: bool = False
-    default_desc: bool = False
-    #: the field that records a row's last change: its name in filters and its key in rows
-    #: (``DATE_MODIFY`` on classic CRM lists, ``updatedTime`` on crm.item, ``CHANGED_DATE``
-    #: filtered and ``changedDate`` returned on tasks); None where the method has none
+    order: Optional[str] = "dict"
+    order_key: str = "order"
+    ranges: bool = True
+    paging: str = "start"
     modified_filter: Optional[str] = None
     modified_key: Optional[str] = None
 
 
 _CLASSIC = MethodFacts()
 _CLASSIC_MODIFIED = replace(_CLASSIC, modified_filter="DATE_MODIFY", modified_key="DATE_MODIFY")
-_ITEM = MethodFacts(id_field="id", filter_id="id", wrapper="items", id_is_int=True,
-                    modified_filter="updatedTime", modified_key="updatedTime")
+#: Engine-controller lists (crm.item, catalog.*): camelCase ``id`` in filters, orders and rows.
+_ENGINE = MethodFacts(id_field="id", filter_id="id")
+#: Lists paged plainly with exactly the caller's parameters: they reject or ignore an order or
+#: ID filters (bitrix-rest-semantics.md §8; fast_bitrix24 #98, #151, #253, #260).
 _PLAIN = MethodFacts(order=None, ranges=False)
 
-#: Known list methods. Classic CRM lists take filter/order/select/start and order by ID.
+#: Known list methods (bitrix-rest-semantics.md §6 and §8, the recorded replies in
+#: shared/real_responses). A method not here gets ``_PLAIN``: plain paging, nothing injected.
 _LISTS: Dict[str, MethodFacts] = {
+    # Classic CRM lists: filter/order/select/start, ``>ID`` with ``start=-1`` honoured.
     **{f"crm.{entity}.list": _CLASSIC_MODIFIED for entity in (
         "deal", "lead", "contact", "company", "quote", "invoice", "product", "requisite")},
-    **{f"crm.{entity}.list": _CLASSIC for entity in (
-        "activity", "productrow", "timeline.comment", "requisite.bankdetail")},
-    # Small dictionaries: paged plainly, an ID-range plan would cost more than it saves.
+    **{f"crm.{entity}.list": _CLASSIC for entity in ("activity", "requisite.bankdetail")},
+    # Small dictionaries: an ID-range plan would cost more than it saves.
     **{f"crm.{entity}.list": replace(_CLASSIC, ranges=False) for entity in (
         "status", "currency", "measure", "deal.category", "dealcategory")},
-    "crm.item.list": _ITEM,
-    "crm.type.list": MethodFacts(id_field="id", filter_id="id", wrapper="types", id_is_int=True),
+    # Filters only by ENTITY_ID / ENTITY_TYPE: a ``>ID`` filter is dropped silently.
+    "crm.timeline.comment.list": _PLAIN,
+    # Needs OWNER_TYPE / OWNER_ID, drops every other filter key and ignores ``order``.
+    "crm.productrow.list": _PLAIN,
+    "crm.item.productrow.list": replace(_PLAIN, id_field="id", filter_id="id",
+                                        wrapper="productRows"),
+    "crm.item.list": replace(_ENGINE, wrapper="items", modified_filter="updatedTime",
+                             modified_key="updatedTime"),
+    "crm.type.list": replace(_ENGINE, wrapper="types", ranges=False),
+    "crm.category.list": replace(_ENGINE, wrapper="categories", ranges=False),
     "crm.stagehistory.list": MethodFacts(wrapper="items"),
+    # No ID at all: a composite key, offset pages deduplicated by the whole key.
+    "crm.address.list": replace(_PLAIN, key_fields=("TYPE_ID", "ENTITY_TYPE_ID", "ENTITY_ID")),
     "tasks.task.list": MethodFacts(id_field="id", filter_id="ID", wrapper="tasks",
-                                   default_desc=True, modified_filter="CHANGED_DATE",
-                                   modified_key="changedDate"),
-    "user.get": MethodFacts(order="sort", offsets="exact", filter_key="FILTER"),
+                                   modified_filter="CHANGED_DATE", modified_key="changedDate"),
+    # Ignores ``start`` and pages by PARAMS.NAV_PARAMS, yet reports ``next`` and ``total``.
+    "task.elapseditem.getlist": replace(_PLAIN, paging="nav"),
+    # Every comment of the task in one reply, no ``next``/``total``.
+    "task.commentitem.getlist": replace(_PLAIN, paging="none"),
+    "user.get": MethodFacts(order="sort", filter_key="FILTER"),
     "department.get": MethodFacts(order="sort", ranges=False),
-    # These reject or ignore an order, or report no usable total (fast_bitrix24 #98, #151,
-    # #253, #260): page them with exactly what the caller sent.
-    "crm.address.list": _PLAIN,
+    # Sorted by ELEMENT_ORDER, filtered by FILTER; ID ranges are not verified on real portals.
+    "lists.element.get": MethodFacts(filter_key="FILTER", order_key="ELEMENT_ORDER",
+                                     ranges=False),
+    # Reads only upper-case ORDER / FILTER.
+    "sonet_group.get": MethodFacts(filter_key="FILTER", order_key="ORDER", ranges=False),
+    "socialnetwork.api.workgroup.list": replace(_PLAIN, id_field="id", wrapper="workgroups"),
+    **{f"catalog.{entity}.list": replace(_ENGINE, wrapper=wrapper) for entity, wrapper in (
+        ("product", "products"), ("section", "sections"), ("store", "stores"),
+        ("storeproduct", "storeProducts"), ("price", "prices"), ("catalog", "catalogs"),
+        ("document", "documents"), ("document.element", "documentElements"))},
     "documentgenerator.template.list": _PLAIN,
     "userfieldconfig.list": _PLAIN,
     "voximplant.statistic.get": _PLAIN,
     "crm.deal.userfield.list": _PLAIN,
-    "task.elapseditem.getlist": MethodFacts(order=None, ranges=False, offsets=None),
 }
 
 

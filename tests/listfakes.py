@@ -3,8 +3,13 @@
 ``FakeList`` answers batch commands the way the portal does (50-row pages, page-aligned
 ``start``, a ``start`` past the end returning page 1, ``start=-1`` without a count, ``>ID`` /
 ``>=ID`` / ``<ID`` filters, ``$result`` references resolved by the server's path rules), so
-planner tests need no HTTP and no threads. ``run`` drives a plan to completion with a given
-number of requests in flight, feeding replies in the order they were sent.
+planner tests need no HTTP and no threads. ``quirks`` make it misbehave the ways real portals
+do (bitrix-rest-semantics.md §8), as the sandbox's switches of the same names:
+``joined_pages`` (every ``joined_every``-th ID joined twice: LIMIT over joined rows, pages
+de-duplicated after, COUNT over the join), ``ignored_filters`` (ID filter keys and the order
+dropped; rows in a stable non-ID order), ``ignored_start``, ``understated_total``,
+``endless_next``, ``no_total``. ``run`` drives a plan to completion with a given number of
+requests in flight, feeding replies in the order they were sent.
 """
 from __future__ import annotations
 
@@ -62,6 +67,8 @@ class FakeList:
     on_command: Optional[Callable[["FakeList"], None]] = None
     refuse: Callable[[Command], bool] = lambda command: False
     log: List[Dict[str, Any]] = field(default_factory=list)
+    quirks: frozenset = frozenset()
+    joined_every: int = 7
 
     def batch(self, commands: Sequence[Command]) -> List[CommandResult]:
         self.requests += 1
@@ -90,7 +97,10 @@ class FakeList:
 
     def _list(self, params: Dict[str, Any]):
         self.log.append(params)
+        quirks = self.quirks
         flt = params.get("filter") or params.get("FILTER") or {}
+        if "ignored_filters" in quirks:
+            flt = {}
         lo, hi = 0, len(self.ids)
         ids = self.ids
         for key, value in flt.items():
@@ -117,26 +127,40 @@ class FakeList:
             desc = order.upper() == "DESC"
         else:
             desc = any(str(v).upper() == "DESC" for v in order.values())
-        if desc:
+        if "ignored_filters" in quirks:
+            matching = sorted(matching, key=lambda i: (i * 2654435761) % 4294967296)
+        elif desc:
             matching = matching[::-1]
+        if "joined_pages" in quirks:
+            joined = []
+            for value in matching:
+                joined.extend([value, value] if value % self.joined_every == 0 else [value])
+            matching = joined
         start = int(params.get("start", 0))
         total = None
         nxt = None
-        if start == -1:
-            page = matching[:PAGE]
+        if start < 0:
+            page = _distinct(matching[:PAGE])
         else:
             total = len(matching)
             self.counted += total
-            offset = (start // PAGE) * PAGE
+            claim = total - max(1, total // 10) if "understated_total" in quirks else total
+            offset = 0 if "ignored_start" in quirks else (start // PAGE) * PAGE
             if offset >= total and self.classic:
                 offset = 0  # the real trap: past the end, page 1 again
-            page = matching[offset:offset + PAGE]
-            if offset + PAGE < total:
-                nxt = offset + PAGE
+            page = _distinct(matching[offset:offset + PAGE])
+            step = (start // PAGE) * PAGE
+            if "endless_next" in quirks or step + PAGE < claim:
+                nxt = step + PAGE
+            total = None if "no_total" in quirks else claim
         self.rows_served += len(page)
         rows = [{self.id_key: str(i), "TITLE": f"row {i}"} for i in page]
         result: Any = {self.wrapper: rows} if self.wrapper else rows
         return result, total, nxt
+
+
+def _distinct(values: List[int]) -> List[int]:
+    return list(dict.fromkeys(values))
 
 
 def _resolve(value: Any, done: Dict[str, Any]) -> Any:

@@ -1,29 +1,31 @@
-"""The ID-range planner: exports at ~2,500 rows per request, with commands whose cost does not
-grow with the table, and nothing lost when rows are deleted meanwhile.
+"""The ID-range plan: ~2,500 rows per request, every command's cost independent of the table
+size, and every ID interval proven read before it is called done.
 
 How a listing runs (sans-I/O: this module builds commands and reads their results; the
 executor sends them):
 
-1. **Probe**: one batch of cheap ``start=-1`` pages: ``head`` (ID ascending), a chain of
-   ``>ID`` pages following it through ``$result`` references, and ``tail`` (ID descending).
-   A table of up to ~2,500 rows is done here, in one request.
-2. **Count**: only a bigger table is counted -- the export's one COUNT, which gives the total
-   for the progress bar and the density of the ID space. On a huge table it takes long
-   (49.9 s for 2.4M rows in the docs), so nothing waits for it: until it arrives, the probe's
-   chain simply reads on as one cursor (the lead).
-3. **Cursors**: once the count is in, the IDs still unread are split into cursors of about
-   5,000 rows each. A cursor walks its range with ``start=-1`` pages chained by
-   ``>ID: $result[previous][49][ID]`` -- no COUNT, no OFFSET, so every command costs the same
-   on a 1,000-row table as on a 10-million-row one, and a deleted row cannot shift a page.
-4. **Exact chains**: when the count shows the IDs are contiguous (total == span) every
-   cursor's size is known. Otherwise a cursor's first command counts its own range (cheap: the
-   range is small), and from then on its chains are exactly as long as the rows left, so no
-   command is wasted on an empty page. Chains from many cursors are packed into full batches.
+1. **Head**: one counted command, the first page in ID order. A list that fits in one page
+   (fewer than 50 rows, no ``next``, ``total`` equal to the rows) ends here: one command.
+2. **Tail**, or a **small rest**: when the head's ``total`` says the rest fits in one batch, one
+   batch reads it (a chain of pages plus the top page in descending order); otherwise one
+   ``start=-1`` command reads the top page, descending, which bounds the ID space.
+3. **Spans**: the IDs between head and tail are cut into spans of about one batch of rows
+   each, sized by the density the head, the tail and ``total`` show. Every span is read by a
+   *segment*: ``start=-1`` pages chained through ``$result[prev][k][ID]`` references (no
+   COUNT, no OFFSET), bounded by the span's end, plus one descending page of the span's top.
+   Segments of several spans are packed into full batches; as many batches run at once as
+   the portal's limits allow. Where the density is uneven (IDs in clusters) a span is first
+   *probed*: one counted page and its top page, two commands, which give its exact size.
 
-A chain stops at its first short page; commands after it (whose ``$result`` reference has
-nothing to point at) are discarded unread. Every page is checked to continue where the last
-one stopped before its rows are used; a chain that breaks (a refused command, a page that does
-not fit) is re-planned from its last good ID.
+**Proof, not claims** (bitrix-rest-semantics.md §8): a span is done only when its pages
+cover it -- the ascending chain reaches the descending top page, or a page comes back empty,
+or the chain reaches the span's last ID (:mod:`.check`). A short page, ``total`` and ``next``
+only size the plan. Pages cut short by joins are read on (the chain's reference index ``k``
+drops to fit the shortest page seen); a span not covered yet is re-planned from what was
+proven. A page that contradicts its own request -- a row outside the span, rows out of order,
+an ascending and a descending page of the same IDs that disagree -- raises
+:class:`~.check.Contradiction`: the method ignores the ID filter or the order, and the
+listing falls back to plain paging.
 """
 from __future__ import annotations
 
@@ -35,76 +37,84 @@ from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 from ..batch import MAX_COMMANDS, Command, CommandResult
 from ..errors import BitrixError, is_refusal
 from ..work import Work
-from .paging import PAGE
-from .query import ListQuery
-from .rows import row_id, rows_of
+from .check import Contradiction, check_ascending, check_descending, page_ids
+from .coverage import Coverage
+from .query import PAGE, ListQuery
+from .rows import rows_of
 
-#: Rows per cursor: two batches of chained pages. Every cursor ends in one part-filled page,
-#: so fewer, larger cursors waste less (measured on synthetic sparse IDs: 2,381 rows a
-#: request with one batch per cursor, 2,439 with two), while 300k rows still make 60 cursors,
-#: more than the 50 requests of a burst can use.
-CURSOR_ROWS = 2 * PAGE * MAX_COMMANDS
-#: A cursor larger than this (once its exact size is known) is split so that no single chain
-#: of sequential batches dominates the end of an export.
-SPLIT_ROWS = 4 * CURSOR_ROWS
-#: How many times one cursor (or the probe, or the count) may be refused before giving up.
-MAX_REPLANS = 5
-#: cursor keys of the single-purpose works
-_PROBE, _TAIL, _COUNT = -1, -2, -3
+#: How many times one span (or the head, or the tail) may be refused before giving up.
+MAX_REFUSALS = 20
+#: Rows of slack below the shortest page seen when lowering the chain's reference index
+#: (joined pages vary in length), and standard deviations of slack once there are enough
+#: short pages to measure: a page shorter than the index breaks the rest of its chain.
+SHORT_MARGIN = 2
+SHORT_SIGMAS = 3.0
+#: Densities within this factor of each other count as even.
+EVEN_FACTOR = 1.6
+#: Up to this many segments of rows, spans are one segment each (one round of requests);
+#: bigger listings are bound by requests, and get spans of two segments.
+SINGLE_ROUND_SPANS = 4
 
 
 @dataclass
-class _Cursor:
-    """Unread IDs ``> after`` (or ``>= start`` before any read) and ``< end``."""
+class Span:
+    """Unread IDs ``> after`` and ``< top`` (``top`` None: no upper bound)."""
 
     key: int
-    start: int
-    end: int
-    after: Optional[int] = None
-    remaining: Optional[int] = None  # exact rows left, when known
-    #: pages worth chaining after the first command while ``remaining`` is unknown
-    guess: int = 0
-    #: the first command of the next segment counts the range (off for the probe's lead)
-    counted: bool = True
-    replans: int = 0
+    after: int
+    top: Optional[int]
+    #: expected rows in (after, top): from a count, the contiguity of the IDs, or a density
+    rows: float
+    #: ``rows`` is what a count said is left (so the chain can stop just short of the top
+    #: page instead of keeping a margin)
+    counted: bool = False
+    #: the next segment counts the span and reads both ends first (uneven densities)
+    probe: bool = False
     busy: bool = False
-    #: pages of the segment in flight (the lead's reach, when it is split while busy)
-    pages_out: int = 0
-    done: bool = False
+    refusals: int = 0
+
+    @property
+    def width(self) -> float:
+        return math.inf if self.top is None else self.top - self.after - 1
 
 
 @dataclass(frozen=True)
 class _Tag:
-    cursor: int  # a cursor key, or _PROBE / _TAIL / _COUNT
-    role: str    # "head", "chain", "tail", "count", "page"
+    kind: str  # "head", "tail" or "span"
+    span: int = -1
+    role: str = "page"  # "page", "count" (a counted page) or "cap" (the descending top page)
+    ref: int = PAGE - 1  # the reference index the next page of the chain was built with
 
 
 class RangePlan:
-    """Plans one ``*.list`` export over ID ranges. See the module docstring."""
-
-    #: Cursor ranges are disjoint and every page is checked to continue its cursor's walk,
-    #: so no row is ever yielded twice: callers need no deduplication set.
-    unique = True
+    """Plans one ``*.list`` listing over ID ranges. See the module docstring."""
 
     def __init__(self, query: ListQuery, *, batch_size: int = MAX_COMMANDS,
-                 descending: bool = False) -> None:
+                 skip: Sequence[Tuple[int, int]] = (), parallel: int = 50) -> None:
         self._q = query
         self._method = query.method
         self._facts = query.facts
-        self._batch = batch_size
-        self._descending = descending
-        self._cursors: Dict[int, _Cursor] = {}
+        self._batch = max(2, batch_size)
+        self._parallel = max(1, parallel)
+        #: segments a span is planned for: 1 while the listing fits in what the portal admits
+        #: at once (every span in the first round), 2 when requests are the bottleneck (one
+        #: proof per two segments of rows instead of per one)
+        self._segments = 1
+        self._spans: Dict[int, Span] = {}
         self._ready: Deque[int] = deque()
-        self._singles: Deque[int] = deque([_PROBE])  # single-purpose works to send, in order
+        self._singles: Deque[str] = deque(["head"])
         self._in_flight = 0
         self._refusals = 0
-        self._seen = 0
-        #: (first ID, last ID the probe read, first and last ID of the tail) once known
-        self._span: Optional[Tuple[int, int, int, int]] = None
-        self._lead: Optional[_Cursor] = None
-        self._counted = False  # the count has answered (or given up)
-        self._ended = False  # everything was read before any cursor was needed
-        self._seen_head = self._seen_tail = 0
+        #: the reference index of chained pages: 49 until pages turn out to be cut short
+        self._ref = PAGE - 1
+        self._short_lengths: List[int] = []  # lengths of pages cut short with rows after them
+        #: distinct rows per row a COUNT counts: below 1 where joins inflate counts (a page of
+        #: 50 joined rows holds this share of distinct ones)
+        self._distinct = 1.0
+        self._head: Optional[Tuple[int, int, int]] = None  # first ID, last ID, rows
+        #: ID intervals proven read (with the intervals a resumed listing skips)
+        self.covered = Coverage(skip)
+        self._skip = Coverage(skip)
         self.total: Optional[int] = None
         self.result_dict: Any = None
         self.done = False
@@ -115,16 +125,24 @@ class RangePlan:
         if self._singles:
             kind = self._singles.popleft()
             self._in_flight += 1
-            return self._single(kind)
+            if kind == "head":
+                command = Command("head", self._method, self._q.params(counted=True))
+                return Work([command], single=True, tags=[_Tag("head", role="count")])
+            after = self._head[1]  # type: ignore[index]
+            command = Command("tail", self._method, self._q.params(after=after, descending=True))
+            return Work([command], single=True, tags=[_Tag("tail", role="cap")])
         # A part-filled batch is worth sending only when nothing in flight can fill it up.
         if not self._ready or (self._in_flight and self._ready_commands() < self._batch):
             return None
         commands: List[Command] = []
         tags: List[_Tag] = []
         while self._ready and len(commands) < self._batch:
-            cursor = self._cursors[self._ready.popleft()]
-            if not cursor.done:
-                self._segment(cursor, self._batch - len(commands), commands, tags)
+            span = self._spans[self._ready[0]]
+            room = self._batch - len(commands)
+            if self._segment_size(span, room) > room:
+                break
+            self._ready.popleft()
+            self._segment(span, room, commands, tags)
         if not commands:
             return None
         self._in_flight += 1
@@ -132,350 +150,371 @@ class RangePlan:
 
     def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Any]:
         self._in_flight -= 1
-        kind = work.tags[0].cursor if work.tags else None
-        if self._ended or self.result_dict is not None:
-            rows: List[Any] = []  # a late reply (the count) after everything was read
-        elif kind == _PROBE:
-            rows = self._read_probe(results)
-        elif kind == _TAIL:
+        kind = work.tags[0].kind
+        if kind == "head":
+            rows = self._read_head(results[0])
+        elif kind == "tail":
             rows = self._read_tail(results[0])
-        elif kind == _COUNT:
-            rows = []
-            self._read_count(results[0])
         else:
             rows = []
-            for key, part in _by_cursor(work.tags, results):
-                rows.extend(self._read_segment(self._cursors[key], part))
-        if kind in (_PROBE, _TAIL):
-            self._seen += len(rows)
-        self.done = self._in_flight == 0 and not self._ready and not self._singles
+            for key, part in _by_span(work.tags, results):
+                rows.extend(self._read_segment(self._spans[key], part))
+        self.done = (self.result_dict is not None or
+                     (self._in_flight == 0 and not self._ready and not self._singles))
         return rows
 
-    def finish(self, rows: List[Any]) -> List[Any]:
-        facts = self._facts
-        return sorted(rows, key=lambda row: row_id(row, facts) or 0, reverse=self._descending)
+    # -- head and tail ------------------------------------------------------------------
 
-    # -- probe, tail, count -------------------------------------------------------------
-
-    def _single(self, kind: int) -> Work:
-        q, method = self._q, self._method
-        if kind == _COUNT:
-            command = Command("count", method, q.params(start=0, select_id=True))
-            return Work([command], chained=True, tags=[_Tag(_COUNT, "count")])
-        if kind == _TAIL:
-            command = Command("tail", method, q.params(descending=True))
-            return Work([command], chained=True, tags=[_Tag(_TAIL, "tail")])
-        commands = [Command("head", method, q.params())]
-        tags = [_Tag(_PROBE, "head")]
-        previous = "head"
-        for index in range(self._batch - 2):
-            label = f"h{index:02d}"
-            commands.append(Command(label, method, q.params(after=q.ref(previous))))
-            tags.append(_Tag(_PROBE, "chain"))
-            previous = label
-        commands.append(Command("tail", method, q.params(descending=True)))
-        tags.append(_Tag(_PROBE, "tail"))
-        return Work(commands, chained=True, tags=tags)
-
-    def _read_probe(self, results: Sequence[CommandResult]) -> List[Any]:
-        head = results[0]
-        if not head.ok:
-            return self._again(head, _PROBE)
-        page = rows_of(head.result, self._facts)
-        if page is None:  # the method answered with a dict, not rows
-            self.result_dict = head.result
-            return []
-        ids = self._ids(page, head)
-        rows = list(page)
-        last = ids[-1] if ids else None
-        full = len(page) >= PAGE
-        for outcome in results[1:-1]:
-            if not full:
-                break  # the chain ended; later commands point at nothing
-            chain = self._checked_page(outcome, after=last, end=None)
-            if chain is None:  # refused or broken: the cursors read the rest
-                break
-            rows.extend(chain[0])
-            last, full = chain[1], len(chain[0]) >= PAGE
-        if not full:  # everything was in the head and its chain
-            self._end(len(rows))
-            return rows
-        self._seen_head = len(rows)
-        self._span = (ids[0], last, 0, 0)
-        return rows + self._read_tail(results[-1])
-
-    def _read_tail(self, tail: CommandResult) -> List[Any]:
-        if not tail.ok:
-            return self._again(tail, _TAIL)
-        first, last = self._span[0], self._span[1]  # type: ignore[index]
-        tail_rows = rows_of(tail.result, self._facts) or []
-        tail_ids = self._ids(tail_rows, tail)
-        self._seen_tail = len(tail_rows)
-        # The tail may overlap the chain when the table ends near it.
-        rows = [row for row, value in zip(tail_rows, tail_ids) if value > last]
-        if not tail_ids or min(tail_ids) <= last + 1:
-            self._end(self._seen_head + len(rows))
-            return rows
-        self._span = (first, last, min(tail_ids), max(tail_ids))
-        # More rows than one probe holds: now it is worth a COUNT. It may take long on a big
-        # table, so the probe's chain reads on (the lead cursor) until the count arrives.
-        self._singles.append(_COUNT)
-        self._lead = self._new_cursor(last + 1, min(tail_ids), after=last)
-        self._lead.counted, self._lead.guess = False, self._batch - 1
-        return rows
-
-    def _read_count(self, outcome: CommandResult) -> None:
+    def _read_head(self, outcome: CommandResult) -> List[Any]:
         if not outcome.ok:
-            if _refused(outcome) and self._refusals < MAX_REPLANS:
-                self._refusals += 1
-                self._singles.append(_COUNT)
-                return
-            if not _refused(outcome):
-                raise _error(outcome)
+            self._again(outcome, "head")
+            return []
+        page = rows_of(outcome.result, self._facts)
+        if page is None:  # the method answered with a dict, not rows
+            self.result_dict = outcome.result
+            return []
+        ids = page_ids(page, self._facts, self._method)
+        check_ascending(ids, None, None)
+        count, total = len(ids), outcome.total
+        self.total = total
+        if not ids:
+            return page  # nothing matches the filter
+        self.covered.add(ids[0], ids[-1] + 1)
+        if count < PAGE and outcome.next is None and (total is not None and total == count):
+            return page  # one short page, and the server claims the same twice over
+        if count < PAGE and (outcome.next is not None or (total or 0) > count):
+            self._short_page(count)  # a short first page with more behind it: joined rows
+        self._head = (ids[0], ids[-1], count)
+        rest = None if total is None else max(0, total - count)
+        if rest is not None and rest <= self._capacity():
+            # The rest fits in one batch: read it now, its top page proving where it ends.
+            span = self._new_span(ids[-1], None, rows=float(rest))
+            self._ready.append(span.key)
         else:
-            self.total = outcome.total
-        self._counted = True  # with or without a total: stop waiting for it
-        if self._lead is not None:
-            self._split_lead()
+            self._singles.append("tail")
+        return page
 
-    def _end(self, rows: int) -> None:
-        self._ended = True
-        if self.total is None:
-            self.total = rows
+    def _read_tail(self, outcome: CommandResult) -> List[Any]:
+        if not outcome.ok:
+            self._again(outcome, "tail")
+            return []
+        first, last, head_rows = self._head  # type: ignore[misc]
+        page = rows_of(outcome.result, self._facts) or []
+        ids = page_ids(page, self._facts, self._method)
+        check_descending(ids, last, None)
+        if not ids:
+            return []  # nothing above the head
+        low, high = ids[-1], ids[0]
+        self.covered.add(low, high + 1)
+        if low <= last + 1:
+            return page
+        total = self.total
+        width = low - last - 1
+        if total is not None:
+            rows = float(min(width, max(0, total * self._distinct - head_rows - len(ids))))
+        else:  # no count: assume the density the head and the tail show
+            rows = width * min(1.0, (head_rows + len(ids)) / max(1, last - first + 1 + high - low + 1))
+        head_density = (head_rows - 1) / max(1, last - first) if head_rows > 1 else None
+        tail_density = (len(ids) - 1) / max(1, high - low) if len(ids) > 1 else None
+        density = rows / width if width else 1.0
+        contiguous = total is not None and rows >= width
+        even = contiguous or (total is not None and all(
+            local is not None and density / EVEN_FACTOR <= local <= density * EVEN_FACTOR
+            for local in (head_density, tail_density)))
+        self._plan(last, low, rows, contiguous=contiguous, probe=not even)
+        return page
 
-    def _again(self, outcome: CommandResult, kind: int) -> List[Any]:
-        """Send a refused probe or tail again; any other failure ends the listing."""
+    def _again(self, outcome: CommandResult, kind: str) -> None:
+        """Send a refused head or tail again; any other failure ends the listing."""
         self._refusals += 1
-        if not _refused(outcome) or self._refusals > MAX_REPLANS:
+        if not is_refusal(outcome.error) or self._refusals > MAX_REFUSALS:
             raise _error(outcome)
-        self._singles.append(kind)
-        return []
+        self._singles.appendleft(kind)
 
-    # -- cursors ------------------------------------------------------------------------
+    # -- spans ----------------------------------------------------------------------------
 
-    def _split_lead(self) -> None:
-        """The count is in: cut the lead's range into cursors now, without waiting for the
-        lead's reply. The lead keeps the IDs its chain in flight is expected to reach (exactly
-        those, when the IDs are contiguous); a page running past that is cut there."""
-        lead = self._lead
-        assert lead is not None
-        self._lead = None
-        after = lead.after if lead.after is not None else lead.start - 1
-        keep = after + 1
-        if lead.busy:
-            # The chain reads on at the density it has been reading at (the probe's head and
-            # chain), which on clustered IDs is far above the table's average.
-            first, last = self._span[0], self._span[1]  # type: ignore[index]
-            density = min(1.0, max(1e-9, (self._seen_head - 1) / max(1, last - first)))
-            keep = min(lead.end, after + 1 + math.ceil(lead.pages_out * PAGE / density))
-        else:
-            lead.done = True  # idle: nothing read past ``after`` yet; new cursors take it all
-        lead.counted, lead.guess = True, 0
-        self._plan_cursors(after=keep - 1, end=lead.end, seen=self._seen)
-        lead.end = keep
+    def _capacity(self) -> int:
+        """Rows one segment reads: a chain of pages plus the top page, each advancing by at
+        least ``ref + 1`` rows."""
+        return self._batch * (self._ref + 1)
 
-    def _plan_cursors(self, *, after: int, end: int, seen: int) -> None:
-        first, _, _, span_end = self._span  # type: ignore[misc]
-        width = end - after - 1
+    def _plan(self, after: int, top: int, rows: float, *, contiguous: bool,
+              probe: bool) -> None:
+        """Cut the unread IDs in (after, top) -- less what a resumed listing skips -- into
+        spans of about one (or two) segments of rows each."""
+        width = top - after - 1
         if width <= 0:
             return
-        total = self.total
-        span = span_end - first + 1
-        contiguous = total is not None and total == span
-        if total is not None and total > seen:
-            density = min(1.0, (total - seen) / width)
-        else:  # no usable count: assume the density of what we have seen
-            density = min(1.0, seen / span)
-        count = max(1, math.ceil(density * width / CURSOR_ROWS))
-        step = max(1, math.ceil(width / count))
-        guess = 0
-        if not contiguous and self._even(density, first, after, end, span_end):
-            # Rows look evenly spread: chain as many pages after the count as the range
-            # almost surely holds (three standard deviations under the expected rows).
-            expected = density * step
-            guess = max(0, int((expected - 3 * math.sqrt(expected)) // PAGE) - 1)
-        lower = after + 1
-        while lower < end:
-            upper = min(end, lower + step)
-            cursor = self._new_cursor(lower, upper)
-            if contiguous:
-                cursor.remaining = upper - lower
-            cursor.guess = guess
-            lower = upper
+        gaps = self._skip.gaps(after + 1, top)
+        density = min(1.0, rows / width)
+        capacity = self._capacity()
+        if contiguous:
+            # Contiguous spans hold exactly what we plan and meet their top page exactly:
+            # one segment each, no overlap, every span in flight as soon as the bucket allows.
+            target = float(capacity)
+        else:
+            # Two segments per span halve the proofs (one top page per span) and let the
+            # first segment's count size the second exactly; one segment keeps a listing of a
+            # few batches to a single round.
+            if rows > SINGLE_ROUND_SPANS * capacity:
+                self._segments = 2
+            # Density guesses keep two standard deviations of room, so nearly every span
+            # ends inside its planned segments.
+            target = self._segments * capacity - 2 * math.sqrt(capacity)
+        for lo, hi in gaps:
+            gap_width = hi - lo
+            gap_rows = density * gap_width
+            count = max(1, math.ceil(gap_rows / target))
+            step = max(1, math.ceil(gap_width / count))
+            lower = lo
+            while lower < hi:
+                upper = min(hi, lower + step)
+                span = self._new_span(lower - 1, upper, rows=density * (upper - lower),
+                                      probe=probe)
+                self._ready.append(span.key)
+                lower = upper
 
-    def _even(self, density: float, first: int, after: int, end: int, span_end: int) -> bool:
-        """True when the head and its chain (~2,500 rows) are about as dense as the whole and
-        the tail (50 rows: a noisy sample, one gap halves it) is within a factor of three."""
-        head = (self._seen_head - 1) / max(1, self._span[1] - first)  # type: ignore[index]
-        tail = (self._seen_tail - 1) / max(1, span_end - self._span[2])  # type: ignore[index]
-        return abs(head - density) <= 0.25 * density and density / 3 <= tail <= density * 3
+    def _new_span(self, after: int, top: Optional[int], *, rows: float,
+                  probe: bool = False) -> Span:
+        span = Span(len(self._spans), after, top, rows, probe=probe)
+        self._spans[span.key] = span
+        return span
 
-    def _new_cursor(self, start: int, end: int, after: Optional[int] = None,
-                    remaining: Optional[int] = None) -> _Cursor:
-        cursor = _Cursor(len(self._cursors), start, end, after, remaining)
-        self._cursors[cursor.key] = cursor
-        self._ready.append(cursor.key)
-        return cursor
+    def _chain_length(self, span: Span, room: int) -> int:
+        """Ascending pages for a span's segment: enough to meet its top page."""
+        # Enough pages to reach into the top page's rows: where IDs have gaps, only an
+        # overlap proves no row lies between the chain's last and the top page's first.
+        # (A full segment of contiguous IDs meets exactly, and adjacency proves it.) After a
+        # count, one row of overlap is planned; after a density guess, a page's worth.
+        per = self._ref + 1
+        rows = span.rows - per + 1 if span.counted else span.rows
+        return max(1, min(room - 1, math.ceil(rows / per)))
+
+    def _segment_size(self, span: Span, room: int) -> int:
+        if span.probe:
+            return 1
+        if span.rows > self._capacity():
+            return room  # a chain alone, as long as the batch allows; its top comes later
+        return self._chain_length(span, room) + 1
 
     def _ready_commands(self) -> int:
         total = 0
         for key in self._ready:
-            total += self._chain_length(self._cursors[key], self._batch)
+            total += self._segment_size(self._spans[key], self._batch)
             if total >= self._batch:
                 break
         return total
 
-    def _chain_length(self, cursor: _Cursor, room: int) -> int:
-        if cursor.remaining is None:
-            return max(1, min(room, 1 + cursor.guess))  # the count, plus a safe guess
-        return max(1, min(room, math.ceil(cursor.remaining / PAGE)))
-
-    def _segment(self, cursor: _Cursor, room: int, commands: List[Command],
+    def _segment(self, span: Span, room: int, commands: List[Command],
                  tags: List[_Tag]) -> None:
-        cursor.busy = True
-        cursor.pages_out = self._chain_length(cursor, room)
-        q = self._q
+        q, ref = self._q, self._ref
+        span.busy = True
+        # A probe is one counted page: its count sizes the rest exactly, and a span in a
+        # hole between clusters costs one command (the cap comes with the next segment).
+        capped = not span.probe and span.rows <= self._capacity()
+        pages = 1 if span.probe else (self._chain_length(span, room) if capped else room)
         previous = None
-        for index in range(cursor.pages_out):
+        for index in range(pages):
             label = f"c{len(commands):04d}"
-            if previous is not None:
-                bound = {"after": q.ref(previous)}
-            elif cursor.after is not None:
-                bound = {"after": cursor.after}
-            else:
-                bound = {"start_at": cursor.start}
-            counted = cursor.remaining is None and cursor.counted and index == 0
-            params = q.params(end=cursor.end, start=0 if counted else -1, **bound)
-            commands.append(Command(label, self._method, params))
-            tags.append(_Tag(cursor.key, "count" if counted else "page"))
+            after = span.after if previous is None else q.ref(previous, ref)
+            # The first page of a span sized by a density guess also counts it (a COUNT over
+            # the span alone, cheap): if the guess falls short, the rest is sized exactly.
+            counted = index == 0 and not span.counted
+            commands.append(Command(label, self._method,
+                                    q.params(after=after, before=span.top, counted=counted)))
+            tags.append(_Tag("span", span.key, "count" if counted else "page", ref))
             previous = label
+        if not capped:
+            return
+        label = f"c{len(commands):04d}"
+        commands.append(Command(label, self._method,
+                                q.params(after=span.after, before=span.top, descending=True)))
+        tags.append(_Tag("span", span.key, "cap", ref))
 
-    def _read_segment(self, cursor: _Cursor,
-                      part: List[Tuple[_Tag, CommandResult]]) -> List[Any]:
-        cursor.busy = False
-        rows, outcome = self._walk(cursor, part)
-        self._seen += len(rows)
-        if outcome == "replan":
-            self._replan(cursor)
-        elif outcome == "done":
-            cursor.done = True
-            if cursor is self._lead:
-                self._lead = None
-        elif cursor is self._lead and self._counted:
-            self._split_lead()
-        else:
-            self._continue(cursor)
+    def _read_segment(self, span: Span, part: List[Tuple[_Tag, CommandResult]]) -> List[Any]:
+        span.busy = False
+        after0, top0 = span.after, span.top
+        rows: List[Any] = []
+        seen: List[int] = []
+        ascending: List[int] = []  # the chain's IDs: where the rows above after0 begin
+        reached = after0  # every row in (after0, reached] is in hand
+        bound: Optional[int] = after0  # what the next chained page's ``>`` resolved to
+        empty = False  # a page proved (bound, top0) empty
+        shorts: List[Tuple[int, int]] = []  # (rows, last ID) of the chain's short pages
+        count: Optional[int] = None
+        refused: Optional[CommandResult] = None
+        for tag, outcome in part:
+            if tag.role == "cap" or bound is None:
+                continue  # the cap is read below; after a broken reference nothing counts
+            if not outcome.ok:
+                if outcome.error is not None and not is_refusal(outcome.error):
+                    raise outcome.error
+                refused = outcome
+                bound = None
+                continue
+            ids, page = self._page(outcome)
+            check_ascending(ids, bound, top0)
+            if tag.role == "count":
+                count = outcome.total
+            rows.extend(page)
+            seen.extend(ids)
+            ascending.extend(ids)
+            if not ids:
+                empty = True
+                bound = None
+                continue
+            reached = max(reached, ids[-1])
+            if len(ids) < PAGE:
+                shorts.append((len(ids), ids[-1]))
+            # The next page asked for rows above row [ref] of this one (not above its last:
+            # with short pages the two differ, and the pages overlap).
+            bound = ids[tag.ref] if len(ids) > tag.ref else None
+        low: Optional[int] = None  # the cap proves [low, top0) read
+        cap_empty = False
+        for tag, outcome in part:
+            if tag.role != "cap":
+                continue
+            if not outcome.ok:
+                if outcome.error is not None and not is_refusal(outcome.error):
+                    raise outcome.error
+                refused = refused or outcome
+                continue
+            ids, page = self._page(outcome)
+            check_descending(ids, after0, top0)
+            rows.extend(page)
+            seen.extend(ids)
+            if ids:
+                low = ids[-1]
+            else:
+                cap_empty = True
+        # An empty top page proves the span empty *now*; rows the chain read before it were
+        # there when read (deleted since, under churn), so both stand.
+        if shorts:  # short pages with rows above them: joined rows, not the end
+            highest = max(seen)
+            cut = [length for length, last in shorts if last < highest]
+            if cut:
+                self._short_page(*cut)
+        if empty or cap_empty or (low is not None and low <= reached + 1) or (
+                top0 is not None and reached >= top0 - 1):
+            self._finish(after0, top0, seen)
+            return rows
+        # Not proven yet: what is left is (reached, low); the rest is.
+        self.covered.add(after0 + 1, reached + 1)
+        span.after = reached
+        if low is not None:
+            self.covered.add(low, top0 if top0 is not None else max(seen) + 1)
+            span.top = low if top0 is None else min(top0, low)
+        if refused is not None:
+            span.refusals += 1
+            if span.refusals > MAX_REFUSALS:
+                raise _error(refused)
+        self._replan(span, after0, top0, seen, ascending, count, refused)
         return rows
 
-    def _walk(self, cursor: _Cursor, part: List[Tuple[_Tag, CommandResult]]
-              ) -> Tuple[List[Any], str]:
-        """The rows of one segment and what next: "done", "replan" or "continue"."""
-        rows: List[Any] = []
-        for tag, outcome in part:
-            if not outcome.ok:
-                if _refused(outcome):
-                    return rows, "replan"
-                raise _error(outcome)
-            checked = self._checked_page(outcome, after=cursor.after, end=None,
-                                         start=cursor.start)
-            if checked is None:  # a page that does not continue the walk: start again
-                return rows, "replan"
-            page, last = checked
-            inside = _below(page, cursor.end, self._facts)
-            if len(inside) < len(page):
-                # Past the cursor's end, which moved while this page was on its way (the
-                # lead was split): the rest belongs to the next cursor.
-                rows.extend(inside)
-                return rows, "done"
-            rows.extend(page)
-            if tag.role == "count":
-                cursor.guess = 0
-                if outcome.total is not None:
-                    cursor.remaining = outcome.total
-            if cursor.remaining is not None:
-                cursor.remaining = max(0, cursor.remaining - len(page))
-            if len(page) < PAGE or cursor.remaining == 0 or last == cursor.end - 1:
-                return rows, "done"  # a short page, nothing left, or no ID left below end
-            cursor.after = last
-        return rows, "continue"
+    def _finish(self, after0: int, top0: Optional[int], seen: List[int]) -> None:
+        if top0 is None:
+            top0 = (max(seen) + 1) if seen else after0 + 1
+        self.covered.add(after0 + 1, top0)
 
-    def _continue(self, cursor: _Cursor) -> None:
-        left = cursor.remaining
-        if left is not None and left > SPLIT_ROWS and cursor.after is not None:
-            # Too long for one chain of sequential batches: hand its upper part to new
-            # cursors (which count their own ranges before walking them).
-            pieces = math.ceil(left / CURSOR_ROWS)
-            width = cursor.end - cursor.after - 1
-            step = max(1, width // pieces)
-            split = cursor.after + 1 + step
-            upper_end = cursor.end
-            cursor.end, cursor.remaining = split, None
-            lower = split
-            while lower < upper_end:
-                upper = upper_end if upper_end - lower < 2 * step else lower + step
-                self._new_cursor(lower, upper)
-                lower = upper
-        self._ready.append(cursor.key)
+    def _replan(self, span: Span, after0: int, top0: Optional[int], seen: List[int],
+                ascending: List[int], count: Optional[int],
+                refused: Optional[CommandResult]) -> None:
+        """Size what is left of a span from what its segment showed, and queue it (cut into
+        more spans when it is more than one segment)."""
+        read = len(set(seen))
+        left_width = span.width
+        span.counted = count is not None or (span.counted and refused is None)
+        if count is not None:
+            left = float(max(0, count * self._distinct - read))
+        elif span.counted:
+            left = float(max(0, span.rows - read))
+        else:  # the density this segment read at
+            covered = span.after - after0
+            if span.top is not None and seen:
+                covered += (top0 if top0 is not None else max(seen) + 1) - span.top
+            left = left_width * min(1.0, read / covered) if covered > 0 else span.rows
+        span.rows = max(0.0, min(left, left_width))
+        span.probe = False
+        most = self._segments * self._capacity()
+        if span.top is not None and span.rows > most:
+            self._split(span, local=self._run_density(ascending))
+        self._ready.append(span.key)
 
-    def _replan(self, cursor: _Cursor) -> None:
-        cursor.replans += 1
-        if cursor.replans > MAX_REPLANS:
-            raise BitrixError(
-                f"{self._method}: the server kept answering pages of IDs in "
-                f"[{cursor.start}, {cursor.end}) that do not follow each other; "
-                f"the method may not support >ID filters")
-        if cursor.counted:
-            cursor.remaining = None  # count again: the walk is no longer trusted
-        self._ready.append(cursor.key)
-
-    # -- pages --------------------------------------------------------------------------
-
-    def _ids(self, page: List[Any], outcome: CommandResult) -> List[int]:
-        ids = [row_id(row, self._facts) for row in page]
-        if any(value is None for value in ids):
-            raise BitrixError(f"{self._method} [{outcome.label}]: rows without a readable "
-                              f"{self._facts.id_field!r}; cannot page by ID")
-        return ids  # type: ignore[return-value]
-
-    def _checked_page(self, outcome: CommandResult, *, after: Optional[int],
-                      end: Optional[int], start: Optional[int] = None
-                      ) -> Optional[Tuple[List[Any], Optional[int]]]:
-        """The page and its last ID if it continues the walk (ascending, inside the bounds),
-        else None."""
-        if not outcome.ok:
+    @staticmethod
+    def _run_density(ascending: List[int]) -> Optional[float]:
+        """The density of the rows the chain just read, from its first row to its last (not
+        from the span's start: a hole may lie before them), None with too few rows."""
+        if len(ascending) < 2:
             return None
+        return (len(ascending) - 1) / max(1, ascending[-1] - ascending[0])
+
+    def _split(self, span: Span, local: Optional[float]) -> None:
+        """Cut a span holding more than its segments into parts that run in parallel.
+
+        Where the density just read at ``span.after`` (``local``) is far above the span's
+        average, the IDs are clustered: the count mostly describes one run of rows starting
+        there, and cutting the whole width evenly would probe many empty holes. The parts
+        then cover that run (at ``local``), and one more part what lies beyond it."""
+        width = span.width
+        contiguous = span.rows >= width
+        density = span.rows / width
+        if contiguous or not local or local <= density * EVEN_FACTOR:
+            local = density
+        extent = min(width, math.ceil(span.rows / local))
+        parts = math.ceil(span.rows / (self._segments * self._capacity()))
+        step = max(1, math.ceil(extent / parts))
+        lower = span.after + 1
+        run_end = lower + extent
+        end = span.top
+        assert end is not None
+        bounds = []
+        while lower < end:
+            upper = min(end, lower + step) if lower < run_end else end
+            bounds.append((lower, upper))
+            lower = upper
+        for index, (lo, hi) in enumerate(bounds):
+            part = span if index == 0 else self._new_span(lo - 1, hi, rows=0.0)
+            part.top = hi
+            # Each part is probed first: a part that turns out to lie in a hole between runs
+            # then costs one command, not a chain of broken references.
+            part.rows = local * (hi - lo) if lo < run_end else 0.0
+            part.probe = not contiguous
+            part.counted = contiguous
+            if index:
+                self._ready.append(part.key)
+
+    def _short_page(self, *lengths: int) -> None:
+        """Pages come back cut short (joined rows): chain on a row every page is sure to
+        have -- below the shortest seen, and three standard deviations below their mean once
+        a few are known -- instead of row 49, so the next page's reference still resolves."""
+        self._short_lengths.extend(lengths)
+        seen = self._short_lengths
+        if len(seen) < 5:  # too few to measure the spread: keep a sixth of a page spare
+            safe = min(seen) - max(SHORT_MARGIN, math.ceil(min(seen) / 6))
+        else:
+            mean = sum(seen) / len(seen)
+            spread = math.sqrt(sum((n - mean) ** 2 for n in seen) / (len(seen) - 1))
+            safe = min(min(seen) - SHORT_MARGIN, math.floor(mean - SHORT_SIGMAS * spread))
+        # Once measured, the index follows the measurement (it may rise again after the
+        # first, cautious guess); before that it only ever drops.
+        self._ref = max(0, safe - 1 if len(seen) >= 5 else min(self._ref, safe - 1))
+        self._distinct = min(1.0, sum(seen) / len(seen) / PAGE)
+
+    def _page(self, outcome: CommandResult) -> Tuple[List[int], List[Any]]:
         page = rows_of(outcome.result, self._facts)
         if page is None:
-            return None
-        ids = self._ids(page, outcome)
-        previous = after if after is not None else (start - 1 if start is not None else None)
-        for value in ids:
-            if (previous is not None and value <= previous) or (end is not None and value >= end):
-                return None
-            previous = value
-        return page, (ids[-1] if ids else after)
+            raise Contradiction("a page came back without rows")
+        return page_ids(page, self._facts, self._method), page
 
 
-def _below(page: List[Any], end: int, facts: Any) -> List[Any]:
-    """The rows of an ascending page with IDs under ``end``."""
-    for index, row in enumerate(page):
-        if (row_id(row, facts) or 0) >= end:
-            return page[:index]
-    return page
-
-
-def _by_cursor(tags: Sequence[_Tag], results: Sequence[CommandResult]):
+def _by_span(tags: Sequence[_Tag], results: Sequence[CommandResult]):
     groups: Dict[int, List[Tuple[_Tag, CommandResult]]] = {}
     for tag, outcome in zip(tags, results):
-        groups.setdefault(tag.cursor, []).append((tag, outcome))
+        groups.setdefault(tag.span, []).append((tag, outcome))
     return groups.items()
-
-
-def _refused(outcome: CommandResult) -> bool:
-    return is_refusal(outcome.error)
 
 
 def _error(outcome: CommandResult) -> BitrixError:
     if outcome.error is not None:
         return outcome.error
-    return BitrixError(f"{outcome.method} [{outcome.label}]: not executed")
+    return BitrixError(f"{outcome.method}: a page was not read")

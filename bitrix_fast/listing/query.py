@@ -1,19 +1,27 @@
-"""How a list call is asked: the commands of an ID-range plan, and the choice of plan.
+"""The list call as the caller asked it, and the commands an ID-range plan sends for it.
 
-:class:`ListQuery` turns the caller's parameters into the commands the range planner sends:
-the caller's filter and select, plus ID bounds, an ID order, ``start`` and ``$result``
-references, each spelled the way the method wants (``ID`` or ``id``, an order dict or
-``sort``/``order`` strings). :func:`choose_plan` decides whether a call can be planned by ID
-ranges at all.
+:class:`ListQuery` keeps the caller's filter and select and adds, per command, ID bounds, an
+ID order, ``start`` and ``$result`` references, each spelled the way the method wants
+(``ID`` or ``id``, an order dict under ``order`` / ``ELEMENT_ORDER`` or ``sort``/``order``
+strings, the filter under ``filter`` or ``FILTER``). :func:`id_order` and
+:func:`ranges_fit` say whether a call can be planned by ID ranges at all.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple
 
 from ..methods import MethodFacts
-from .paging import PAGE
+
+#: Rows per page: fixed by the server (``IRestService::LIST_LIMIT``).
+PAGE = 50
 
 _ID_OPS = ("", "=", ">", ">=", "<", "<=", "@", "!", "!=", "!@")
+
+
+def key_of(params: Dict[str, Any], name: str) -> Optional[str]:
+    """The caller's spelling of parameter ``name`` (the server reads names any case)."""
+    lowered = name.lower()
+    return next((key for key in params if key.lower() == lowered), None)
 
 
 class ListQuery:
@@ -22,44 +30,41 @@ class ListQuery:
     def __init__(self, method: str, params: Dict[str, Any], facts: MethodFacts) -> None:
         self.method = method
         self.facts = facts
-        self._filter_key = next((k for k in params if k.lower() == facts.filter_key.lower()),
-                                facts.filter_key)
+        self._filter_key = key_of(params, facts.filter_key) or facts.filter_key
         # The caller's own ID bounds stay in the filter: every bound we add is tighter (it
         # comes from rows their filter returned), and where both use one key ours replaces it.
         self._filter = dict(params.get(self._filter_key) or {})
         self._base = _base_params(params, facts, self._filter_key)
 
-    def params(self, *, start: int = -1, after: Any = None, start_at: Optional[int] = None,
-               end: Optional[int] = None, descending: bool = False,
-               select_id: bool = False) -> Dict[str, Any]:
-        """One command's parameters: rows with ID ``> after`` (a value or a ``$result``
-        reference) or ``>= start_at``, and ``< end``, in ID order."""
+    def params(self, *, after: Any = None, before: Optional[int] = None,
+               descending: bool = False, counted: bool = False) -> Dict[str, Any]:
+        """One command: rows with ID ``> after`` (a value or a ``$result`` reference) and
+        ``< before``, in ID order; ``counted`` asks for the COUNT (``total``), else
+        ``start=-1`` skips it."""
         key = self.facts.filter_id
         flt = dict(self._filter)
         if after is not None:
             flt[">" + key] = after
-        if start_at is not None:
-            flt[">=" + key] = start_at
-        if end is not None:
-            flt["<" + key] = end
+        if before is not None:
+            flt["<" + key] = before
         params = dict(self._base)
-        if select_id:  # the count: its rows are not used, so ask for as little as possible
-            select_key = next((k for k in params if k.lower() == "select"), "select")
-            params[select_key] = [key]
         if flt:
             params[self._filter_key] = flt
-        direction = "DESC" if descending else "ASC"
-        if self.facts.order == "sort":
-            params["sort"], params["order"] = key, direction
-        else:
-            params["order"] = {key: direction}
-        params["start"] = start
+        params.update(order_params(self.facts, "DESC" if descending else "ASC"))
+        params["start"] = 0 if counted else -1
         return params
 
-    def ref(self, label: str) -> str:
-        """A reference to the ID of the last row of command ``label``'s page."""
+    def ref(self, label: str, index: int) -> str:
+        """A reference to the ID of row ``index`` of command ``label``'s page."""
         path = f"[{self.facts.wrapper}]" if self.facts.wrapper else ""
-        return f"$result[{label}]{path}[{PAGE - 1}][{self.facts.id_field}]"
+        return f"$result[{label}]{path}[{index}][{self.facts.id_field}]"
+
+
+def order_params(facts: MethodFacts, direction: str) -> Dict[str, Any]:
+    """The parameters that order a method's rows by ID."""
+    if facts.order == "sort":
+        return {"sort": facts.filter_id, "order": direction}
+    return {facts.order_key: {facts.filter_id: direction}}
 
 
 def id_order(params: Dict[str, Any], facts: MethodFacts) -> Optional[str]:
@@ -72,10 +77,10 @@ def id_order(params: Dict[str, Any], facts: MethodFacts) -> Optional[str]:
         if str(sort).upper() != facts.filter_id.upper() or not isinstance(order, str):
             return None
         return order.upper() if order.upper() in ("ASC", "DESC") else None
-    order = next((v for k, v in params.items() if k.lower() == "order"), None)
+    order = next((v for k, v in params.items() if k.lower() == facts.order_key.lower()), None)
     if not order:
         return "ASC"
-    if len(order) != 1:
+    if not isinstance(order, dict) or len(order) != 1:
         return None
     (field, direction), = order.items()
     if str(field).upper() != facts.filter_id.upper() or not isinstance(direction, str):
@@ -83,15 +88,17 @@ def id_order(params: Dict[str, Any], facts: MethodFacts) -> Optional[str]:
     return direction.upper() if direction.upper() in ("ASC", "DESC") else None
 
 
-def _ranges_fit(params: Dict[str, Any], facts: MethodFacts) -> bool:
-    """False when the caller's filter pins IDs (``ID``, ``@ID``, ...): a range plan would
-    only add requests, and plain paging is exact for such small results."""
-    known = {"filter", "select", "order", "sort"}
+def ranges_fit(params: Dict[str, Any], facts: MethodFacts) -> bool:
+    """False when the caller's parameters leave nothing for ID ranges to gain: a filter
+    that pins IDs (``ID``, ``@ID``: plain paging is exact for such small results), or
+    user.get filter keys given at the top level (its legacy form)."""
+    known = {"filter", "select", "order", "sort", facts.order_key.lower()}
     if facts.order == "sort":
-        # user.get also takes filter keys at the top level; only plan when it has none.
         if any(k.lower() not in known | {"admin_mode"} for k in params):
             return False
     flt = next((v for k, v in params.items() if k.lower() == facts.filter_key.lower()), {})
+    if not isinstance(flt, dict):
+        return False
     for key in flt:
         op, name = _split_op(str(key))
         if name.upper() == facts.filter_id.upper() and op in ("", "=", "@"):
@@ -100,14 +107,14 @@ def _ranges_fit(params: Dict[str, Any], facts: MethodFacts) -> bool:
 
 
 def _base_params(params: Dict[str, Any], facts: MethodFacts, filter_key: str) -> Dict[str, Any]:
-    base = {k: v for k, v in params.items()
-            if k.lower() not in ("order", "sort", "start", filter_key.lower())}
-    select_key = next((k for k in base if k.lower() == "select"), None)
+    dropped = {"order", "sort", "start", facts.order_key.lower(), filter_key.lower()}
+    base = {k: v for k, v in params.items() if k.lower() not in dropped}
+    select_key = key_of(base, "select")
     if select_key is not None:
         select = list(base[select_key])
         names = {str(name).upper() for name in select}
         if "*" not in names and facts.id_field.upper() not in names:
-            # Without its ID a row cannot be chained or deduplicated.
+            # Without its ID a row can be neither checked, chained nor deduplicated.
             base[select_key] = [facts.filter_id] + select
     return base
 

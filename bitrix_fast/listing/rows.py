@@ -1,10 +1,8 @@
 """Rows of list replies: where a page keeps them, the ID that names each, deduplication."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Any, Iterable, Iterator, List, Optional
 
-from ..batch import CommandResult
-from ..errors import BitrixError
 from ..methods import MethodFacts
 
 
@@ -41,40 +39,79 @@ def row_id(row: Any, facts: MethodFacts) -> Optional[int]:
         return None
 
 
+#: IDs below this go into the bitmap (16 MB at most); larger or negative ones into a set.
+BITMAP_LIMIT = 1 << 27
+
+
+class IdSet:
+    """A set of integer IDs stored as a bitmap: one bit per ID value up to the largest one
+    (125 KB per million), where a Python set of ints costs ~60 bytes per ID."""
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+        self._other: set = set()
+        self._len = 0
+
+    def add(self, value: int) -> bool:
+        """Add ``value``; True when it was not there yet."""
+        if not 0 <= value < BITMAP_LIMIT:
+            if value in self._other:
+                return False
+            self._other.add(value)
+            self._len += 1
+            return True
+        byte, bit = divmod(value, 8)
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(max(byte + 1 - len(self._bits), len(self._bits))))
+        if self._bits[byte] & (1 << bit):
+            return False
+        self._bits[byte] |= 1 << bit
+        self._len += 1
+        return True
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, int):
+            return False
+        if 0 <= value < BITMAP_LIMIT:
+            byte, bit = divmod(value, 8)
+            return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
+        return value in self._other
+
+    def __len__(self) -> int:
+        return self._len
+
+
 class Dedup:
-    """Drops rows whose ID was already yielded. Rows without a readable ID always pass."""
+    """Drops rows whose ID (or, for methods without one, whose key fields) was already let
+    through. Rows without a readable ID or key always pass."""
 
     def __init__(self, facts: MethodFacts) -> None:
         self._facts = facts
-        self._seen: set = set()
+        self._seen = IdSet()
+        self._keys: set = set()
         self.dropped = 0
+        self.passed = 0
 
     def filter(self, rows: Iterable[Any]) -> List[Any]:
         return list(self.filter_iter(rows))
 
     def filter_iter(self, rows: Iterable[Any]) -> Iterator[Any]:
-        seen = self._seen
         facts = self._facts
         for row in rows:
-            key = row_id(row, facts)
-            if key is not None:
-                if key in seen:
-                    self.dropped += 1
-                    continue
-                seen.add(key)
-            yield row
+            if self._fresh(row, facts):
+                self.passed += 1
+                yield row
+            else:
+                self.dropped += 1
 
-
-def raise_failed(results: Sequence[CommandResult]) -> None:
-    """A list is never returned with a hole in it: a failed page raises its error."""
-    for outcome in results:
-        if not outcome.ok:
-            if outcome.error is not None:
-                raise outcome.error
-            raise BitrixError(f"{outcome.method} [{outcome.label}]: not executed")
-
-
-def merge_params(params: Dict[str, Any], **changes: Any) -> Dict[str, Any]:
-    out = dict(params)
-    out.update(changes)
-    return out
+    def _fresh(self, row: Any, facts: MethodFacts) -> bool:
+        if facts.key_fields:
+            if not isinstance(row, dict):
+                return True
+            key = tuple(str(row.get(name)) for name in facts.key_fields)
+            if key in self._keys:
+                return False
+            self._keys.add(key)
+            return True
+        value = row_id(row, facts)
+        return value is None or self._seen.add(value)

@@ -1,0 +1,146 @@
+"""One listing, start to end: the strategy the method allows, switched when replies
+contradict it, every row deduplicated by ID, and the server's claims checked at the end.
+
+This is the plan the executor drives (:class:`bitrix_fast.work.Plan`). Inside, one strategy
+at a time does the work: the ID-range plan (:mod:`.plan`), plain paging (:mod:`.paging`), or
+paging by ``NAV_PARAMS``. When the range plan meets a reply that contradicts its request (the
+method ignores the ID filter or the order), the listing logs one warning and goes on with
+plain paging; rows already yielded are not yielded again (deduplication by ID spans both).
+When plain paging finds that ``start`` is ignored, a method with its own paging parameters is
+paged that way; any other is a :class:`~bitrix_fast.errors.ListingError` naming the method.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..batch import CommandResult
+from ..errors import ListingError
+from ..methods import MethodFacts
+from ..work import Work
+from .check import Contradiction
+from .paging import IgnoresStart, NavPlan, PlainPlan
+from .plan import RangePlan
+from .query import ListQuery, id_order, ranges_fit
+from .rows import Dedup, row_id
+
+logger = logging.getLogger("bitrix_fast")
+
+
+class Listing:
+    """Every row of one list call, each once, or an error that says what is missing."""
+
+    def __init__(self, method: str, params: Dict[str, Any], facts: MethodFacts, *,
+                 batch_size: int, single: bool = False,
+                 skip: Sequence[Tuple[int, int]] = ()) -> None:
+        self._method = method
+        self._params = params
+        self._facts = facts
+        self._batch = batch_size
+        self._single = single
+        self._order = id_order(params, facts)
+        if facts.paging == "nav":
+            self._strategy: Any = NavPlan(method, params, facts, batch_size=batch_size,
+                                          single=single)
+        elif (facts.ranges and facts.paging == "start" and not single and
+              self._order is not None and ranges_fit(params, facts)):
+            self._strategy = RangePlan(ListQuery(method, params, facts), batch_size=batch_size,
+                                       skip=skip)
+        else:
+            # A call ordered by anything but ID keeps the server's order (get_all).
+            self._strategy = PlainPlan(method, params, facts, batch_size=batch_size,
+                                       single=single, keep_pages=self._order is None)
+        self._owners: Dict[int, Any] = {}  # id(work) -> the strategy that planned it
+        self._dedup = Dedup(facts)
+        self._checked = False
+        self._published: List[Tuple[int, int]] = []
+
+    # -- the Plan interface -------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self._strategy.done and not self._owners
+
+    @property
+    def total(self) -> Optional[int]:
+        return self._strategy.total
+
+    @property
+    def result_dict(self) -> Any:
+        return self._strategy.result_dict
+
+    def next_work(self) -> Optional[Work]:
+        work = self._strategy.next_work()
+        if work is not None:
+            self._owners[id(work)] = self._strategy
+        return work
+
+    def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Any]:
+        # The executor feeds a reply only once the rows of the one before it were taken, so
+        # what was proven until now is proven among rows already handed out.
+        self._published = self.covered()
+        owner = self._owners.pop(id(work), None)
+        if owner is not self._strategy:
+            return []  # a reply to a strategy given up: the current one reads those rows
+        try:
+            rows = self._strategy.feed(work, results)
+        except IgnoresStart as error:
+            self._switch_from_plain(error)
+            return []
+        except Contradiction as error:
+            self._switch_to_plain(error)
+            return []
+        rows = self._dedup.filter(rows)
+        if self.done and not self._checked:
+            self._checked = True
+            self._check_total()
+        return rows
+
+    def finish(self, rows: List[Any]) -> List[Any]:
+        """The rows of a whole listing in get_all's order: by ID (descending when asked) when
+        the call is ordered by ID or not at all; else the server's page order."""
+        if self._order is None:
+            return self._strategy.in_page_order(rows)
+        facts = self._facts
+        return sorted(rows, key=lambda row: row_id(row, facts) or 0,
+                      reverse=self._order == "DESC")
+
+    def covered(self) -> List[Tuple[int, int]]:
+        """ID intervals ``[lo, hi)`` proven read, every row of them in replies fed so far
+        (range plans only: plain paging proves no interval)."""
+        if isinstance(self._strategy, RangePlan):
+            return self._strategy.covered.intervals()
+        return []
+
+    def handed_out(self) -> List[Tuple[int, int]]:
+        """:meth:`covered` as of the replies whose rows the consumer has all taken."""
+        return list(self._published)
+
+    # -- switching ------------------------------------------------------------------------
+
+    def _switch_to_plain(self, error: Contradiction) -> None:
+        if not isinstance(self._strategy, RangePlan):
+            raise ListingError(self._method, error.reason)
+        logger.warning("%s: %s; reading it by offset pages instead of ID ranges",
+                       self._method, error.reason)
+        self._strategy = PlainPlan(self._method, self._params, self._facts,
+                                   batch_size=self._batch, single=self._single)
+
+    def _switch_from_plain(self, error: IgnoresStart) -> None:
+        raise ListingError(self._method, f"{error.reason}; bitrix_fast knows no other way to "
+                                         f"page this method, and will not return part of it")
+
+    def _check_total(self) -> None:
+        """Plain paging cannot prove a listing complete: when fewer distinct rows came back
+        than the server's ``total`` and duplicates do not explain it (rows seen twice, or
+        pages cut short before the last one, where the server dropped joined rows), say so."""
+        strategy = self._strategy
+        total = strategy.total
+        if not isinstance(strategy, PlainPlan) or total is None:
+            return
+        distinct = self._dedup.passed
+        if distinct < total and strategy.accounted() < total:
+            warnings.warn(f"{self._method}: the server's total is {total:,} rows, but "
+                          f"{distinct:,} came back; the method may not page completely",
+                          UserWarning, stacklevel=2)
