@@ -59,6 +59,8 @@ class Entity:
     type_id: Optional[int] = None
     #: extra accepted names, e.g. tasks' REAL_STATUS for STATUS
     aliases: Dict[str, str] = field(default_factory=dict)
+    #: indexes (column tuples) for the orders and filters a method always uses
+    indexes: Tuple[Tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
         by_name = {f.name: f for f in self.fields}
@@ -219,7 +221,7 @@ PRODUCTROW = Entity("productrow", (
     Field("PRODUCT_NAME", "text", "string", "Product name"),
     Field("PRICE", "real", "double", "Price", default=0.0),
     Field("QUANTITY", "real", "double", "Quantity", default=1.0),
-))
+), indexes=(("OWNER_TYPE", "OWNER_ID", "ID"),))
 
 ELAPSEDITEM = Entity("elapseditem", (
     _id(),
@@ -232,7 +234,7 @@ ELAPSEDITEM = Entity("elapseditem", (
     Field("CREATED_DATE", "time", "datetime", "Created on", role="created_at"),
     Field("DATE_START", "time", "datetime", "Started"),
     Field("DATE_STOP", "time", "datetime", "Stopped"),
-))
+), indexes=(("TASK_ID",), ("CREATED_DATE", "ID")))
 
 COMMENTITEM = Entity("commentitem", (
     _id(),
@@ -242,7 +244,7 @@ COMMENTITEM = Entity("commentitem", (
     Field("AUTHOR_EMAIL", "text", "string", "Author e-mail", default=""),
     Field("POST_DATE", "time", "datetime", "Posted on", role="created_at"),
     Field("POST_MESSAGE", "text", "string", "Text"),
-))
+), indexes=(("TASK_ID",),))
 
 ENTITIES: Dict[str, Entity] = {e.name: e for e in (DEAL, LEAD, CONTACT, COMPANY, TASK, USER,
                                                    PRODUCTROW, ELAPSEDITEM, COMMENTITEM)}

@@ -77,7 +77,7 @@ def fetch_page(store: Any, entity: Entity, dialect: Dialect, where: Where, order
         requested = start // PAGE_SIZE * PAGE_SIZE
     offset = 0 if "ignored_start" in quirks else requested
     every = quirks.joined_every if joins and "joined_pages" in quirks else 0
-    source = _source(entity, every)
+    count_sql, source, condition = _queries(entity, where, every)
     render = renderer(dialect, fields)
     # the joined rows are told apart by ID after the LIMIT, as the real servers do
     columns = render.sql + (', "ID"' if every else "")
@@ -85,12 +85,11 @@ def fetch_page(store: Any, entity: Entity, dialect: Dialect, where: Where, order
     raw: list = []
     with store.locked() as db:
         if counting:
-            sql = f"SELECT COUNT(*) FROM {source} WHERE {where.sql}"
-            count = db.execute(sql, where.params).fetchone()[0]
+            count = db.execute(count_sql, where.params).fetchone()[0]
             if offset >= count and dialect.paging == "classic" and ctx.classic_out_of_range_page1:
                 offset = 0
         if not counting or offset < count:
-            sql = (f"SELECT {columns} FROM {source} WHERE {where.sql} "
+            sql = (f"SELECT {columns} FROM {source} WHERE {condition} "
                    f"ORDER BY {order_sql} LIMIT {PAGE_SIZE} OFFSET ?")
             raw = db.execute(sql, where.params + (offset,)).fetchall()
     rows = render.rows(_distinct(raw) if every else raw)
@@ -109,13 +108,18 @@ def fetch_page(store: Any, entity: Entity, dialect: Dialect, where: Where, order
                    rows=len(rows), counted=count, skipped=min(offset, count))
 
 
-def _source(entity: Entity, every: int) -> str:
-    """The FROM clause: the table, or the table joined so that every ``every``-th row doubles."""
+def _queries(entity: Entity, where: Where, every: int) -> Tuple[str, str, str]:
+    """The COUNT, and the FROM and WHERE of the page: the table's, or (``every`` > 0) those
+    of the table joined to itself so that the rows whose ID ``every`` divides come twice."""
     table = f'"{entity.name}"'
     if not every:
-        return table
-    return (f'{table} JOIN (SELECT 0 AS "_copy" UNION ALL SELECT 1) AS "_joined" '
-            f'ON "_joined"."_copy" = 0 OR {table}."ID" % {int(every)} = 0')
+        return f"SELECT COUNT(*) FROM {table} WHERE {where.sql}", table, where.sql
+    doubled = f'{table}."ID" % {int(every)} = 0'
+    # the COUNT over the join, without making one; CROSS JOIN keeps the table the outer
+    # loop, so an ORDER BY ID walks its B-tree instead of sorting the joined rows
+    return (f"SELECT COUNT(*) + COALESCE(SUM({doubled}), 0) FROM {table} WHERE {where.sql}",
+            f'{table} CROSS JOIN (SELECT 0 AS "_copy" UNION ALL SELECT 1) AS "_joined"',
+            f'("_joined"."_copy" = 0 OR {doubled}) AND ({where.sql})')
 
 
 def _distinct(raw: list) -> list:

@@ -35,6 +35,9 @@ class Store:
             db.execute("PRAGMA synchronous=OFF")  # a sandbox trades durability for speed
             for e in ENTITIES.values():
                 db.execute(_schema(e))
+                for number, columns in enumerate(e.indexes):
+                    names = ", ".join(f'"{c}"' for c in columns)
+                    db.execute(f'CREATE INDEX IF NOT EXISTS "{e.name}_{number}" ON "{e.name}" ({names})')
 
     def locked(self) -> "_Locked":
         """The connection, for as long as the caller holds the store's lock (``with``)."""
