@@ -31,8 +31,9 @@ and ``task.commentitem.getlist`` have their own fixed behaviour instead.
     below 0) and ``next`` is computed from that claim, so it stops before the last rows.
 ``endless_next``
     ``next`` is always reported, as the requested (page-aligned) offset + 50, also past the
-    end; pages past the end are empty (engine, user.get) or page 1 again (classic, with
-    ``classic_out_of_range_page1``). ``start=-1`` still has no ``next``.
+    end; pages past the end are empty (engine) or page 1 again (classic, with
+    ``classic_out_of_range_page1``); user.get's empty page stays a bare ``[]`` without
+    ``next``, as always. ``start=-1`` still has no ``next``.
 ``no_total``
     ``total`` is never reported, with or without ``start``; ``next`` still is.
 """

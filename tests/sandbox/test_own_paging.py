@@ -223,3 +223,21 @@ def test_comments_need_a_task_id(store):
     fault = refusal(store, "task.commentitem.getlist", TASKID=1, FILTER={">=POST_DATE": "2020",
                                                                           "%POST_MESSAGE": "x"})
     assert 'must not contain key "%POST_MESSAGE"' in fault.description
+
+
+def test_owned_rows_are_deterministic_and_follow_the_id_space():
+    def rows(seed):
+        s = Store()
+        s.seed(deals=20, tasks=5, productrows=60, elapseditems=60, commentitems=60,
+               id_gaps="sparse", seed=seed)
+        try:
+            return [call(s, method, **params).result for method, params in (
+                ("crm.productrow.list", {}), ("task.elapseditem.getlist", {}),
+                ("task.commentitem.getlist", {"TASKID": 1}))]
+        finally:
+            s.close()
+
+    first = rows(4)
+    assert first == rows(4) and first != rows(5)
+    product_ids = sorted(int(r["ID"]) for r in first[0])
+    assert product_ids[0] == 1 and product_ids[-1] > 2 * len(product_ids)  # sparse IDs
