@@ -1,8 +1,9 @@
 """A local Bitrix24-compatible portal for tests and benchmarks.
 
 ``Sandbox`` (see :mod:`.portal`) serves webhooks, OAuth, ``batch``, paging, the leaky
-bucket, the operating budget, a server-cost model and injected faults over real HTTP on
-127.0.0.1. Also available as ``bitrix-fast sandbox`` / ``python -m bitrix_fast.sandbox``
+bucket, the operating budget, a server-cost model with realistic latencies, a cap on the
+requests executing at once, real portals' list misbehaviours (:mod:`.quirks`) and
+injected faults over real HTTP on 127.0.0.1. Also available as ``bitrix-fast sandbox`` / ``python -m bitrix_fast.sandbox``
 and as the ``bitrix_sandbox`` pytest fixture.
 
 The package imports nothing heavy until ``Sandbox`` is first touched, because the pytest

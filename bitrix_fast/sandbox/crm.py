@@ -63,7 +63,7 @@ def methods(e: Entity) -> Dict[str, Callable[..., Outcome]]:
     """The six classic methods of one entity, keyed by their lowercase names."""
 
     def list_(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
-        return list_page(store, e, CLASSIC, params, ctx)
+        return list_page(store, e, CLASSIC, params, ctx, joins=True)
 
     def get(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
         row = fetch_one(store, e, CLASSIC, _id(params), e.fields)

@@ -1,4 +1,4 @@
-"""The four ways a method family names fields, prints values and pages its lists.
+"""The five ways a method family names fields, prints values and pages its lists.
 
 =========  ==================  ===========  ===========  ==============  ======================
 dialect    methods             param names  result keys  numbers         paging
@@ -10,6 +10,8 @@ item       crm.item.*          camelCase    camelCase    JSON numbers    page-al
 task       tasks.task.*        UPPER        camelCase    strings         as item
 user       user.get            UPPER        UPPER        strings, but    exact offset
                                                          ACTIVE is bool
+legacy     task.elapseditem,   UPPER        UPPER        strings         their own (see
+           task.commentitem                                              taskitems.py)
 =========  ==================  ===========  ===========  ==============  ======================
 
 Values are rendered inside SQLite (casts, ``printf``, ``strftime``) so that building a page
@@ -67,6 +69,7 @@ ITEM = Dialect("item", "camel", "camel", True, "engine", "INVALID_ARG_VALUE",
                (("id", "ASC"),), True)
 TASK = Dialect("task", "name", "camel", False, "engine", "0", (("ID", "DESC"),), True)
 USER = Dialect("user", "name", "name", False, "exact", "ERROR_ARGUMENT", (("ID", "ASC"),), True)
+LEGACY = Dialect("legacy", "name", "name", False, "classic", "ERROR_CORE", (("ID", "ASC"),), False)
 
 
 def _as_bool(value: Optional[str]) -> bool:

@@ -35,8 +35,10 @@ from .cost import CostModel
 from .faults import BAD_GATEWAY_HTML, INTERNAL_ERROR_BODY, FaultPlan
 from .limits import LeakyBucket, OperatingLedger
 from .outcome import ApiFault, CallContext
+from .quirks import NO_QUIRKS, Quirks
 from .stats import Stats
 from .wire import JSON_TYPE
+from .workers import WorkerPool
 
 __all__ = ["RestRequest", "Reply", "Options", "Dispatcher", "time_block"]
 
@@ -78,6 +80,7 @@ class Options:
     batch_billing: str = "own"
     classic_out_of_range_page1: bool = True
     minus1_total: str = "auto"
+    quirks: Quirks = NO_QUIRKS
 
     def __post_init__(self) -> None:
         if self.batch_billing not in ("own", "batch"):
@@ -130,6 +133,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         perf: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], None] = time.sleep,
+        workers: Optional[WorkerPool] = None,
     ) -> None:
         self.store = store
         self.credentials = credentials
@@ -142,6 +146,7 @@ class Dispatcher:
         self._clock = clock
         self._perf = perf
         self._sleep = sleep
+        self.workers = workers if workers is not None else WorkerPool(None, stats)
 
     # -- one HTTP request ------------------------------------------------------------------
     def handle(self, request: RestRequest) -> Reply:
@@ -170,6 +175,10 @@ class Dispatcher:
         return reply
 
     def _execute(self, request: RestRequest) -> Reply:
+        with self.workers:  # a PHP worker, held while the method runs and its time is slept
+            return self._run(request)
+
+    def _run(self, request: RestRequest) -> Reply:
         method = request.method
         try:
             if not self._knows(method):
@@ -218,6 +227,7 @@ class Dispatcher:
                 user_id=identity.user_id,
                 classic_out_of_range_page1=self.options.classic_out_of_range_page1,
                 minus1_total=self.options.minus1_total,
+                quirks=self.options.quirks,
                 extra={"auth_type": identity.kind},
             )
             begun = self._perf()

@@ -59,6 +59,8 @@ class Entity:
     type_id: Optional[int] = None
     #: extra accepted names, e.g. tasks' REAL_STATUS for STATUS
     aliases: Dict[str, str] = field(default_factory=dict)
+    #: indexes (column tuples) for the orders and filters a method always uses
+    indexes: Tuple[Tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
         by_name = {f.name: f for f in self.fields}
@@ -209,7 +211,43 @@ USER = Entity("user", (
     Field("USER_TYPE", "text", "string", "User type", default="employee"),
 ))
 
-ENTITIES: Dict[str, Entity] = {e.name: e for e in (DEAL, LEAD, CONTACT, COMPANY, TASK, USER)}
+# Rows that belong to a deal or a task, served by older methods with their own rules
+# (productrows.py, taskitems.py); they have no add/update methods here.
+PRODUCTROW = Entity("productrow", (
+    _id(),
+    Field("OWNER_TYPE", "text", "char", "Owner type", default="D"),
+    Field("OWNER_ID", "int", "integer", "Owner ID"),
+    Field("PRODUCT_ID", "int", "integer", "Product"),
+    Field("PRODUCT_NAME", "text", "string", "Product name"),
+    Field("PRICE", "real", "double", "Price", default=0.0),
+    Field("QUANTITY", "real", "double", "Quantity", default=1.0),
+), indexes=(("OWNER_TYPE", "OWNER_ID", "ID"),))
+
+ELAPSEDITEM = Entity("elapseditem", (
+    _id(),
+    Field("TASK_ID", "int", "integer", "Task"),
+    Field("USER_ID", "int", "integer", "User", role="created_by"),
+    Field("COMMENT_TEXT", "text", "string", "Comment", default=""),
+    Field("SECONDS", "int", "integer", "Seconds", default=0),
+    Field("MINUTES", "int", "integer", "Minutes", default=0),
+    Field("SOURCE", "int", "integer", "Source", default=2),
+    Field("CREATED_DATE", "time", "datetime", "Created on", role="created_at"),
+    Field("DATE_START", "time", "datetime", "Started"),
+    Field("DATE_STOP", "time", "datetime", "Stopped"),
+), indexes=(("TASK_ID",), ("CREATED_DATE", "ID")))
+
+COMMENTITEM = Entity("commentitem", (
+    _id(),
+    Field("TASK_ID", "int", "integer", "Task"),
+    Field("AUTHOR_ID", "int", "integer", "Author", role="created_by"),
+    Field("AUTHOR_NAME", "text", "string", "Author name"),
+    Field("AUTHOR_EMAIL", "text", "string", "Author e-mail", default=""),
+    Field("POST_DATE", "time", "datetime", "Posted on", role="created_at"),
+    Field("POST_MESSAGE", "text", "string", "Text"),
+), indexes=(("TASK_ID",),))
+
+ENTITIES: Dict[str, Entity] = {e.name: e for e in (DEAL, LEAD, CONTACT, COMPANY, TASK, USER,
+                                                   PRODUCTROW, ELAPSEDITEM, COMMENTITEM)}
 #: crm.item ``entityTypeId`` -> entity
 ITEM_TYPES: Dict[int, Entity] = {e.type_id: e for e in ENTITIES.values() if e.type_id}
 

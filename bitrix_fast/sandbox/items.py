@@ -60,7 +60,7 @@ def _item(store: Any, e: Entity, id_: int) -> Outcome:
 
 def list_(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
     e = _entity(params)
-    page = list_page(store, e, ITEM, params, ctx)
+    page = list_page(store, e, ITEM, params, ctx, joins=True)
     page.result = {"items": page.result}
     return page
 

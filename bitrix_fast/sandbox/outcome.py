@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
+from .quirks import NO_QUIRKS, Quirks
+
 
 @dataclass
 class Outcome:
@@ -64,4 +66,6 @@ class CallContext:
     #: what ``total`` looks like with ``start=-1``: "auto" (0 on classic lists, absent on
     #: engine lists), "omit" or "zero"
     minus1_total: str = "auto"
+    #: the misbehaviours of real portals this one imitates (see :mod:`.quirks`)
+    quirks: Quirks = NO_QUIRKS
     extra: Dict[str, Any] = field(default_factory=dict)

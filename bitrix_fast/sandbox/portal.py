@@ -7,6 +7,9 @@
         ...
         assert portal.stats()["refused_503"] == 0
 
+    # a portal that misbehaves and takes its time, as real ones do
+    Sandbox(deals=30_000, quirks="joined_pages,no_total", cost="real-small", workers=50)
+
 Everything is built here and passed in (store, credentials, limits, cost, faults, stats,
 dispatcher, HTTP server); nothing below knows the Sandbox. The server runs in a daemon
 thread on 127.0.0.1 (port 0 = any free port) until :meth:`Sandbox.close`.
@@ -14,7 +17,7 @@ thread on 127.0.0.1 (port 0 = any free port) until :meth:`Sandbox.close`.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Union
 
 from .. import bucket_state
 from .auth import Credentials
@@ -22,8 +25,10 @@ from .cost import CostModel, resolve_cost
 from .dispatch import Dispatcher, Options
 from .faults import FaultPlan
 from .limits import LeakyBucket, OperatingLedger, Plan, make_plan
+from .quirks import Quirks
 from .server import SandboxHTTPServer
 from .stats import Stats
+from .workers import WorkerPool
 
 __all__ = ["Sandbox"]
 
@@ -32,11 +37,21 @@ class Sandbox:
     """A running local portal. Use as a context manager, or call :meth:`start` / :meth:`close`.
 
     :param deals, leads, contacts, companies, tasks, users: rows to seed
+    :param productrows, elapseditems, commentitems: rows of ``crm.productrow.list`` (product
+        rows of deals), ``task.elapseditem.getlist`` and ``task.commentitem.getlist`` (time
+        records and comments of tasks) to seed
     :param id_gaps: ``uniform``, ``sparse`` or ``clustered`` ID spaces
     :param plan: ``standard`` (50 burst, 2/s), ``enterprise`` (250, 5/s), ``x10`` (time x10)
         or ``<plan>-x<N>``; ``burst``, ``rate``, ``operating_limit``, ``operating_window``
         override single numbers
-    :param cost: ``none``, ``light``, ``heavy`` or a :class:`~.cost.CostModel`
+    :param cost: a preset name (``none``, ``light``, ``heavy``, ``real-small``,
+        ``real-big``, ``real-wide``, their ``-x10`` forms, ``x10-latency``; see
+        :mod:`.cost`) or a :class:`~.cost.CostModel`
+    :param quirks: real portals' list misbehaviours to imitate, ``"joined_pages,no_total"``
+        or an iterable of names (see :mod:`.quirks`); none by default
+    :param joined_every: ``joined_pages`` doubles the rows whose ID is divisible by this
+    :param workers: at most this many requests execute at once, the rest wait in a queue
+        (a PHP-FPM pool); None = no cap
     :param faults: ``"500=0.05,502=0.03,drop=0.01,slow=0.02"`` or a dict
     :param churn: rows inserted/deleted per second while serving (0 = none)
     :param token_ttl: lifetime of OAuth access tokens, seconds
@@ -56,6 +71,9 @@ class Sandbox:
         companies: int = 0,
         tasks: int = 0,
         users: int = 1,
+        productrows: int = 0,
+        elapseditems: int = 0,
+        commentitems: int = 0,
         id_gaps: str = "uniform",
         plan: str = "standard",
         cost: Union[str, CostModel, None] = "none",
@@ -77,6 +95,9 @@ class Sandbox:
         count_refused: bool = False,
         churn_entity: str = "deal",
         store: Any = None,
+        quirks: Union[str, Iterable[str], None] = None,
+        joined_every: int = 7,
+        workers: Optional[int] = None,
     ) -> None:
         # Validate everything before any thread or socket exists.
         self.plan: Plan = make_plan(
@@ -84,10 +105,12 @@ class Sandbox:
         )
         self.cost: CostModel = resolve_cost(cost)
         self.faults = FaultPlan(faults, seed=seed, slow_seconds=slow_seconds)
+        self._quirks = Quirks(quirks, joined_every=joined_every)  # type: ignore[arg-type]
         self.options = Options(
             batch_billing=batch_billing,
             classic_out_of_range_page1=classic_out_of_range_page1,
             minus1_total=minus1_total,
+            quirks=self._quirks,
         )
         self.host = host
         self._requested_port = int(port)
@@ -95,10 +118,12 @@ class Sandbox:
         self._churn_rate = float(churn)
         self._churn_entity = churn_entity
         self._counts = dict(deals=deals, leads=leads, contacts=contacts, companies=companies, tasks=tasks,
-                            users=users, id_gaps=id_gaps, seed=seed)
+                            users=users, productrows=productrows, elapseditems=elapseditems,
+                            commentitems=commentitems, id_gaps=id_gaps, seed=seed)
         self._db = db or ":memory:"
         self.credentials = Credentials(token_ttl=token_ttl)
         self.stats_collector = Stats()
+        self.workers = WorkerPool(workers, self.stats_collector)
         self.bucket = LeakyBucket(self.plan.burst, self.plan.rate, count_refused=count_refused)
         self.ledger = OperatingLedger(
             self.plan.operating_limit, self.plan.operating_window, min_counted=self.plan.min_counted
@@ -123,7 +148,7 @@ class Sandbox:
                 self.store.seed(**self._counts)
             dispatcher = Dispatcher(
                 self.store, self.credentials, self.bucket, self.ledger, self.cost, self.faults,
-                self.stats_collector, self.options,
+                self.stats_collector, self.options, workers=self.workers,
             )
             self._server = SandboxHTTPServer(
                 (self.host, self._requested_port), dispatcher, self.credentials, self.stats_collector,
@@ -173,6 +198,11 @@ class Sandbox:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    @property
+    def quirks(self) -> FrozenSet[str]:
+        """The names of the quirks this portal imitates (see :mod:`.quirks`)."""
+        return self._quirks.names
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -257,4 +287,5 @@ class Sandbox:
 
     def __repr__(self) -> str:
         state = f"port={self.port}" if self._server is not None else "stopped"
-        return f"<Sandbox {state} plan={self.plan} cost={self.cost}>"
+        quirks = f" quirks={','.join(sorted(self.quirks))}" if self.quirks else ""
+        return f"<Sandbox {state} plan={self.plan} cost={self.cost}{quirks}>"

@@ -41,7 +41,7 @@ def pytest_configure(config: Any) -> None:
     config.addinivalue_line(
         "markers",
         "bitrix_sandbox(**options): Sandbox keyword arguments for the bitrix_sandbox fixture "
-        "(e.g. deals=5000, plan='x10', cost='light', faults='500=0.05')",
+        "(e.g. deals=5000, plan='x10', cost='light', faults='500=0.05', quirks='joined_pages')",
     )
 
 

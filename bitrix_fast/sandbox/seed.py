@@ -26,6 +26,7 @@ import sqlite3
 from typing import Callable, Dict, List
 
 from .entities import ENTITIES
+from .seed_owned import OWNED, OWNERS
 
 CHUNK = 50_000
 T0 = 1_577_826_000  # 2020-01-01T00:00:00+03:00
@@ -206,7 +207,7 @@ def _user(c: Chunk) -> Dict[str, list]:
 #: generators in seeding order: referenced entities first
 COLUMNS: Dict[str, Callable[[Chunk], Dict[str, list]]] = {
     "user": _user, "company": _company, "contact": _contact, "lead": _lead,
-    "deal": _deal, "task": _task,
+    "deal": _deal, "task": _task, **OWNED,
 }
 REFERENCED = ("user", "company", "contact")
 
@@ -219,8 +220,13 @@ def seed_all(db: sqlite3.Connection, counts: Dict[str, int], *, id_gaps: str, se
     db.execute("PRAGMA journal_mode=OFF")
     try:
         for name in COLUMNS:
-            if not db.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone():
-                _seed_table(db, name, counts.get(name, 0), id_gaps, seed, refs)
+            n = counts.get(name, 0)
+            if n > 0 and not db.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone():
+                owner = OWNERS.get(name)
+                if owner and owner not in refs:  # deals and tasks are read only when needed
+                    refs[owner] = ([row[0] for row in db.execute(f'SELECT "ID" FROM "{owner}"')]
+                                   or list(range(1, 1 + max(1, n // 10))))
+                _seed_table(db, name, n, id_gaps, seed, refs)
             if name in REFERENCED:
                 refs[name] = [row[0] for row in db.execute(f'SELECT "ID" FROM "{name}"')]
     finally:

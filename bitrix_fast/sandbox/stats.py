@@ -42,6 +42,7 @@ class Stats:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        self._executing = self._queued = 0
         self.reset()
 
     def reset(self) -> None:
@@ -55,6 +56,9 @@ class Stats:
             self._refused: List[float] = []
             self._in_flight = 0
             self._max_in_flight = 0
+            # requests being served right now stay counted across a reset; the peaks restart
+            self._max_executing = self._executing
+            self._max_queued = self._queued
 
     # -- hooks -------------------------------------------------------------------------
     def request(self, accepted: bool, at: float) -> None:
@@ -74,6 +78,27 @@ class Stats:
     def leave(self) -> None:
         with self._lock:
             self._in_flight -= 1
+
+    # -- the worker pool (see workers.py) -----------------------------------------------
+    def worker_wait(self) -> None:
+        """A request found every worker busy and joined the queue."""
+        with self._lock:
+            self._queued += 1
+            self._n["waited"] += 1
+            self._max_queued = max(self._max_queued, self._queued)
+
+    def worker_waited(self) -> None:
+        with self._lock:
+            self._queued -= 1
+
+    def worker_start(self) -> None:
+        with self._lock:
+            self._executing += 1
+            self._max_executing = max(self._max_executing, self._executing)
+
+    def worker_done(self) -> None:
+        with self._lock:
+            self._executing -= 1
 
     def command(self, method: str, outcome: Outcome) -> None:
         with self._lock:
@@ -110,7 +135,10 @@ class Stats:
         ``refused_503``; ``refused_429`` (whole requests) and ``refused_429_commands``
         (batch commands); ``commands`` (method calls that ran, batch commands included,
         the batch wrapper not); ``rows_served`` / ``rows_counted`` / ``rows_skipped`` /
-        ``rows_written`` (from the store's Outcomes); ``max_in_flight``; ``faults`` and
+        ``rows_written`` (from the store's Outcomes); ``max_in_flight`` (requests inside the
+        portal at once, waiting ones included); ``executing`` / ``max_executing`` (requests
+        holding a worker now / at the peak) and ``queued`` / ``max_queued`` / ``waited``
+        (requests waiting for a worker now / at the peak / in all, see ``workers=``); ``faults`` and
         ``errors`` by kind/code (per-command errors included); ``methods`` (commands per
         method); ``internal_errors``; ``connections`` opened; ``dropped`` replies;
         ``oauth_requests``; ``uptime``. With ``timeline=True`` also ``timeline`` and
@@ -122,11 +150,15 @@ class Stats:
                 for name in (
                     "requests", "accepted", "refused_503", "refused_429", "refused_429_commands",
                     "commands", "rows_served", "rows_counted", "rows_skipped", "rows_written",
-                    "internal_errors", "oauth_requests", "connections", "dropped",
+                    "internal_errors", "oauth_requests", "connections", "dropped", "waited",
                 )
             }
             out["max_in_flight"] = self._max_in_flight
             out["in_flight"] = self._in_flight
+            out["executing"] = self._executing
+            out["max_executing"] = self._max_executing
+            out["queued"] = self._queued
+            out["max_queued"] = self._max_queued
             out["faults"] = dict(self._faults)
             out["errors"] = dict(self._errors)
             out["methods"] = dict(self._methods)

@@ -35,17 +35,22 @@ class Store:
             db.execute("PRAGMA synchronous=OFF")  # a sandbox trades durability for speed
             for e in ENTITIES.values():
                 db.execute(_schema(e))
+                for number, columns in enumerate(e.indexes):
+                    names = ", ".join(f'"{c}"' for c in columns)
+                    db.execute(f'CREATE INDEX IF NOT EXISTS "{e.name}_{number}" ON "{e.name}" ({names})')
 
     def locked(self) -> "_Locked":
         """The connection, for as long as the caller holds the store's lock (``with``)."""
         return self._locked
 
     def seed(self, *, deals: int = 0, leads: int = 0, contacts: int = 0, companies: int = 0,
-             tasks: int = 0, users: int = 1, id_gaps: str = "uniform", seed: int = 0) -> None:
+             tasks: int = 0, users: int = 1, productrows: int = 0, elapseditems: int = 0,
+             commentitems: int = 0, id_gaps: str = "uniform", seed: int = 0) -> None:
         """Fill empty tables with realistic rows; tables that already hold rows are left as
         they are, so seeding a file store twice never duplicates (see :mod:`.seed`)."""
         counts = {"user": users, "company": companies, "contact": contacts, "lead": leads,
-                  "deal": deals, "task": tasks}
+                  "deal": deals, "task": tasks, "productrow": productrows,
+                  "elapseditem": elapseditems, "commentitem": commentitems}
         with self.locked() as db:
             seeding.seed_all(db, counts, id_gaps=id_gaps, seed=seed)
 

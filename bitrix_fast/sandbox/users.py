@@ -15,9 +15,9 @@ from typing import Any, Callable, Dict
 
 from .dialects import USER as DIALECT
 from .entities import USER
-from .listing import fetch_page
+from .listing import fetch_page, quirky_filter, quirky_order
 from .outcome import CallContext, Outcome
-from .query import compile_filter, compile_order, split_key
+from .query import compile_filter, split_key
 from .values import php_str, php_truthy
 
 
@@ -34,8 +34,8 @@ def get(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
     query = {str(key).upper(): value for key, value in params.items()}
     sort, direction = query.get("SORT"), query.get("ORDER")
     order = {php_str(sort).upper(): direction} if php_truthy(sort) and php_truthy(direction) else None
-    where = compile_filter(DIALECT, USER, _filter(query))
-    page = fetch_page(store, USER, DIALECT, where, compile_order(DIALECT, USER, order),
+    where = compile_filter(DIALECT, USER, quirky_filter(USER, _filter(query), ctx.quirks))
+    page = fetch_page(store, USER, DIALECT, where, quirky_order(DIALECT, USER, order, ctx.quirks),
                       USER.fields, params.get("start"), ctx)
     if not page.result:
         page.total = page.next = None
