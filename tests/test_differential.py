@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import importlib.metadata
 import json
 import re
 import warnings
@@ -26,8 +27,7 @@ import pytest
 import requests
 
 import bitrix_fast
-from differential_data import (BY_KEY, CATCH, DIFFERENCES, TABLE_HEADER, portal,
-                               render_table)
+from differential_data import BY_KEY, CATCH, DIFFERENCES, portal, render_table
 
 #: The sandbox's ``x10`` plan: 50 requests at once, then 20 per second, 48 s of server time
 #: per method per minute. Both clients are told (fast_bitrix24's own default, 2/s, would make
@@ -35,6 +35,8 @@ from differential_data import (BY_KEY, CATCH, DIFFERENCES, TABLE_HEADER, portal,
 BURST, RATE, BUDGET = 50, 20.0, 48
 LIMITS = dict(request_pool_size=BURST, requests_per_second=RATE, operating_time_limit=BUDGET)
 ROOT = Path(__file__).resolve().parent.parent
+#: The version whose answers the difference list describes (setup.cfg's test extra pins it).
+FAST_BITRIX24 = "1.8"
 
 
 # -- running one side -------------------------------------------------------------------------
@@ -674,6 +676,13 @@ def test_side_by_side(case: Case) -> None:
                                      f"is claimed"
         assert_same(stable(theirs.value), stable(ours.value), case.order == "exact")
     assert ours.warned == theirs.warned
+
+
+def test_the_version_compared_is_fast_bitrix24_1_8() -> None:
+    version = importlib.metadata.version("fast_bitrix24")
+    assert version.split(".")[:2] == FAST_BITRIX24.split("."), \
+        f"fast_bitrix24 {version} is installed; the difference list describes " \
+        f"{FAST_BITRIX24}.x: install fast_bitrix24=={FAST_BITRIX24}.* (setup.cfg, test extra)"
 
 
 def test_the_suite_has_at_least_forty_distinct_cases() -> None:
