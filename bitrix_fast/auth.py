@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from .secrets import REDACTED, redact
 
 _WEBHOOK_PATH = re.compile(r"^(?P<prefix>.*/rest/)(?P<uid>[^/]+)/(?P<code>[^/]+)/?$")
+#: Parts of a webhook path that are never a secret (redacting them would garble messages).
+_PATH_WORDS = frozenset({"rest", "api"})
 
 #: Every live object holding secrets; the log filter below hides what any of them holds.
 _HOLDERS: "weakref.WeakSet[Any]" = weakref.WeakSet()
@@ -59,22 +61,34 @@ class Webhook:
         if not isinstance(url, str):
             raise TypeError(f"webhook must be a str, not {type(url).__name__}")
         parts = urlsplit(url.strip())
-        match = _WEBHOOK_PATH.match(parts.path)
-        if parts.scheme not in ("http", "https") or not parts.netloc or not match:
+        if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path:
             # The URL itself is not repeated: it is, or contains, the secret.
             raise ValueError(
-                "webhook must look like https://<portal>/rest/<user_id>/<code>/ "
+                "webhook must be an http(s) URL like https://<portal>/rest/<user_id>/<code>/ "
                 "(the incoming-webhook URL from the portal's Developer resources)")
-        self._code = match.group("code")
-        self.base_url = f"{parts.scheme}://{parts.netloc}{match.group('prefix')}" \
-                        f"{match.group('uid')}/{self._code}/"
-        self.display = f"{parts.scheme}://{parts.netloc}{match.group('prefix')}" \
-                       f"{match.group('uid')}/{REDACTED}/"
+        origin = f"{parts.scheme}://{parts.netloc}"
+        match = _WEBHOOK_PATH.match(parts.path)
+        if match:
+            self._secrets: tuple = (match.group("code"),)
+            self.base_url = f"{origin}{match.group('prefix')}{match.group('uid')}/" \
+                            f"{match.group('code')}/"
+            self.display = f"{origin}{match.group('prefix')}{match.group('uid')}/{REDACTED}/"
+        else:
+            # Any other path is accepted, as fast_bitrix24 accepts it (a proxy, a gateway, a
+            # portal behind a prefix). Which part is the code is unknown, so the whole path
+            # and every part of it that could be one are secrets.
+            path = parts.path if parts.path.endswith("/") else parts.path + "/"
+            segments = [s for s in path.split("/") if s]
+            self._secrets = tuple(dict.fromkeys(
+                s for s in ["/".join(segments)] + segments
+                if not s.isdigit() and s.lower() not in _PATH_WORDS))
+            self.base_url = origin + path
+            self.display = f"{origin}/{REDACTED}/" if self._secrets else self.base_url
         guard_logs(self)
 
     @property
     def secrets(self) -> tuple:
-        return (self._code,)
+        return self._secrets
 
     def url(self, method: str) -> str:
         return self.base_url + method

@@ -6,6 +6,7 @@ thread pool) and hands each its collaborators; nothing below receives the client
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -15,12 +16,12 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import auth, bucket_state, methods
+from . import auth, bucket_state, compat, methods
 from .batch import MAX_COMMANDS, Command, CommandResult, command_error
 from .clock import SystemClock
 from .encoding import can_encode
 from .engine import Engine, may_have_executed
-from .errors import BatchError, BitrixError
+from .errors import AuthError, BatchError, BitrixError
 from .executor import drive, map_ordered
 from .limiter import OperatingBudget, TokenBucket
 from .params import check_list_params, check_method, check_params
@@ -159,12 +160,14 @@ class Bitrix:
         """Every row of a list method, each once, sorted by ID (unless the call sets its own
         order) -- or an error that says what could not be read (see README: how a list is
         proven complete). A method that answers with a dict instead of rows gets that dict
-        back."""
+        back (a one-key dict unwrapped, as fast_bitrix24 does). Warns as fast_bitrix24 warns:
+        a method that is not a list, ``select: ["*"]`` with no filter, None in a filter."""
         method = check_method(method)
+        compat.warn_get_all(method, params)
         plan = self._plan(method, params)
         rows = list(self._iterate(method, plan, read_ahead=None))
         if plan.result_dict is not None:
-            return plan.result_dict
+            return compat.unwrap(method, plan.result_dict)
         return plan.finish(rows)
 
     def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None,
@@ -184,8 +187,12 @@ class Bitrix:
         return Rows(self._iterate(method, plan, read_ahead=read_ahead), plan)
 
     def get_by_ID(self, method: str, ID_list: Iterable[Any], ID_field_name: str = "ID",
-                  params: Optional[Mapping[str, Any]] = None) -> Dict[Any, Any]:
-        """``{ID: result}`` of ``method`` called once per ID, batched and in parallel."""
+                  params: Optional[Mapping[str, Any]] = None) -> Any:
+        """``method`` called once per ID, batched and in parallel: ``{ID: result}`` with the
+        IDs as str keys (as the batch reply prints them: ``5`` -> ``"5"``), in ``ID_list``'s
+        order, results as the portal gave them. For a single ID, its result alone (a
+        one-element list as its element), as fast_bitrix24 returns it. A failure raises
+        :class:`BatchError` keyed the same way."""
         method = check_method(method)
         base = check_params(params, method)
         if not isinstance(ID_field_name, str) or not ID_field_name.strip():
@@ -196,10 +203,21 @@ class Bitrix:
         if field in base:
             raise ValueError(f"get_by_ID(): params must not contain {field!r}; it comes "
                              f"from ID_list")
-        ids = list(dict.fromkeys(ID_list))
-        results = self._bulk(method, [{field: ID, **base} for ID in ids])
-        keyed = {ids[index]: value for index, value in results.items()}
-        return keyed
+        compat.warn_none_in_filter(method, params)
+        # IDs that print alike (5 and "5") are one command, as they are one key of the answer.
+        labelled: Dict[str, Any] = {}
+        for ID in ID_list:
+            labelled.setdefault(compat.id_label(ID), ID)
+        labels = list(labelled)
+        try:
+            results = self._bulk(method, [{field: ID, **base} for ID in labelled.values()])
+        except BatchError as error:
+            _raise_if_refused_as_a_whole(error)
+            for name in ("results", "errors", "in_doubt"):
+                setattr(error, name, {labels[i]: value
+                                      for i, value in getattr(error, name).items()})
+            raise
+        return compat.by_id({labels[index]: results[index] for index in range(len(labels))})
 
     def first_pages(self, method: str, params_list: Sequence[Mapping[str, Any]]
                     ) -> List["Page"]:
@@ -240,38 +258,57 @@ class Bitrix:
 
     def call(self, method: str, items: Union[Mapping[str, Any], Sequence[Mapping[str, Any]],
                                              None] = None, raw: bool = False) -> Any:
-        """Call ``method``: with one dict, once (returns its result); with a list of dicts,
-        once per item, batched 50 per request, batches in parallel (returns a list of results
-        in input order); with ``raw=True``, one unbatched JSON call returning the server's
-        whole envelope. Failures raise :class:`BatchError` holding every result that
-        succeeded, every error, and every item whose fate is unknown."""
-        method = check_method(method)
+        """Call ``method``, with fast_bitrix24's result shapes:
+
+        * one dict: called once; returns its result (a one-key result such as
+          ``{"item": {...}}`` unwrapped);
+        * a list of dicts: once per item, batched 50 per request, batches in parallel;
+          returns a tuple of results in input order, or -- when the results are wrapped or
+          lists -- a list of the unwrapped values, flattened into one list of rows when each
+          is a list (a list method, which also warns: ``get_all`` reads every page);
+        * ``raw=True``: one unbatched JSON call with ``items`` as the body, returning the
+          server's whole envelope (``"batch"`` included).
+
+        Failures raise :class:`BatchError` holding every result that succeeded, every error,
+        and every item whose fate is unknown."""
         if raw:
-            params = {} if items is None else items
-            if not isinstance(params, (Mapping, list)):
-                raise TypeError("call(raw=True) sends items as the JSON body: a dict or a list")
-            return self._engine.call(method, params, read_only=methods.is_read_only(method))
+            return self._raw(method, items)
+        method = check_method(method)
+        compat.warn_call(method)
         if items is None or isinstance(items, Mapping):
             params = check_params(items, method)
             envelope = self._engine.call(method, params, read_only=methods.is_read_only(method))
-            return _unwrap(method, envelope.get("result") if isinstance(envelope, dict)
-                           else envelope)
+            return compat.call_one(method, envelope.get("result") if isinstance(envelope, dict)
+                                   else envelope)
         if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
             raise TypeError("items must be a dict or a list of dicts")
         prepared = [check_params(item, method) for item in items]
-        results = self._bulk(method, prepared)
-        return [results[index] for index in range(len(prepared))]
+        try:
+            results = self._bulk(method, prepared)
+        except BatchError as error:
+            _raise_if_refused_as_a_whole(error)
+            error.results = {i: compat.unwrap(method, r) for i, r in error.results.items()}
+            raise
+        return compat.call_many(method, [results[index] for index in range(len(prepared))])
 
-    def call_batch(self, params: Mapping[str, Any]) -> Dict[str, Any]:
+    def _raw(self, method: str, items: Any) -> Any:
+        name = methods.normalize(method)
+        params = {} if items is None else items
+        if not isinstance(params, (Mapping, list)):
+            raise TypeError("call(raw=True) sends items as the JSON body: a dict or a list")
+        read_only = (_batch_reads_only(params) if name == "batch"
+                     else methods.is_read_only(name))
+        return self._engine.call(name, params, read_only=read_only)
+
+    def call_batch(self, params: Mapping[str, Any]) -> Any:
         """Run one ``batch`` of your own: ``{"halt": 0, "cmd": {label: "method?query"}}``.
-        Returns ``{label: result}``; ``$result[...]`` references are passed through as
-        written. Any failed command raises :class:`BatchError` with the others' results."""
+        Returns the reply's results as the portal gave them: ``{label: result}``, or a list
+        when ``cmd`` is a list. ``$result[...]`` references are passed through as written.
+        Any failed command raises :class:`BatchError` with the others' results."""
         if not isinstance(params, Mapping):
             raise TypeError("call_batch() takes {'halt': 0, 'cmd': {label: 'method?query'}}")
-        cmd = {str(k).lower(): v for k, v in params.items()}.get("cmd")
-        if isinstance(cmd, (list, tuple)):
-            cmd = {str(index): value for index, value in enumerate(cmd)}
-        if not isinstance(cmd, Mapping) or not cmd:
+        cmd = _batch_commands(params)
+        if not cmd:
             raise ValueError("call_batch(): 'cmd' must be a non-empty dict of commands")
         if len(cmd) > MAX_COMMANDS:
             raise ValueError(f"call_batch(): at most {MAX_COMMANDS} commands per batch "
@@ -279,30 +316,41 @@ class Bitrix:
         for label, command in cmd.items():
             if not isinstance(command, str):
                 raise TypeError(f"call_batch(): command {label!r} must be a 'method?query' str")
-        read_only = all(methods.is_read_only(methods.normalize(c.split("?", 1)[0]))
-                        for c in cmd.values())
-        envelope = self._engine.call("batch", dict(params), read_only=read_only)
+        envelope = self._engine.call("batch", dict(params), read_only=_batch_reads_only(params))
         body = envelope.get("result") if isinstance(envelope, dict) else None
         if not isinstance(body, dict):
             body = {}
-        results = body.get("result") or {}
+        results = body.get("result")
+        if results is None:
+            results = {}
         errors = body.get("result_error") or {}
-        if isinstance(results, list):
-            results = {str(i): v for i, v in enumerate(results)}
         if isinstance(errors, list):
             errors = {str(i): v for i, v in enumerate(errors)}
         if errors:
+            done = (results if isinstance(results, dict)
+                    else {str(i): v for i, v in enumerate(results)})
             failed = {label: command_error(body_, Command(str(label), _method_of(cmd, label)))
                       for label, body_ in errors.items()}
-            raise BatchError("batch", results=dict(results), errors=failed)
-        return dict(results)
+            raise BatchError("batch", results=dict(done), errors=failed)
+        return results
 
-    def list_and_get(self, method_branch: str, ID_field_name: str = "ID") -> Dict[Any, Any]:
-        """fast_bitrix24's ``list_and_get``: all IDs via ``<branch>.list``, then
-        ``<branch>.get`` for each. Kept for compatibility; ``get_all`` is faster."""
+    def list_and_get(self, method_branch: str, ID_field_name: str = "ID") -> Any:
+        """fast_bitrix24's ``list_and_get``: every ID via ``<branch>.list``, then
+        ``<branch>.get`` for each, answered as :meth:`get_by_ID` answers. Deprecated there and
+        here (a DeprecationWarning): ``get_all`` with a ``select`` reads 50 times more rows
+        per request. Raises ValueError when the list's rows have no ``ID_field_name``."""
+        compat.warn_list_and_get()
         branch = check_method(method_branch)
+        if re.search(r"\.(list|get)$", branch):
+            raise ValueError(f"list_and_get(): {method_branch!r} must be a branch such as "
+                             f"'crm.lead', without '.list' or '.get'")
         rows = self.get_all(f"{branch}.list", {"select": [ID_field_name]})
-        ids = [row[ID_field_name] for row in rows if ID_field_name in row]
+        try:
+            ids = [row[ID_field_name] for row in rows]
+        except (TypeError, KeyError):
+            raise ValueError(f"list_and_get(): the rows of {branch}.list have no "
+                             f"{ID_field_name!r} field; it cannot be used with this branch "
+                             f"(pass ID_field_name?)") from None
         return self.get_by_ID(f"{branch}.get", ids, ID_field_name)
 
     # -- control --------------------------------------------------------------------------
@@ -465,10 +513,41 @@ def _as_result(command: Command, envelope: Any) -> CommandResult:
 
 
 def _unwrap(method: str, result: Any) -> Any:
-    key = methods.item_wrapper(method)
-    if key is not None and isinstance(result, dict) and key in result and len(result) == 1:
-        return result[key]
+    """One item's result as ``_bulk`` hands it to the public methods: exactly as the portal
+    gave it. Their shapes depend on the call (one dict, a list, get_by_ID), so ``call`` and
+    ``get_by_ID`` apply them (:mod:`.compat`); unwrapping here would lose what they need."""
     return result
+
+
+def _raise_if_refused_as_a_whole(error: BatchError) -> None:
+    """A bulk call the portal refused for its credentials (a wrong webhook, a dead token)
+    raises that AuthError, as a single call does: nothing ran, so there is nothing for a
+    BatchError to keep, and ``except AuthError`` works the same for both."""
+    failures = list(error.errors.values())
+    if failures and not error.results and not error.in_doubt \
+            and all(isinstance(failure, AuthError) for failure in failures):
+        raise failures[0] from error
+
+
+def _batch_commands(params: Mapping[str, Any]) -> Dict[str, Any]:
+    """``cmd`` of a batch's parameters (any case) as ``{label: command}``; {} if missing."""
+    cmd = {str(k).lower(): v for k, v in params.items()}.get("cmd")
+    if isinstance(cmd, (list, tuple)):
+        return {str(index): value for index, value in enumerate(cmd)}
+    return dict(cmd) if isinstance(cmd, Mapping) else {}
+
+
+def _batch_reads_only(params: Any) -> bool:
+    """True when every command of a batch only reads, so resending it is harmless."""
+    if not isinstance(params, Mapping):
+        return False
+    commands = _batch_commands(params).values()
+    try:
+        return bool(commands) and all(
+            isinstance(c, str) and methods.is_read_only(methods.normalize(c.split("?", 1)[0]))
+            for c in commands)
+    except (TypeError, ValueError):
+        return False
 
 
 def _method_of(cmd: Mapping[str, Any], label: Any) -> str:

@@ -32,8 +32,24 @@ from __future__ import annotations
 from typing import Any, Dict, Mapping, Optional
 
 
-class BitrixError(Exception):
+class BitrixError(RuntimeError):
     """Base of every error raised by bitrix_fast."""
+
+
+# -- Caught the way fast_bitrix24's errors are caught ------------------------------------------
+# Scripts written for fast_bitrix24 catch RuntimeError (its README: raised when the reply was
+# 200 but held an error; its code raises it when retries run out) and
+# ErrorInServerResponseException (what its code raises for errors inside a batch reply). So
+# BitrixError is a RuntimeError, and every error the portal answered with (ApiError,
+# BatchError) is also an ErrorInServerResponseException, exported under that name.
+# aiohttp.ClientResponseError (its error for an HTTP 4xx) and icontract's ViolationError
+# cannot be matched without depending on those packages: ApiError has the same ``.status``,
+# and parameter mistakes raise TypeError / ValueError, as fast_bitrix24's README promises.
+
+
+class ErrorInServerResponseException(RuntimeError):
+    """fast_bitrix24's name for "the portal answered with an error": the common base of
+    :class:`ApiError` and :class:`BatchError`, never raised by itself."""
 
 
 class TransportError(BitrixError):
@@ -83,7 +99,7 @@ class BadResponse(TransportError):
     """The answer was not a Bitrix JSON envelope (an HTML error page, a truncated body, ...)."""
 
 
-class ApiError(BitrixError):
+class ApiError(BitrixError, ErrorInServerResponseException):
     """The portal answered with ``{"error": ..., "error_description": ...}``."""
 
     def __init__(
@@ -148,7 +164,7 @@ class MethodNotFound(ApiError):
     """ERROR_METHOD_NOT_FOUND (HTTP 404)."""
 
 
-class BatchError(BitrixError):
+class BatchError(BitrixError, ErrorInServerResponseException):
     """Some items of a bulk call failed or may not have been executed.
 
     Nothing is discarded: ``results`` maps each item that succeeded to its result, ``errors``

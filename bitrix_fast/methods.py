@@ -111,17 +111,21 @@ _LISTS: Dict[str, MethodFacts] = {
 }
 
 
-#: Single-item methods whose result is wrapped in one key, by method family. Unwrapping is
-#: decided by the method, never by the shape of the data (fast_bitrix24 unwraps any one-key
-#: dict, so a result's shape there depends on its content).
-_ITEM_WRAPPERS = {"crm.item": "item", "tasks.task": "task", "crm.type": "type"}
-_ITEM_VERBS = ("get", "add", "update")
+#: Methods whose result is a dict keyed by data, so a one-key answer is data too:
+#: ``crm.duplicate.findbycomm`` answers ``{"CONTACT": [4, 5]}`` when only contacts match,
+#: ``im.user.list.get`` ``{"7": {...user}}`` for one user, ``user.option.get`` and
+#: ``app.option.get`` (asked for every option) ``{name: value}`` when one option is set.
+#: Every other one-key result is a wrapper (``{"items": [...]}``, ``{"item": {...}}``,
+#: ``{"products": [...]}``) and is unwrapped, as fast_bitrix24 unwraps it; these are not,
+#: because unwrapping them would throw the key away (the entity type, the user ID, the name).
+_DATA_KEYED = frozenset({
+    "crm.duplicate.findbycomm", "im.user.list.get", "user.option.get", "app.option.get",
+})
 
 
-def item_wrapper(method: str) -> Optional[str]:
-    """The key wrapping a single-item result (``item`` for ``crm.item.add``), or None."""
-    family, _, verb = method.rpartition(".")
-    return _ITEM_WRAPPERS.get(family) if verb in _ITEM_VERBS else None
+def keyed_by_data(method: str) -> bool:
+    """True when a one-key result of ``method`` is data, never a wrapper to unwrap."""
+    return method in _DATA_KEYED
 
 
 def normalize(method: str) -> str:

@@ -22,13 +22,13 @@ def test_bitrix_async_methods_are_coroutines(portal):
             deals = await bx.get_all("crm.deal.list", {"select": ["ID"]})
             tasks = [t async for t in bx.iter_all("tasks.task.list", {"select": ["ID"]})]
             first = await bx.call("crm.deal.get", {"id": deals[0]["ID"]})
-            by_id = await bx.get_by_ID("crm.deal.get", [deals[1]["ID"]])
+            by_id = await bx.get_by_ID("crm.deal.get", [deals[1]["ID"], deals[2]["ID"]])
             batch = await bx.call_batch({"halt": 0, "cmd": {"t": "server.time"}})
             return deals, tasks, first, by_id, batch
 
     deals, tasks, first, by_id, batch = asyncio.run(main())
     assert len(deals) == 3_000 and len(tasks) == 120
-    assert first["ID"] == deals[0]["ID"] and list(by_id) == [deals[1]["ID"]]
+    assert first["ID"] == deals[0]["ID"] and list(by_id) == [deals[1]["ID"], deals[2]["ID"]]
     assert "t" in batch
 
 
