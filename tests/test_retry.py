@@ -69,7 +69,7 @@ def test_backoff_doubles_and_is_capped():
     assert retry.backoff() == 0.0
     waits = []
     for _ in range(6):
-        retry = retry.increment(M, ResponseTimeout("slow"))
+        retry = retry.increment(M, ConnectionDropped("reset"))
         waits.append(retry.backoff())
     assert waits == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
 
@@ -181,7 +181,7 @@ def test_rejects_nonsense(kwargs):
 def test_repr_shows_the_remaining_budget():
     """repr tells how many retries are left and how many were used."""
     retry = Retry(3).increment(M, ConnectError("refused"))
-    assert repr(retry).startswith("Retry(total=2, connect=2, used=1, ")
+    assert repr(retry).startswith("Retry(total=2, connect=2, timeouts=2, used=1, ")
 
 
 def test_pickles():
