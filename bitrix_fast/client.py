@@ -20,7 +20,7 @@ from .batch import MAX_COMMANDS, Command, CommandResult, command_error
 from .clock import SystemClock
 from .encoding import can_encode
 from .engine import Engine, may_have_executed
-from .errors import BatchError, BitrixError
+from .errors import BatchError, BitrixError, with_item
 from .executor import drive, map_ordered
 from .limiter import OperatingBudget, TokenBucket
 from .params import check_list_params, check_method, check_params
@@ -367,7 +367,7 @@ class Bitrix:
                 elif outcome.in_doubt:
                     in_doubt[position] = outcome.error
                 else:
-                    errors[position] = outcome.error
+                    errors[position] = with_item(outcome.error, position)
         if errors or in_doubt:
             raise BatchError(method, results=dict(sorted(results.items())),
                              errors=dict(sorted(errors.items())),

@@ -66,6 +66,8 @@ def _same_failure_key(error: BaseException) -> Optional[Tuple[Any, ...]]:
     """What makes two server errors "the same" for the repeat rule; None for errors that
     may well go away (refusals, timeouts, gateway pages: 502, 503, 504 come from a proxy
     whose backend is restarting, with the same page every time)."""
+    if is_refusal(error):
+        return None
     if _server_fault(error):
         assert isinstance(error, ApiError)
         return ("api", error.code.upper(), error.description, error.status)

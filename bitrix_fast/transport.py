@@ -119,7 +119,7 @@ class Transport:
             raise failure
         elapsed = time.monotonic() - started
         if 300 <= response.status_code < 400:
-            raise redirected(method, url, self._credentials.base_url, response.status_code,
+            raise redirected(method, url, response.status_code,
                              response.headers.get("Location", ""), self._redact)
         return Reply(parse(method, response.status_code, content, self._redact),
                      response.status_code, elapsed, len(content))
@@ -153,7 +153,7 @@ def get_json(session: requests.Session, url: str, params: Mapping[str, Any], *,
     if failure is not None:
         raise failure
     if 300 <= response.status_code < 400:
-        raise redirected("oauth/token", url, url, response.status_code,
+        raise redirected("oauth/token", url, response.status_code,
                          response.headers.get("Location", ""), hide)
     return parse("oauth/token", response.status_code, content, hide)
 
@@ -184,21 +184,22 @@ def parse(method: str, status: int, content: bytes, hide: Hide) -> Any:
                       method=method, status=status, snippet=hide(text)[:SNIPPET_CHARS])
 
 
-def redirected(method: str, url: str, base: str, status: int, location: str,
+def redirected(method: str, url: str, status: int, location: str,
                hide: Hide) -> Redirected:
     """The error for a 3xx answer to ``url``: where the portal points, and what to use."""
     if not location:
         return Redirected("the portal answered with a redirect that names no address",
                           method=method, status=status)
     target = urljoin(url, location)
-    new_base = _base_of(target, method)
-    advice = f"use {hide(new_base)} instead of {hide(base)}" if new_base else "use that address"
+    new_base = hide(_base_of(target, method) or target)
     old, new = urlsplit(url), urlsplit(target)
-    if old.scheme == "http" and new.scheme == "https":
-        advice += " (https:// instead of http://)"
+    if old.scheme == "http" and new.scheme == "https" and old.hostname == new.hostname:
+        advice = f"use https:// in the address: {new_base}"
     elif old.hostname != new.hostname:
-        advice += " (the portal has moved)"
-    return Redirected(f"the portal redirects this request to {hide(target)}: {advice}",
+        advice = f"the portal has moved: use {new_base}"
+    else:
+        advice = f"use {new_base}"
+    return Redirected(f"the portal redirects this request to {hide(target)}; {advice}",
                       method=method, status=status, location=hide(target))
 
 
@@ -218,7 +219,7 @@ def translate(method: str, error: BaseException, hide: Hide, read_timeout: float
     """Our error for an exception of the HTTP stack, built from redacted text only: requests
     puts the URL (and so the webhook code) into its messages."""
     host = hide(urlsplit(url).netloc) if url else "the portal"
-    reason = hide(_reason(error))[:300]
+    reason = hide(_SSL_SOURCE.sub("", _reason(error)))[:300]
     exc = requests.exceptions
     if isinstance(error, exc.SSLError) or _find(error, ssl.SSLError) is not None:
         lowered = reason.lower()
@@ -286,8 +287,7 @@ def _reason(error: BaseException) -> str:
     chain = list(_chain(error))
     for item in reversed(chain):
         if isinstance(item, ssl.SSLError):
-            text = str(item.args[1] if len(item.args) > 1 else item)
-            return _SSL_SOURCE.sub("", text)
+            return str(item.args[1] if len(item.args) > 1 else item)
         if isinstance(item, OSError) and item.strerror and not isinstance(
                 item, (urllib3.exceptions.HTTPError, requests.exceptions.RequestException)):
             return str(item.strerror)
