@@ -119,7 +119,8 @@ class Bitrix:
 
     # -- reading lists --------------------------------------------------------------------
 
-    def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None) -> Any:
+    def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None
+                ) -> List[Dict[str, Any]]:
         """Every row of a list method, deduplicated by ID, sorted by ID (unless the call sets
         its own order). A method that answers with a dict instead of rows gets that dict back."""
         method = check_method(method)
@@ -130,7 +131,7 @@ class Bitrix:
         return plan.finish(rows)
 
     def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None,
-                 *, read_ahead: int = 8) -> Iterator[Any]:
+                 *, read_ahead: int = 8) -> Iterator[Dict[str, Any]]:
         """Every row of a list method, yielded as replies arrive, each ID once, in no
         particular order. At most ``read_ahead`` requests' worth of rows are held at a time,
         so memory stays flat however big the table is."""

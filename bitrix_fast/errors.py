@@ -220,9 +220,9 @@ class BatchError(BitrixError):
         in_doubt: Optional[Dict[Any, BitrixError]] = None,
     ) -> None:
         self.method = method
-        self.results = dict(results or {})
-        self.errors = dict(errors or {})
-        self.in_doubt = dict(in_doubt or {})
+        self.results: Dict[Any, Any] = dict(results or {})
+        self.errors: Dict[Any, BitrixError] = dict(errors or {})
+        self.in_doubt: Dict[Any, BitrixError] = dict(in_doubt or {})
         super().__init__(self._message())
 
     def _message(self) -> str:
