@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import requests
 
 from . import auth, bucket_state, methods
-from .batch import MAX_COMMANDS, Command, CommandResult, command_error
+from .batch import MAX_COMMANDS, Command, CommandResult, unpack
 from .clock import SystemClock
 from .encoding import can_encode
 from .engine import Engine, may_have_executed
@@ -29,6 +29,7 @@ from .work import Work
 from .progress import ProgressSetting, make_progress
 from .retry import Retry, RetryBudget
 from .throttle import AdaptiveThrottle, ConcurrencyGate
+from .secrets import redact
 from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport
 
 logger = logging.getLogger("bitrix_fast")
@@ -238,20 +239,22 @@ class Bitrix:
         read_only = all(methods.is_read_only(methods.normalize(c.split("?", 1)[0]))
                         for c in cmd.values())
         envelope = self._engine.call("batch", dict(params), read_only=read_only)
-        body = envelope.get("result") if isinstance(envelope, dict) else None
-        if not isinstance(body, dict):
-            body = {}
-        results = body.get("result") or {}
-        errors = body.get("result_error") or {}
-        if isinstance(results, list):
-            results = {str(i): v for i, v in enumerate(results)}
-        if isinstance(errors, list):
-            errors = {str(i): v for i, v in enumerate(errors)}
-        if errors:
-            failed = {label: command_error(body_, Command(str(label), _method_of(cmd, label)))
-                      for label, body_ in errors.items()}
-            raise BatchError("batch", results=dict(results), errors=failed)
-        return dict(results)
+        halt = {str(k).lower(): v for k, v in params.items()}.get("halt")
+        # A reply without a command's result (labels missing, a null or garbled result)
+        # loses nothing and claims nothing: the command is in doubt; with halt=1, the
+        # commands after the failed one were simply not run.
+        outcomes = unpack(envelope.get("result") if isinstance(envelope, dict) else None,
+                          [Command(str(label), _method_of(cmd, label)) for label in cmd],
+                          halt=halt not in (None, False, 0, "0", ""),
+                          hide=lambda text: redact(text, self._credentials.secrets))
+        results = {o.label: o.result for o in outcomes if o.ok}
+        doubt = {o.label for o in outcomes if o.in_doubt and not read_only}
+        errors = {o.label: o.error for o in outcomes
+                  if o.error is not None and o.label not in doubt}
+        in_doubt = {o.label: o.error for o in outcomes if o.label in doubt}
+        if errors or in_doubt:
+            raise BatchError("batch", results=results, errors=errors, in_doubt=in_doubt)
+        return results
 
     def list_and_get(self, method_branch: str, ID_field_name: str = "ID") -> Dict[Any, Any]:
         """fast_bitrix24's ``list_and_get``: all IDs via ``<branch>.list``, then

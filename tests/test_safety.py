@@ -174,3 +174,37 @@ def test_a_504_after_the_write_ran_is_in_doubt_never_resent():
         requests = sb.stats()["requests"]
         created = sb.store.count("deal")
     assert sorted(caught.value.in_doubt) == list(range(5)) and created == 5 and requests == 1
+
+
+# -- your own batch (call_batch) ---------------------------------------------------------------
+
+def test_call_batch_keeps_what_a_partial_reply_holds_and_puts_missing_writes_in_doubt():
+    with Sandbox(faults="partial=1") as sb:
+        cmd = {f"add{i}": f"crm.deal.add?fields[TITLE]=cb{i}" for i in range(4)}
+        with Bitrix(sb.webhook, verbose=False) as bx:
+            with pytest.raises(BatchError) as caught:
+                bx.call_batch({"halt": 0, "cmd": cmd})
+        created = sb.store.count("deal")
+    error = caught.value
+    assert sorted(error.results) == ["add0", "add2"] and sorted(error.in_doubt) == ["add1", "add3"]
+    assert not error.errors and created == 4
+
+
+def test_call_batch_with_a_null_result_raises_instead_of_returning_nothing():
+    with Sandbox(deals=5, faults="nullresult=1") as sb:
+        with Bitrix(sb.webhook, verbose=False) as bx:
+            with pytest.raises(BatchError) as caught:
+                bx.call_batch({"halt": 0, "cmd": {"a": "crm.deal.get?id=1"}})
+    assert list(caught.value.errors) == ["a"] and not caught.value.in_doubt  # a read
+
+
+def test_call_batch_with_halt_reports_the_failure_and_not_the_skipped_commands():
+    with Sandbox(deals=5) as sb:
+        cmd = {"ok": "crm.deal.get?id=1", "bad": "crm.deal.get?id=999999",
+               "skipped": "crm.deal.get?id=2"}
+        with Bitrix(sb.webhook, verbose=False) as bx:
+            with pytest.raises(BatchError) as caught:
+                bx.call_batch({"halt": 1, "cmd": cmd})
+    error = caught.value
+    assert list(error.results) == ["ok"] and list(error.errors) == ["bad"]
+    assert not error.in_doubt  # "skipped" legitimately has no result: not run, not in doubt
