@@ -150,7 +150,7 @@ def test_writes_of_a_batch_reply_with_a_null_result_are_in_doubt():
     assert "10 in doubt" in str(caught.value)
 
 
-@pytest.mark.parametrize("faults", ["partial=0.5", "nullresult=0.5"])
+@pytest.mark.parametrize("faults", ["partial=0.3", "nullresult=0.3"])
 def test_reads_missing_from_a_batch_reply_are_read_again(faults):
     with Sandbox(deals=600, faults=faults, seed=3) as sb:
         expected = sb.store.ids("deal")
