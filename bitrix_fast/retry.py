@@ -68,8 +68,7 @@ def _same_failure_key(error: BaseException) -> Optional[Tuple[Any, ...]]:
     whose backend is restarting, with the same page every time)."""
     if is_refusal(error):
         return None
-    if _server_fault(error):
-        assert isinstance(error, ApiError)
+    if isinstance(error, ApiError) and _server_fault(error):
         return ("api", error.code.upper(), error.description, error.status)
     if isinstance(error, BadResponse) and error.status == 500:
         return ("page", error.status, error.snippet)
@@ -191,8 +190,10 @@ class Retry:
             connect -= 1
         if isinstance(error, ResponseTimeout):
             if timeouts == 0:
+                unanswered = 1 + sum(isinstance(attempt.error, ResponseTimeout)
+                                     for attempt in self.history)
                 raise RetryExhausted(method, attempts, error,
-                                     f"no answer {attempts} times") from error
+                                     f"no answer {unanswered} times") from error
             timeouts -= 1
         if self._repeats(error):
             raise RetryExhausted(method, attempts, error,

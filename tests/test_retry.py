@@ -270,7 +270,7 @@ def test_read_timeouts_have_their_own_small_allowance():
     assert (retry.total, retry.timeouts) == (7, 0)
     with pytest.raises(RetryExhausted) as caught:
         retry.increment(M, ResponseTimeout("slow"))
-    assert caught.value.attempts == 4 and caught.value.reason == "no answer 4 times"
+    assert caught.value.attempts == 4 and caught.value.reason == "no answer 3 times"
     assert Retry(10, timeouts=5).new(timeouts=0).timeouts == 0
     with pytest.raises(ValueError):
         Retry(timeouts=-1)
