@@ -1,7 +1,6 @@
 """bitrix_fast: a fast, limit-respecting sync client for the Bitrix24 REST API."""
 import logging
-
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .__version__ import __version__
 from .errors import (
@@ -17,10 +16,18 @@ from .errors import (
     MethodNotFound,
     OperationTimeLimit,
     RateLimited,
+    Redirected,
     ResponseTimeout,
     RetryExhausted,
     TransportError,
 )
+
+if TYPE_CHECKING:
+    # What type checkers and IDEs see: the real classes, signatures and all. At run time
+    # they load lazily through __getattr__ below.
+    from .async_client import BitrixAsync
+    from .auth import OAuthRefresher
+    from .client import Bitrix
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -55,6 +62,7 @@ __all__ = [
     "OAuthRefresher",
     "OperationTimeLimit",
     "RateLimited",
+    "Redirected",
     "ResponseTimeout",
     "RetryExhausted",
     "TransportError",

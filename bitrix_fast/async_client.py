@@ -8,9 +8,15 @@ event loop, and it works the same in Jupyter, FastAPI or a plain ``asyncio.run``
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Dict, Iterable, Mapping, Optional
+from typing import (Any, AsyncIterator, ContextManager, Dict, Iterable, List, Mapping, Optional,
+                    Union)
+
+import requests
 
 from .client import Bitrix
+from .progress import ProgressSetting
+from .retry import Retry
+from .transport import DEFAULT_TIMEOUT, TimeoutSpec
 
 #: Rows handed over per thread hop by ``iter_all`` (one hop per row would cost more than the
 #: rows themselves).
@@ -18,16 +24,45 @@ _CHUNK = 2500
 
 
 class BitrixAsync:
-    """Takes exactly the arguments of :class:`~bitrix_fast.Bitrix`."""
+    """:class:`~bitrix_fast.Bitrix` for async code: the same arguments, the same results,
+    as coroutines. Each call runs the sync client in a worker thread, so awaiting it never
+    blocks the event loop. Use it as ``async with BitrixAsync(webhook) as bx:``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._sync = Bitrix(*args, **kwargs)
+    def __init__(
+        self,
+        webhook: str,
+        token_func: Any = None,
+        verbose: bool = True,
+        respect_velocity_policy: bool = True,
+        request_pool_size: int = 50,
+        requests_per_second: float = 2.0,
+        batch_size: int = 50,
+        operating_time_limit: float = 480,
+        client: Optional[requests.Session] = None,
+        ssl: Union[bool, str] = True,
+        *,
+        max_workers: Optional[int] = None,
+        timeout: TimeoutSpec = DEFAULT_TIMEOUT,
+        retry: Union[Retry, int, bool, None] = None,
+        limiter: Any = None,
+        progress: ProgressSetting = None,
+    ) -> None:
+        self._sync = Bitrix(
+            webhook, token_func, verbose, respect_velocity_policy, request_pool_size,
+            requests_per_second, batch_size, operating_time_limit, client, ssl,
+            max_workers=max_workers, timeout=timeout, retry=retry, limiter=limiter,
+            progress=progress)
 
-    async def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None) -> Any:
+    async def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None
+                      ) -> List[Dict[str, Any]]:
+        """Every row of a list method, each ID once, sorted by ID (see ``Bitrix.get_all``)."""
         return await asyncio.to_thread(self._sync.get_all, method, params)
 
     async def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
-                       read_ahead: int = 8) -> AsyncIterator[Any]:
+                       read_ahead: int = 8) -> AsyncIterator[Dict[str, Any]]:
+        """``async for row in bx.iter_all(method)``: rows as replies arrive, each ID once,
+        handed over in chunks of 2,500 per thread hop; memory stays flat
+        (see ``Bitrix.iter_all``)."""
         rows = self._sync.iter_all(method, params, read_ahead=read_ahead)
         try:
             while True:
@@ -41,29 +76,41 @@ class BitrixAsync:
 
     async def get_by_ID(self, method: str, ID_list: Iterable[Any], ID_field_name: str = "ID",
                         params: Optional[Mapping[str, Any]] = None) -> Dict[Any, Any]:
+        """``{ID: result}`` of ``method`` called once per ID, batched and in parallel
+        (see ``Bitrix.get_by_ID``)."""
         return await asyncio.to_thread(self._sync.get_by_ID, method, list(ID_list),
                                        ID_field_name, params)
 
     async def call(self, method: str, items: Any = None, raw: bool = False) -> Any:
+        """Call ``method`` once with a dict, once per item with a list of dicts (batched;
+        a list of results in input order), or raw; failures of a list raise ``BatchError``
+        holding every result, error and item in doubt (see ``Bitrix.call``)."""
         return await asyncio.to_thread(self._sync.call, method, items, raw)
 
     async def call_batch(self, params: Mapping[str, Any]) -> Dict[str, Any]:
+        """Run one ``batch`` of your own: ``{"halt": 0, "cmd": {label: "method?query"}}``;
+        returns ``{label: result}`` (see ``Bitrix.call_batch``)."""
         return await asyncio.to_thread(self._sync.call_batch, params)
 
     async def list_and_get(self, method_branch: str, ID_field_name: str = "ID") -> Dict[Any, Any]:
+        """fast_bitrix24's ``list_and_get``: every ID via ``<branch>.list``, then
+        ``<branch>.get`` for each (see ``Bitrix.list_and_get``)."""
         return await asyncio.to_thread(self._sync.list_and_get, method_branch, ID_field_name)
 
-    def slow(self, max_concurrent_requests: int = 1) -> Any:
+    def slow(self, max_concurrent_requests: int = 1) -> ContextManager[bool]:
         """``with bx.slow(2):`` caps requests in flight (the cap is not tied to a thread)."""
         return self._sync.slow(max_concurrent_requests)
 
     def stats(self) -> Dict[str, Any]:
+        """What the client did so far and the limits it runs at now (see ``Bitrix.stats``)."""
         return self._sync.stats()
 
     async def close(self) -> None:
+        """Stop the worker threads and close the HTTP session (if it is ours)."""
         await asyncio.to_thread(self._sync.close)
 
     async def __aenter__(self) -> "BitrixAsync":
+        """``async with BitrixAsync(webhook) as bx:`` closes the client on the way out."""
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -73,7 +120,7 @@ class BitrixAsync:
         return repr(self._sync).replace("<Bitrix ", "<BitrixAsync ", 1)
 
 
-def _take(rows: Any, count: int) -> list:
+def _take(rows: Any, count: int) -> List[Any]:
     out = []
     for row in rows:
         out.append(row)

@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 import requests
 
 from . import auth, bucket_state, compat, methods
-from .batch import MAX_COMMANDS, Command, CommandResult, command_error
+from .batch import MAX_COMMANDS, Command, CommandResult, unpack
 from .clock import SystemClock
 from .encoding import can_encode
 from .engine import Engine, may_have_executed
-from .errors import AuthError, BatchError, BitrixError
+from .errors import AuthError, BatchError, BitrixError, with_item
 from .executor import drive, map_ordered
 from .limiter import OperatingBudget, TokenBucket
 from .params import check_list_params, check_method, check_params
@@ -30,6 +30,7 @@ from .work import Work
 from .progress import ProgressSetting, make_progress
 from .retry import Retry, RetryBudget
 from .throttle import AdaptiveThrottle, ConcurrencyGate
+from .secrets import redact
 from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport
 
 logger = logging.getLogger("bitrix_fast")
@@ -156,7 +157,8 @@ class Bitrix:
 
     # -- reading lists --------------------------------------------------------------------
 
-    def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None) -> Any:
+    def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None
+                ) -> List[Dict[str, Any]]:
         """Every row of a list method, each once, sorted by ID (unless the call sets its own
         order) -- or an error that says what could not be read (see README: how a list is
         proven complete). A method that answers with a dict instead of rows gets that dict
@@ -316,22 +318,25 @@ class Bitrix:
         for label, command in cmd.items():
             if not isinstance(command, str):
                 raise TypeError(f"call_batch(): command {label!r} must be a 'method?query' str")
-        envelope = self._engine.call("batch", dict(params), read_only=_batch_reads_only(params))
-        body = envelope.get("result") if isinstance(envelope, dict) else None
-        if not isinstance(body, dict):
-            body = {}
-        results = body.get("result")
-        if results is None:
-            results = {}
-        errors = body.get("result_error") or {}
-        if isinstance(errors, list):
-            errors = {str(i): v for i, v in enumerate(errors)}
-        if errors:
-            done = (results if isinstance(results, dict)
-                    else {str(i): v for i, v in enumerate(results)})
-            failed = {label: command_error(body_, Command(str(label), _method_of(cmd, label)))
-                      for label, body_ in errors.items()}
-            raise BatchError("batch", results=dict(done), errors=failed)
+        read_only = _batch_reads_only(params)
+        envelope = self._engine.call("batch", dict(params), read_only=read_only)
+        halt = {str(k).lower(): v for k, v in params.items()}.get("halt")
+        # A reply without a command's result (labels missing, a null or garbled result)
+        # loses nothing and claims nothing: the command is in doubt; with halt=1, the
+        # commands after the failed one were simply not run.
+        outcomes = unpack(envelope.get("result") if isinstance(envelope, dict) else None,
+                          [Command(str(label), _method_of(cmd, label)) for label in cmd],
+                          halt=halt not in (None, False, 0, "0", ""),
+                          hide=lambda text: redact(text, self._credentials.secrets))
+        results = {o.label: o.result for o in outcomes if o.ok}
+        doubt = {o.label for o in outcomes if o.in_doubt and not read_only}
+        errors = {o.label: o.error for o in outcomes
+                  if o.error is not None and o.label not in doubt}
+        in_doubt = {o.label: o.error for o in outcomes if o.label in doubt}
+        if errors or in_doubt:
+            raise BatchError("batch", results=results, errors=errors, in_doubt=in_doubt)
+        if _batch_listed(params):  # a list of commands gets a list back, as the portal sends
+            return [results[label] for label in cmd]
         return results
 
     def list_and_get(self, method_branch: str, ID_field_name: str = "ID") -> Any:
@@ -453,7 +458,7 @@ class Bitrix:
                 elif outcome.in_doubt:
                     in_doubt[position] = outcome.error
                 else:
-                    errors[position] = outcome.error
+                    errors[position] = with_item(outcome.error, position)
         if errors or in_doubt:
             raise BatchError(method, results=dict(sorted(results.items())),
                              errors=dict(sorted(errors.items())),
@@ -535,6 +540,11 @@ def _batch_commands(params: Mapping[str, Any]) -> Dict[str, Any]:
     if isinstance(cmd, (list, tuple)):
         return {str(index): value for index, value in enumerate(cmd)}
     return dict(cmd) if isinstance(cmd, Mapping) else {}
+
+
+def _batch_listed(params: Mapping[str, Any]) -> bool:
+    """True when a batch's ``cmd`` is a list (its reply's results are then a list too)."""
+    return isinstance({str(k).lower(): v for k, v in params.items()}.get("cmd"), (list, tuple))
 
 
 def _batch_reads_only(params: Any) -> bool:

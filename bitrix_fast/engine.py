@@ -16,6 +16,7 @@ from .batch import Command, CommandResult
 from .errors import (ApiError, AuthError, BitrixError, LimiterError, OperationTimeLimit,
                      RateLimited, RetryExhausted, TransportError, is_refusal, with_method)
 from .retry import Retry, RetryBudget, not_executed
+from .secrets import redact
 
 logger = logging.getLogger("bitrix_fast")
 
@@ -104,43 +105,72 @@ class Engine:
               resend: bool = True) -> List[CommandResult]:
         """Run commands in one ``batch`` request; resend only the commands refused or (for
         reads) failed transiently -- unless ``resend`` is off (commands that refer to each
-        other's results cannot travel alone). Every command comes back, in order, as a
-        CommandResult: succeeded, failed (``error``), or of unknown fate (``in_doubt``)."""
+        other's results cannot travel alone: a read batch is then sent again whole). Every
+        command comes back, in order, as a CommandResult: succeeded, failed (``error``), or
+        of unknown fate (``in_doubt``).
+
+        A 200 reply that does not answer for a command (its label missing, or a ``result``
+        that is null, a list or garbage) leaves that command in doubt: a read is resent, a
+        write never is (unless the Retry says ``resend_writes``) and comes back
+        ``in_doubt``; the other commands' results are kept. A write that was in doubt once
+        stays in doubt whatever happens to it later."""
         final: Dict[str, CommandResult] = {}
         pending = list(commands)
         retry = self._retry
+        doubted: set = set()  # labels of writes that may have run in an earlier attempt
+
+        def hide(text: str) -> str:
+            return redact(text, self._credentials.secrets)
+
         while pending:
             methods = ("batch",) + tuple(sorted({c.method for c in pending}))
             try:
                 envelope = self.call("batch", batchlib.pack(pending), read_only=read_only,
                                      budget_methods=methods)
             except BitrixError as error:
-                doubt = not read_only and may_have_executed(error)
+                may_have_run = not read_only and may_have_executed(error)
                 called = {command.method for command in pending}
                 if len(called) == 1:
                     error = with_method(error, called.pop())
                 for command in pending:
+                    doubt = may_have_run or command.label in doubted
                     final[command.label] = CommandResult(command.label, command.method,
                                                          error=error, in_doubt=doubt,
                                                          executed=doubt)
-                self.stats.add("in_doubt" if doubt else "failed", len(pending))
+                    self.stats.add("in_doubt" if doubt else "failed")
                 break
             outcomes = batchlib.unpack(envelope.get("result") if isinstance(envelope, dict)
-                                       else None, pending)
+                                       else None, pending, hide=hide)
             self.stats.add("commands", len(pending))
+            unanswered = next((o.error for o in outcomes if o.in_doubt), None)
+            if not resend and read_only and unanswered is not None:
+                # Chained reads cannot be resent one by one: the whole batch goes again.
+                try:
+                    retry = self._advance(retry, "batch", unanswered, read_only)
+                    continue
+                except BitrixError:
+                    pass  # out of retries: the outcomes below carry the error
             again: List[Command] = []
             first_error: Optional[BitrixError] = None
             for command, outcome in zip(pending, outcomes):
                 if outcome.time:
                     self._observe(command.method, outcome.time)
-                if outcome.error is not None:
+                if outcome.error is not None and not outcome.in_doubt:
                     try:
                         self._account(command.method, outcome.error)
                     except BitrixError:
                         pass  # waiting is disallowed: the refusal stays this command's result
+                if outcome.in_doubt and not read_only:
+                    doubted.add(command.label)
                 if outcome.ok or not resend or not self._should_resend(outcome, read_only):
+                    if not outcome.ok and read_only and outcome.in_doubt:
+                        # A read that did not come back is simply not read.
+                        outcome = CommandResult(command.label, command.method,
+                                                error=outcome.error)
                     final[command.label] = outcome
-                    if not outcome.ok and resend:
+                    if outcome.in_doubt:
+                        self.stats.add("in_doubt")
+                    elif not outcome.ok and resend:
                         self.stats.add("failed")
                     continue
                 again.append(command)
@@ -151,9 +181,11 @@ class Engine:
                                           read_only)
                 except BitrixError as error:
                     for command in again:
+                        doubt = command.label in doubted
                         final[command.label] = CommandResult(command.label, command.method,
-                                                             error=error, executed=False)
-                    self.stats.add("failed", len(again))
+                                                             error=error, executed=doubt,
+                                                             in_doubt=doubt)
+                        self.stats.add("in_doubt" if doubt else "failed")
                     again = []
             pending = again
         return [final[command.label] for command in commands]
@@ -252,6 +284,8 @@ class Engine:
         error = outcome.error
         if not outcome.executed and error is None:
             return True  # halt stopped the batch before this command ran
+        if outcome.in_doubt and error is not None:
+            return self._retry.should_retry(error, read_only=read_only)  # no answer for it
         if not isinstance(error, ApiError):
             return False
         if is_refusal(error):

@@ -4,12 +4,15 @@
 
     BitrixError
     ├── TransportError            could not talk to the portal, or its answer was not JSON
-    │   ├── ConnectError          the request never reached the server (refused, DNS, connect timeout)
+    │   ├── ConnectError          the request never reached the server (refused, DNS, connect
+    │   │                         timeout, TLS: an untrusted certificate, http/https mixed up)
     │   ├── ResponseTimeout       sent, but no answer in time: the server may have executed it
     │   ├── ConnectionDropped     sent, then the connection broke: the server may have executed it
-    │   └── BadResponse           an answer that is not a Bitrix envelope (an HTML error page, ...)
+    │   ├── BadResponse           an answer that is not a Bitrix envelope (an HTML error page, a
+    │   │                         batch reply with commands missing, ...)
+    │   └── Redirected            a 3xx: the portal lives elsewhere (.location); nothing ran
     ├── ApiError                  the portal answered {error, error_description}
-    │   │   .code .description .status .method .command_label
+    │   │   .code .description .status .method .item
     │   ├── RateLimited           QUERY_LIMIT_EXCEEDED (503)
     │   ├── OperationTimeLimit    OPERATION_TIME_LIMIT (429)
     │   ├── AuthError             NO_AUTH_FOUND, INVALID_CREDENTIALS, expired/invalid token, ...
@@ -23,13 +26,22 @@
         └── RedisUnavailable      (bitrix_fast.redis)
 
 Messages name the method and the server's code, e.g.
-``crm.deal.list: INVALID_CREDENTIALS (401) Invalid request credentials``, and never carry a
-webhook code or token: the transport redacts them before an error is built.
-Parameter mistakes raise the built-in ``TypeError`` / ``ValueError`` before anything is sent.
+``crm.deal.list: INVALID_CREDENTIALS (401) Invalid request credentials``, or the status
+when the server sent no code (``crm.deal.get: Not found (HTTP 400)``), and the caller's
+item when there is one (``crm.deal.add: item 7: ...``). They never carry a webhook code or
+token: the transport redacts them before an error is built, and no error raised by
+bitrix_fast keeps the HTTP library's exception (which holds the URL) in its
+``__cause__`` / ``__context__``. Parameter mistakes raise the built-in ``TypeError`` /
+``ValueError`` before anything is sent.
+
+Two attributes say what may happen next: ``executed_maybe`` (False when the portal
+provably did not run the request, so resending cannot duplicate it) and ``retryable``
+(False when sending the same request again cannot succeed: a redirect, an untrusted
+certificate).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple, Type
 
 
 class BitrixError(RuntimeError):
@@ -57,9 +69,11 @@ class TransportError(BitrixError):
 
     ``executed_maybe`` says whether the server may have run the request: False only when the
     request provably never left this machine (so resending a write cannot duplicate it).
+    ``retryable`` is False when the same request cannot succeed however often it is sent.
     """
 
     executed_maybe = True
+    retryable = True
 
     def __init__(
         self,
@@ -68,17 +82,33 @@ class TransportError(BitrixError):
         method: str = "",
         status: Optional[int] = None,
         snippet: str = "",
+        retryable: Optional[bool] = None,
     ) -> None:
         self.method = method
         self.status = status
         self.snippet = snippet
         self.message = message
+        if retryable is not None:
+            self.retryable = retryable
         text = f"{method}: {message}" if method else message
         if status is not None:
             text += f" (HTTP {status})"
         if snippet:
             text += f": {snippet!r}"
         super().__init__(text)
+
+    def _kwargs(self) -> Dict[str, Any]:
+        """The keyword arguments that rebuild this error (for copies and pickling)."""
+        return {"method": self.method, "status": self.status, "snippet": self.snippet,
+                "retryable": self.retryable}
+
+    def __reduce__(self) -> Any:  # keeps errors picklable for process pools
+        return (_rebuild, (type(self), (self.message,), self._kwargs()))
+
+
+def _rebuild(cls: Type[BaseException], args: Tuple[Any, ...],
+             kwargs: Dict[str, Any]) -> BaseException:
+    return cls(*args, **kwargs)
 
 
 class ConnectError(TransportError):
@@ -96,7 +126,27 @@ class ConnectionDropped(TransportError):
 
 
 class BadResponse(TransportError):
-    """The answer was not a Bitrix JSON envelope (an HTML error page, a truncated body, ...)."""
+    """The answer was not a Bitrix JSON envelope (an HTML error page, a truncated body, ...),
+    or a batch reply without the result of a command it was sent."""
+
+
+class Redirected(TransportError):
+    """The portal answered with a redirect (3xx) to ``location`` (secrets redacted).
+
+    A redirect is answered before any method runs, so nothing is in doubt because of it;
+    it is never followed or retried: the address the client was given is wrong (``http://``
+    for an ``https://`` portal, a portal that moved), and the user should use the new one.
+    """
+
+    executed_maybe = False
+    retryable = False
+
+    def __init__(self, message: str, *, location: str = "", **kwargs: Any) -> None:
+        self.location = location
+        super().__init__(message, **kwargs)
+
+    def _kwargs(self) -> Dict[str, Any]:
+        return {**super()._kwargs(), "location": self.location}
 
 
 class ApiError(BitrixError, ErrorInServerResponseException):
@@ -124,17 +174,21 @@ class ApiError(BitrixError, ErrorInServerResponseException):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        code = self.code if self.code else "(no code)"
-        status = f" ({self.status})" if self.status is not None else ""
         where = self.method
         if self.item is not None:
             where = f"{where}: item {self.item}" if where else f"item {self.item}"
-        elif self.command_label is not None:
-            where = f"{where} [{self.command_label}]" if where else f"[{self.command_label}]"
-        text = f"{code}{status} {self.description}".rstrip()
+        # Batch labels (c0007) are ours, not the caller's: they never reach a message.
+        if self.code:
+            status = f" ({self.status})" if self.status is not None else ""
+            text = f"{self.code}{status} {self.description}".rstrip()
+        else:
+            # Legacy methods answer with an empty code and only a text (crm.deal.list 400).
+            text = self.description or "the portal reported an error without a code"
+            if self.status is not None:
+                text += f" (HTTP {self.status})"
         return f"{where}: {text}" if where else text
 
-    def __reduce__(self):  # keeps errors picklable for process pools
+    def __reduce__(self) -> Any:  # keeps errors picklable for process pools
         return (
             _rebuild_api_error,
             (type(self), self.code, self.description, self.status, self.method,
@@ -142,8 +196,9 @@ class ApiError(BitrixError, ErrorInServerResponseException):
         )
 
 
-def _rebuild_api_error(cls, code, description, status, method, command_label, extra,
-                       item=None):
+def _rebuild_api_error(cls: Type["ApiError"], code: str, description: str,
+                       status: Optional[int], method: str, command_label: Optional[str],
+                       extra: Mapping[str, Any], item: Optional[int] = None) -> "ApiError":
     return cls(code, description, status=status, method=method,
                command_label=command_label, extra=extra, item=item)
 
@@ -183,33 +238,58 @@ class BatchError(BitrixError, ErrorInServerResponseException):
         in_doubt: Optional[Dict[Any, BitrixError]] = None,
     ) -> None:
         self.method = method
-        self.results = dict(results or {})
-        self.errors = dict(errors or {})
-        self.in_doubt = dict(in_doubt or {})
+        self.results: Dict[Any, Any] = dict(results or {})
+        self.errors: Dict[Any, BitrixError] = dict(errors or {})
+        self.in_doubt: Dict[Any, BitrixError] = dict(in_doubt or {})
         super().__init__(self._message())
 
     def _message(self) -> str:
         parts = [f"{len(self.results)} succeeded"]
         if self.errors:
             first_key, first = next(iter(self.errors.items()))
-            codes = sorted({getattr(e, "code", type(e).__name__) or "(no code)"
-                            for e in self.errors.values()})
+            codes = sorted({_short(e) for e in self.errors.values()})
+            # An ApiError that names its item says so itself; others get the key here.
+            first_text = (str(first) if getattr(first, "item", None) is not None
+                          else f"item {first_key!r}: {first}")
             parts.append(f"{len(self.errors)} failed ({', '.join(codes)}; "
-                         f"first: item {first_key!r}: {first})")
+                         f"first: {first_text})")
         if self.in_doubt:
             parts.append(f"{len(self.in_doubt)} in doubt (may have been executed; "
                          f"check before resending)")
         return f"{self.method}: " + ", ".join(parts)
 
 
-class RetryExhausted(BitrixError):
-    """A request kept failing with retryable errors until its retry allowance ran out."""
+def _short(error: BaseException) -> str:
+    """A few words naming an error: its code, else its text, else its class."""
+    code = getattr(error, "code", "")
+    if code:
+        return str(code)
+    description = getattr(error, "description", "")
+    if description:
+        return description if len(description) <= 40 else description[:39] + "…"
+    return type(error).__name__
 
-    def __init__(self, method: str, attempts: int, last_error: BaseException) -> None:
+
+class RetryExhausted(BitrixError):
+    """A request kept failing with retryable errors until its retry allowance ran out, or
+    failed the same way often enough to show that more attempts cannot help (``reason``)."""
+
+    def __init__(self, method: str, attempts: int, last_error: BaseException,
+                 reason: str = "") -> None:
         self.method = method
         self.attempts = attempts
         self.last_error = last_error
-        super().__init__(f"{method}: gave up after {attempts} attempts; last error: {last_error}")
+        self.reason = reason
+        plural = "attempt" if attempts == 1 else "attempts"
+        why = f" ({reason})" if reason else ""
+        last = str(last_error)
+        if method and last.startswith(f"{method}: "):
+            last = last[len(method) + 2:]  # the method is named once, up front
+        super().__init__(f"{method}: gave up after {attempts} {plural}{why}; "
+                         f"last error: {last}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.method, self.attempts, self.last_error, self.reason))
 
 
 class ListingError(BitrixError):
@@ -245,14 +325,14 @@ def with_method(error: BitrixError, method: str) -> BitrixError:
                                        method=method, command_label=error.command_label,
                                        extra=error.extra, item=error.item)
     elif isinstance(error, TransportError):
-        new = type(error)(error.message, method=method, status=error.status,
-                          snippet=error.snippet)
+        new = type(error)(error.message, **{**error._kwargs(), "method": method})
     elif isinstance(error, RetryExhausted):
         new = RetryExhausted(method, error.attempts, with_method(error.last_error, method)
-                             if isinstance(error.last_error, BitrixError) else error.last_error)
+                             if isinstance(error.last_error, BitrixError) else error.last_error,
+                             error.reason)
     else:
         return error
-    new.__cause__ = error.__cause__
+    new.__cause__ = new.last_error if isinstance(new, RetryExhausted) else error.__cause__
     return new
 
 

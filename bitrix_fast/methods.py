@@ -9,6 +9,7 @@ parameters, and nothing is ever added to what the caller sends.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Dict, Optional, Tuple
 
@@ -128,15 +129,24 @@ def keyed_by_data(method: str) -> bool:
     return method in _DATA_KEYED
 
 
+#: A REST method name: dot-separated parts of ASCII letters, digits and ``_``. Checked
+#: before the name goes into a URL path, where ``..``, ``/``, ``?`` or ``#`` would change
+#: which address the request (and its credentials) goes to.
+_METHOD_NAME = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*\Z")
+
+
 def normalize(method: str) -> str:
-    """Lower-case and strip a method name the way the server does (``CRM.Deal.List`` works)."""
+    """Lower-case and strip a method name the way the server does (``CRM.Deal.List`` works);
+    ValueError for anything but letters, digits, ``_`` and single dots between them."""
     if not isinstance(method, str):
         raise TypeError(f"method must be a str, not {type(method).__name__}")
     name = method.strip().lower()
     if name.endswith(".json"):
         name = name[: -len(".json")]
-    if not name or any(c.isspace() or c in "/?#&" for c in name):
-        raise ValueError(f"{method!r} is not a REST method name")
+    if not _METHOD_NAME.match(name):
+        raise ValueError(f"{method!r} is not a REST method name: a method name is made of "
+                         f"letters, digits and '_', in parts joined by single dots "
+                         f"(e.g. 'crm.deal.list')")
     return name
 
 

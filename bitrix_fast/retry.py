@@ -8,11 +8,19 @@ not_executed  the errors that prove the portal did not run the request.
 
 Which failures are retried (``Retry.should_retry``)::
 
+    cannot succeed again:    Redirected, untrusted certificate, ...       never
+                             (``retryable = False`` on the error)
     refused before running:  RateLimited (503), OperationTimeLimit (429)  always
     never left this machine: ConnectError                                 always
     fate unknown:            ResponseTimeout, ConnectionDropped,          reads; writes only
                              BadResponse, ApiError 5xx                    with resend_writes
     anything else:           AuthError, MethodNotFound, other 4xx, ...    never
+
+How long a request keeps trying is bounded twice over (``Retry.increment``): a read timeout
+is retried at most ``timeouts`` times (a portal that did not answer twice in a row is down
+or overloaded, and every attempt adds to its load), and the same server error for the same
+request three times in a row (``SAME_ERROR_ATTEMPTS``) ends it: that is a command the
+portal cannot run, not a passing fault, and a minute of backoff would not change it.
 
 The same rules apply to the per-command errors of a batch reply, which carry no HTTP status:
 a command refused with QUERY_LIMIT_EXCEEDED or OPERATION_TIME_LIMIT did not run, so it may be
@@ -23,11 +31,12 @@ from __future__ import annotations
 import random as _random
 import threading
 from functools import partial
-from typing import Any, Callable, NamedTuple, Tuple, Union
+from typing import Any, Callable, NamedTuple, Optional, Tuple, Union
 
 from .errors import (
     ApiError,
     AuthError,
+    BadResponse,
     ConnectError,
     MethodNotFound,
     ResponseTimeout,
@@ -53,6 +62,19 @@ def not_executed(error: BaseException) -> bool:
     return getattr(error, "executed_maybe", True) is False
 
 
+def _same_failure_key(error: BaseException) -> Optional[Tuple[Any, ...]]:
+    """What makes two server errors "the same" for the repeat rule; None for errors that
+    may well go away (refusals, timeouts, gateway pages: 502, 503, 504 come from a proxy
+    whose backend is restarting, with the same page every time)."""
+    if is_refusal(error):
+        return None
+    if isinstance(error, ApiError) and _server_fault(error):
+        return ("api", error.code.upper(), error.description, error.status)
+    if isinstance(error, BadResponse) and error.status == 500:
+        return ("page", error.status, error.snippet)
+    return None
+
+
 def _server_fault(error: BaseException) -> bool:
     if not isinstance(error, ApiError) or isinstance(error, (AuthError, MethodNotFound)):
         return False
@@ -76,6 +98,9 @@ class Retry:
     :param connect: of those, retries left after the connection could not even be opened
         (refused, DNS, connect timeout): usually a wrong address or a portal that is down,
         so it gets fewer tries, and a typo fails in seconds rather than in a minute.
+    :param timeouts: of those, retries left after a read timeout (no answer in time). With
+        the default 2 and ``timeout=5``, a portal that stopped answering fails a call in
+        about 17 s: three attempts of 5 s and two short waits.
     :param backoff_factor: the n-th retry waits ``backoff_factor * 2 ** (n - 1)`` seconds...
     :param backoff_max: ...but never longer than this.
     :param jitter: ...less a random share up to this fraction (0: none, 1: "full jitter"),
@@ -91,26 +116,31 @@ class Retry:
     DEFAULT_TOTAL = 8
     #: Waits of 0.5, 1, 2 s: a restarting portal or a flapping route gets three more tries.
     DEFAULT_CONNECT = 3
+    #: A portal that did not answer twice in a row is down or overloaded.
+    DEFAULT_TIMEOUTS = 2
+    #: The same server error this many times in a row for one request: stop, it is the command.
+    SAME_ERROR_ATTEMPTS = 3
     DEFAULT_BACKOFF_FACTOR = 0.5
     DEFAULT_BACKOFF_MAX = 30.0
     #: Half of each wait is guaranteed (so it still backs off), half is spread out.
     DEFAULT_JITTER = 0.5
 
-    __slots__ = ("total", "connect", "backoff_factor", "backoff_max", "jitter", "resend_writes",
-                 "history")
+    __slots__ = ("total", "connect", "timeouts", "backoff_factor", "backoff_max", "jitter",
+                 "resend_writes", "history")
 
     def __init__(
         self,
         total: int = DEFAULT_TOTAL,
         *,
         connect: int = DEFAULT_CONNECT,
+        timeouts: int = DEFAULT_TIMEOUTS,
         backoff_factor: float = DEFAULT_BACKOFF_FACTOR,
         backoff_max: float = DEFAULT_BACKOFF_MAX,
         jitter: float = DEFAULT_JITTER,
         resend_writes: bool = False,
         history: Tuple[Attempt, ...] = (),
     ) -> None:
-        for name, count in (("total", total), ("connect", connect)):
+        for name, count in (("total", total), ("connect", connect), ("timeouts", timeouts)):
             if isinstance(count, bool) or int(count) != count or count < 0:
                 raise ValueError(f"{name} must be a whole number >= 0, not {count!r}")
         if backoff_factor < 0 or backoff_max < 0:
@@ -118,6 +148,7 @@ class Retry:
         if not 0 <= jitter <= 1:
             raise ValueError(f"jitter must be in [0, 1], not {jitter!r}")
         for name, value in (("total", int(total)), ("connect", int(connect)),
+                            ("timeouts", int(timeouts)),
                             ("backoff_factor", float(backoff_factor)),
                             ("backoff_max", float(backoff_max)), ("jitter", float(jitter)),
                             ("resend_writes", bool(resend_writes)), ("history", tuple(history))):
@@ -151,15 +182,34 @@ class Retry:
 
         It does not judge the error: ask ``should_retry`` first.
         """
-        connect = self.connect
+        attempts = len(self.history) + 1
+        connect, timeouts = self.connect, self.timeouts
         if isinstance(error, ConnectError):
             if connect == 0:
-                raise RetryExhausted(method, len(self.history) + 1, error) from error
+                raise RetryExhausted(method, attempts, error) from error
             connect -= 1
+        if isinstance(error, ResponseTimeout):
+            if timeouts == 0:
+                unanswered = 1 + sum(isinstance(attempt.error, ResponseTimeout)
+                                     for attempt in self.history)
+                raise RetryExhausted(method, attempts, error,
+                                     f"no answer {unanswered} times") from error
+            timeouts -= 1
+        if self._repeats(error):
+            raise RetryExhausted(method, attempts, error,
+                                 f"the same error {self.SAME_ERROR_ATTEMPTS} times in a row"
+                                 ) from error
         if self.total == 0:
-            raise RetryExhausted(method, len(self.history) + 1, error) from error
-        return self.new(total=self.total - 1, connect=connect,
+            raise RetryExhausted(method, attempts, error) from error
+        return self.new(total=self.total - 1, connect=connect, timeouts=timeouts,
                         history=self.history + (Attempt(method, error),))
+
+    def _repeats(self, error: BaseException) -> bool:
+        """Whether ``error`` ends a run of the same server error, SAME_ERROR_ATTEMPTS long."""
+        key = _same_failure_key(error)
+        earlier = self.history[-(self.SAME_ERROR_ATTEMPTS - 1):]
+        return (key is not None and len(earlier) == self.SAME_ERROR_ATTEMPTS - 1
+                and all(_same_failure_key(attempt.error) == key for attempt in earlier))
 
     def backoff(self, random: Callable[[], float] = _random.random) -> float:
         """Seconds to wait before the next attempt; 0 before any failure."""
@@ -172,6 +222,8 @@ class Retry:
 
     def should_retry(self, error: BaseException, *, read_only: bool) -> bool:
         """Whether ``error`` is worth another attempt, for a read or a write (see module docs)."""
+        if getattr(error, "retryable", True) is False:
+            return False
         if not_executed(error):
             return True
         if isinstance(error, TransportError) or _server_fault(error):
@@ -184,7 +236,8 @@ class Retry:
         return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
 
     def __repr__(self) -> str:
-        return (f"Retry(total={self.total}, connect={self.connect}, used={len(self.history)}, "
+        return (f"Retry(total={self.total}, connect={self.connect}, timeouts={self.timeouts}, "
+                f"used={len(self.history)}, "
                 f"backoff_factor={self.backoff_factor}, backoff_max={self.backoff_max}, "
                 f"jitter={self.jitter}, resend_writes={self.resend_writes})")
 

@@ -4,23 +4,34 @@ This is the only module that names ``requests`` / ``urllib3`` exceptions. It own
 ``requests.Session`` whose connection pool is at least as large as the worker pool (a smaller
 pool makes urllib3 discard connections under load), with urllib3's own retries off: retrying
 is a policy decision taken above, where we know whether a request is safe to resend.
+
+Every error leaves here redacted and alone: the HTTP library's exceptions put the request URL
+(so the webhook code) into their messages and their ``__context__`` chains, so our error is
+built from their redacted text and raised outside the ``except`` block, with no chain.
+Redirects are not followed: a 3xx raises :class:`~bitrix_fast.errors.Redirected` naming the
+address the portal points to.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import re
+import socket
+import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import urlsplit
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from . import encoding
-from .secrets import redact
-from .errors import (BadResponse, ConnectError, ConnectionDropped, ResponseTimeout,
-                     TransportError, api_error)
+from .secrets import hide_strings, redact
+from .errors import (BadResponse, ConnectError, ConnectionDropped, Redirected,
+                     ResponseTimeout, TransportError, api_error)
 
 logger = logging.getLogger("bitrix_fast.transport")
 
@@ -30,6 +41,25 @@ SNIPPET_CHARS = 200
 USER_AGENT = "bitrix_fast"
 
 TimeoutSpec = Union[float, Tuple[float, float], None]
+Hide = Callable[[str], str]
+
+#: What the HTTP stack may raise from a send; anything else is a bug and surfaces as itself.
+_FOREIGN = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+            http.client.HTTPException, OSError)
+
+#: OpenSSL's words for "the other side does not speak TLS": an https:// address on a plain
+#: http port (and the reverse, seen from a TLS server, ends as a reset or a 400 page).
+_NOT_TLS = ("wrong_version_number", "wrong version number", "unknown_protocol",
+            "unknown protocol", "record layer failure", "packet length too long",
+            "http_request", "record_layer_failure")
+_UNTRUSTED = ("certificate_verify_failed", "certificate verify failed",
+              "hostname mismatch", "doesn't match", "self signed", "self-signed")
+#: nginx's page for an http:// request on its https port.
+_PLAIN_ON_TLS_PORT = b"plain HTTP request was sent to HTTPS port"
+
+_SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)")
+SSL_HINT = ("for a self-hosted portal with its own CA pass ssl='/path/to/ca.pem', "
+            "or ssl=False to skip the check")
 
 
 @dataclass(frozen=True)
@@ -71,17 +101,26 @@ class Transport:
         body = {**params, **self._credentials.params()}
         data = json.dumps(body, default=encoding.json_default, ensure_ascii=False,
                           allow_nan=False).encode("utf-8")
+        url = self._credentials.url(method)
         started = time.monotonic()
+        failure: Optional[TransportError] = None
         try:
             response = self._session.post(
-                self._credentials.url(method), data=data, timeout=self._timeout,
-                verify=self._verify, allow_redirects=False,
+                url, data=data, timeout=self._timeout, verify=self._verify,
+                allow_redirects=False,
                 headers={"Content-Type": "application/json", "Accept": "application/json",
                          "User-Agent": USER_AGENT})
             content = response.content
-        except requests.exceptions.RequestException as error:
-            raise translate(method, error, self._redact, self._timeout[1]) from None
+        except _FOREIGN as error:
+            # Built here, raised below: raised in this block, the new error would keep
+            # ``error`` -- and the URL in it -- as its __context__.
+            failure = translate(method, error, self._redact, self._timeout[1], url=url)
+        if failure is not None:
+            raise failure
         elapsed = time.monotonic() - started
+        if 300 <= response.status_code < 400:
+            raise redirected(method, url, response.status_code,
+                             response.headers.get("Location", ""), self._redact)
         return Reply(parse(method, response.status_code, content, self._redact),
                      response.status_code, elapsed, len(content))
 
@@ -104,16 +143,22 @@ def get_json(session: requests.Session, url: str, params: Mapping[str, Any], *,
     def hide(text: str) -> str:
         return redact(text, secrets)
 
+    failure: Optional[TransportError] = None
     try:
         response = session.get(url, params=dict(params), timeout=read_timeout, verify=verify,
                                allow_redirects=False)
         content = response.content
-    except requests.exceptions.RequestException as error:
-        raise translate("oauth/token", error, hide, read_timeout[1]) from None
+    except _FOREIGN as error:
+        failure = translate("oauth/token", error, hide, read_timeout[1], url=url)
+    if failure is not None:
+        raise failure
+    if 300 <= response.status_code < 400:
+        raise redirected("oauth/token", url, response.status_code,
+                         response.headers.get("Location", ""), hide)
     return parse("oauth/token", response.status_code, content, hide)
 
 
-def parse(method: str, status: int, content: bytes, hide: Callable[[str], str]) -> Any:
+def parse(method: str, status: int, content: bytes, hide: Hide) -> Any:
     """The envelope of a reply, an ApiError for an error envelope, or BadResponse."""
     try:
         body = json.loads(content) if content else None
@@ -122,53 +167,138 @@ def parse(method: str, status: int, content: bytes, hide: Callable[[str], str]) 
     else:
         if isinstance(body, dict) and "error" in body and "result" not in body:
             extra = {k: v for k, v in body.items() if k not in ("error", "error_description")}
-            raise api_error(body.get("error"), hide(str(body.get("error_description", ""))),
-                            status=status, method=method, extra=extra)
+            code = body.get("error")
+            raise api_error(hide(code) if isinstance(code, str) else code,
+                            hide(str(body.get("error_description", ""))),
+                            status=status, method=method, extra=hide_strings(extra, hide))
         if status < 400 and body is not None:
             return body
     text = " ".join(content[: SNIPPET_CHARS * 4].decode("utf-8", "replace").split())
+    if status == 400 and _PLAIN_ON_TLS_PORT in content:
+        # Refused by the web server before anything ran, and refused again every time.
+        refused = BadResponse("the portal only speaks https://: use https:// in the address",
+                              method=method, status=status, retryable=False)
+        refused.executed_maybe = False
+        raise refused
     raise BadResponse("the portal did not answer with a Bitrix24 JSON envelope",
                       method=method, status=status, snippet=hide(text)[:SNIPPET_CHARS])
 
 
-def translate(method: str, error: requests.exceptions.RequestException,
-              hide: Callable[[str], str], read_timeout: float) -> TransportError:
-    """Our error for a requests exception; requests puts the URL (and so the webhook code)
-    into its messages, so they are redacted."""
-    detail = hide(f"{type(error).__name__}: {error}")[:300]
+def redirected(method: str, url: str, status: int, location: str,
+               hide: Hide) -> Redirected:
+    """The error for a 3xx answer to ``url``: where the portal points, and what to use."""
+    if not location:
+        return Redirected("the portal answered with a redirect that names no address",
+                          method=method, status=status)
+    target = urljoin(url, location)
+    new_base = hide(_base_of(target, method) or target)
+    old, new = urlsplit(url), urlsplit(target)
+    if old.scheme == "http" and new.scheme == "https" and old.hostname == new.hostname:
+        advice = f"use https:// in the address: {new_base}"
+    elif old.hostname != new.hostname:
+        advice = f"the portal has moved: use {new_base}"
+    else:
+        advice = f"use {new_base}"
+    return Redirected(f"the portal redirects this request to {hide(target)}; {advice}",
+                      method=method, status=status, location=hide(target))
+
+
+def _base_of(target: str, method: str) -> str:
+    """``https://portal/rest/1/code/`` from ``https://portal/rest/1/code/crm.deal.add``;
+    "" when the address does not end with the method."""
+    parts = urlsplit(target)
+    path = parts.path.rstrip("/")
+    for name in (method, method + ".json"):
+        if path.lower().endswith("/" + name):
+            return f"{parts.scheme}://{parts.netloc}{path[: -len(name)]}"
+    return ""
+
+
+def translate(method: str, error: BaseException, hide: Hide, read_timeout: float, *,
+              url: str = "") -> TransportError:
+    """Our error for an exception of the HTTP stack, built from redacted text only: requests
+    puts the URL (and so the webhook code) into its messages."""
+    host = hide(urlsplit(url).netloc) if url else "the portal"
+    reason = hide(_SSL_SOURCE.sub("", _reason(error)))[:300]
     exc = requests.exceptions
-    if isinstance(error, (exc.ConnectTimeout, exc.SSLError, exc.ProxyError,
-                          exc.InvalidURL, exc.MissingSchema, exc.InvalidSchema)):
-        hint = ""
-        if isinstance(error, exc.SSLError):
-            hint = " (for a self-hosted portal pass ssl=False or ssl='/path/to/ca.pem')"
-        return ConnectError(f"could not connect{hint}: {detail}", method=method)
-    if isinstance(error, exc.ReadTimeout):
-        return ResponseTimeout(f"no answer within {read_timeout} s: {detail}", method=method)
-    if isinstance(error, exc.ConnectionError) and _never_sent(error):
-        return ConnectError(f"could not connect: {detail}", method=method)
+    if isinstance(error, exc.SSLError) or _find(error, ssl.SSLError) is not None:
+        lowered = reason.lower()
+        if _find(error, ssl.SSLCertVerificationError) is not None or any(
+                word in lowered for word in _UNTRUSTED):
+            return ConnectError(f"could not connect to {host}: its TLS certificate is not "
+                                f"trusted ({reason}); {SSL_HINT}", method=method,
+                                retryable=False)
+        if any(word in lowered for word in _NOT_TLS):
+            return ConnectError(f"could not connect to {host}: the address starts with "
+                                f"https://, but the server there does not speak TLS "
+                                f"({reason}); check the scheme and port of the address",
+                                method=method, retryable=False)
+        return ConnectError(f"could not connect to {host}: TLS failed ({reason})",
+                            method=method)
+    if isinstance(error, (exc.InvalidURL, exc.MissingSchema, exc.InvalidSchema,
+                          exc.URLRequired)):
+        return ConnectError(f"invalid portal address: {reason}", method=method,
+                            retryable=False)
+    if isinstance(error, exc.ProxyError):
+        return ConnectError(f"could not connect through the proxy: {reason}", method=method)
+    if isinstance(error, exc.ConnectTimeout):
+        return ConnectError(f"could not connect to {host}: no connection within the "
+                            f"connect timeout ({reason})", method=method)
+    if isinstance(error, exc.ReadTimeout) or isinstance(
+            error, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+        return ResponseTimeout(f"no answer within {read_timeout:g} s (the portal may still "
+                               f"have run the request)", method=method)
+    if _never_sent(error):
+        return ConnectError(f"could not connect to {host}: {reason}", method=method)
     if isinstance(error, (exc.ConnectionError, exc.ChunkedEncodingError,
-                          exc.ContentDecodingError)):
-        return ConnectionDropped(f"connection lost: {detail}", method=method)
-    return TransportError(detail, method=method)
+                          exc.ContentDecodingError, urllib3.exceptions.ProtocolError,
+                          http.client.HTTPException)) or (
+            isinstance(error, OSError) and not isinstance(error, exc.RequestException)):
+        return ConnectionDropped(f"the connection was lost before the answer arrived "
+                                 f"({reason})", method=method)
+    return TransportError(reason, method=method)
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception behind it: causes, contexts, urllib3's ``reason`` and
+    exceptions passed as arguments; each once, nearest first."""
+    seen = set()
+    queue = [error]
+    while queue:
+        current = queue.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        reason = getattr(current, "reason", None)
+        queue.extend(item for item in (reason, current.__cause__, current.__context__)
+                     if isinstance(item, BaseException))
+        queue.extend(arg for arg in getattr(current, "args", ())
+                     if isinstance(arg, BaseException))
+
+
+def _find(error: BaseException, kind: type) -> Optional[BaseException]:
+    return next((item for item in _chain(error) if isinstance(item, kind)), None)
+
+
+def _reason(error: BaseException) -> str:
+    """The few words that explain ``error``: the innermost OS or TLS error's text
+    (``Connection refused``, ``[SSL: ...] certificate verify failed``), else its own."""
+    chain = list(_chain(error))
+    for item in reversed(chain):
+        if isinstance(item, ssl.SSLError):
+            return str(item.args[1] if len(item.args) > 1 else item)
+        if isinstance(item, OSError) and item.strerror and not isinstance(
+                item, (urllib3.exceptions.HTTPError, requests.exceptions.RequestException)):
+            return str(item.strerror)
+    return f"{type(error).__name__}: {error}"
 
 
 def _never_sent(error: BaseException) -> bool:
     """True when the chain of causes shows the connection was never established."""
-    import urllib3.exceptions as u3
-
-    seen = set()
-    stack = [error]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, (ConnectionRefusedError, u3.NewConnectionError)):
-            return True
-        stack.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
-        stack.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
-    return False
+    return any(isinstance(item, (ConnectionRefusedError, socket.gaierror,
+                                 urllib3.exceptions.NewConnectionError))
+               for item in _chain(error))
 
 
 def _timeout(value: TimeoutSpec) -> Tuple[float, float]:

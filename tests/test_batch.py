@@ -67,10 +67,49 @@ def test_unpack_list_style_groups_and_totals():
 
 
 def test_unpack_marks_commands_halt_skipped():
+    """With halt=1 the commands after the failed one were not run: not executed, no error."""
     reply = {"result": {"a": 1}, "result_error": {"b": {"error": "X", "error_description": "x"}},
              "result_total": [], "result_next": [], "result_time": []}
-    a, b, c = unpack(reply, [Command("a", "m.get"), Command("b", "m.get"), Command("c", "m.get")])
+    a, b, c = unpack(reply, [Command("a", "m.get"), Command("b", "m.get"), Command("c", "m.get")],
+                     halt=True)
     assert a.ok and not b.ok and b.executed and not c.executed and c.error is None
+    assert not c.in_doubt
+
+
+def test_a_label_missing_from_a_reply_is_in_doubt_not_unexecuted():
+    """Without halt (and before the failed command with it) a missing label is a malformed
+    reply: the command may have run, so it comes back in doubt, never as "not executed"."""
+    reply = {"result": {"a": 1, "c": 3}, "result_error": [], "result_time": []}
+    commands = [Command("a", "m.add"), Command("b", "m.add"), Command("c", "m.add")]
+    a, b, c = unpack(reply, commands)
+    assert a.ok and c.ok and (a.result, c.result) == (1, 3)
+    assert b.in_doubt and b.executed and not b.ok and isinstance(b.error, BadResponse)
+    assert str(b.error).startswith("m.add: the portal's batch reply holds no result")
+    halted = {"result": {"c": 3}, "result_error": {"c0": {"error": "X"}}}
+    first, failed = unpack(halted, [Command("a", "m.add"), Command("c0", "m.add")], halt=True)
+    assert first.in_doubt and not failed.in_doubt  # missing before the failure: malformed
+
+
+@pytest.mark.parametrize("reply", [None, [], [1, 2], "garbage", 7, {"result": None},
+                                   {"result": [1, 2]}, {"result": "x", "result_error": 5},
+                                   {"no": "groups"}])
+def test_a_reply_that_is_not_a_batch_leaves_every_command_in_doubt(reply):
+    """A null, list or garbage ``result`` raises nothing and loses nothing: each command is
+    in doubt (a read is read again, a write is never resent)."""
+    out = unpack(reply, [Command("a", "x.get"), Command("b", "x.add")])
+    assert [o.in_doubt for o in out] == [True, True]
+    assert all(isinstance(o.error, BadResponse) and o.error.status == 200 for o in out)
+    assert all("garbage" not in str(o.error) for o in out)  # the reply is never quoted
+
+
+def test_secrets_in_a_command_error_are_redacted():
+    reply = {"result": [], "result_error": {"a": {
+        "error": "ERROR_CORE", "error_description": "hook s3cr3tc0de is wrong",
+        "argument": {"url": "/rest/1/s3cr3tc0de/"}}}}
+    (a,) = unpack(reply, [Command("a", "x.get")],
+                  hide=lambda text: text.replace("s3cr3tc0de", "***"))
+    assert str(a.error) == "x.get: ERROR_CORE hook *** is wrong"
+    assert "s3cr3tc0de" not in repr(vars(a.error))
 
 
 def test_refusals_inside_a_batch_get_their_classes_and_statuses():
@@ -81,8 +120,3 @@ def test_refusals_inside_a_batch_get_their_classes_and_statuses():
     assert isinstance(a.error, RateLimited) and a.error.status == 503
     assert isinstance(b.error, OperationTimeLimit) and b.error.status == 429
     assert b.error.command_label == "b"
-
-
-def test_unpack_rejects_a_reply_that_is_not_a_batch():
-    with pytest.raises(BadResponse):
-        unpack([1, 2], [Command("a", "x.get")])

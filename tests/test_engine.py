@@ -240,3 +240,112 @@ def test_a_batch_failing_as_a_whole_is_reported_under_its_method():
     (outcome,) = engine.batch([Command("c0", "crm.deal.list", {})], read_only=True)
     assert isinstance(outcome.error, AuthError)
     assert str(outcome.error) == "crm.deal.list: INVALID_CREDENTIALS (401) Invalid request credentials"
+
+
+# -- bounded waiting -------------------------------------------------------------------------
+
+def test_a_read_timeout_is_retried_at_most_twice():
+    """Plenty of retries left, but a request that got no answer three times is given up."""
+    engine, transport, *_ = make_engine(*[ResponseTimeout("slow")] * 5, {"result": 1},
+                                        retry=Retry(total=8))
+    with pytest.raises(RetryExhausted) as caught:
+        engine.call("crm.deal.list", {}, read_only=True)
+    assert len(transport.sent) == 3 and caught.value.attempts == 3
+    assert "(no answer 3 times)" in str(caught.value)
+
+
+def test_the_same_server_error_three_times_ends_the_request():
+    boom = api_error("ERROR_CORE", "SQL query error!", status=500)
+    engine, transport, clock, _ = make_engine(*[boom] * 6, {"result": 1}, retry=Retry(total=8))
+    with pytest.raises(RetryExhausted) as caught:
+        engine.call("crm.deal.list", {}, read_only=True)
+    assert len(transport.sent) == 3 and clock.now() < 2
+    assert caught.value.last_error is boom
+
+
+def test_a_redirect_is_sent_once_and_a_write_it_answered_is_not_in_doubt():
+    from bitrix_fast.errors import Redirected
+
+    moved = Redirected("moved", method="batch", status=301, location="https://x/")
+    engine, transport, *_ = make_engine(moved, moved)
+    with pytest.raises(Redirected):
+        engine.call("crm.deal.list", {}, read_only=True)
+    (outcome,) = engine.batch([Command("c0", "crm.deal.add", {})], read_only=False)
+    assert isinstance(outcome.error, Redirected) and not outcome.in_doubt
+    assert len(transport.sent) == 2
+
+
+# -- malformed batch replies -------------------------------------------------------------------
+
+def _adds(count):
+    return [Command(f"c{i}", "crm.deal.add", {"fields": {"TITLE": str(i)}}) for i in range(count)]
+
+
+def test_writes_missing_from_a_reply_are_in_doubt_and_never_resent():
+    engine, transport, *_ = make_engine(batch_reply(results={"c0": 10, "c2": 12}))
+    out = engine.batch(_adds(3), read_only=False)
+    assert [o.result for o in out] == [10, None, 12] and out[0].ok and out[2].ok
+    assert out[1].in_doubt and isinstance(out[1].error, BadResponse)
+    assert len(transport.sent) == 1 and engine.stats.snapshot()["in_doubt"] == 1
+
+
+@pytest.mark.parametrize("envelope", [{"result": None, "time": {}}, {"result": []},
+                                      {"result": "<html>"}, [1, 2], None])
+def test_a_batch_reply_without_results_keeps_writes_in_doubt(envelope):
+    engine, transport, *_ = make_engine(envelope)
+    out = engine.batch(_adds(2), read_only=False)
+    assert all(o.in_doubt and not o.ok for o in out) and len(transport.sent) == 1
+
+
+def test_reads_missing_from_a_reply_are_read_again_alone():
+    commands = [Command(f"c{i}", "crm.deal.get", {"id": i}) for i in range(3)]
+    engine, transport, *_ = make_engine(
+        batch_reply(results={"c0": {"ID": "0"}}),        # c1, c2 missing
+        {"result": None},                                # then nothing at all
+        batch_reply(results={"c1": {"ID": "1"}, "c2": {"ID": "2"}}))
+    out = engine.batch(commands, read_only=True)
+    assert [o.result["ID"] for o in out] == ["0", "1", "2"] and all(o.ok for o in out)
+    assert [list(params["cmd"]) for _, params in transport.sent] == [
+        ["c0", "c1", "c2"], ["c1", "c2"], ["c1", "c2"]]
+
+
+def test_a_read_that_never_comes_back_fails_without_being_in_doubt():
+    engine, transport, *_ = make_engine(*[batch_reply()] * 3, retry=Retry(total=2))
+    (outcome,) = engine.batch([Command("c0", "crm.deal.get", {"id": 1})], read_only=True)
+    assert not outcome.ok and not outcome.in_doubt and len(transport.sent) == 3
+
+
+def test_chained_reads_with_a_label_missing_are_sent_again_whole():
+    commands = [Command("c0", "crm.deal.list", {}), Command("c1", "crm.deal.list", {})]
+    engine, transport, *_ = make_engine(batch_reply(results={"c0": [1]}),
+                                        batch_reply(results={"c0": [1], "c1": [2]}))
+    out = engine.batch(commands, read_only=True, resend=False)
+    assert [o.result for o in out] == [[1], [2]]
+    assert [list(p["cmd"]) for _, p in transport.sent] == [["c0", "c1"], ["c0", "c1"]]
+
+
+def test_a_write_once_in_doubt_stays_in_doubt_when_resent_and_refused():
+    """With resend_writes a missing write is sent again; if that one is refused until the
+    retries run out, the first attempt may still have run it: in doubt, not failed."""
+    engine, transport, *_ = make_engine(
+        batch_reply(results={"c0": 10}),
+        batch_reply(errors={"c1": {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "x"}}),
+        retry=Retry(total=1, resend_writes=True))
+    first, second = engine.batch(_adds(2), read_only=False)
+    assert first.ok and second.in_doubt and isinstance(second.error, RetryExhausted)
+
+
+def test_a_write_once_in_doubt_stays_in_doubt_when_the_resend_never_leaves():
+    engine, transport, *_ = make_engine(batch_reply(results={"c0": 10}), ConnectError("down"),
+                                        retry=Retry(total=1, connect=0, resend_writes=True))
+    first, second = engine.batch(_adds(2), read_only=False)
+    assert first.ok and second.in_doubt
+
+
+def test_command_errors_are_redacted():
+    code = HOOK.rstrip("/").rsplit("/", 1)[1]
+    reply = batch_reply(errors={"c0": {"error": "ERROR_CORE",
+                                       "error_description": f"bad hook {code}"}})
+    engine, *_ = make_engine(reply)
+    (outcome,) = engine.batch([Command("c0", "crm.deal.get", {"id": 1})], read_only=True)
+    assert str(outcome.error) == "crm.deal.get: ERROR_CORE bad hook ***"

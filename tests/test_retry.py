@@ -13,6 +13,7 @@ from bitrix_fast.errors import (
     OperationTimeLimit,
     RateLimited,
     ResponseTimeout,
+    Redirected,
     RetryExhausted,
     api_error,
 )
@@ -69,7 +70,7 @@ def test_backoff_doubles_and_is_capped():
     assert retry.backoff() == 0.0
     waits = []
     for _ in range(6):
-        retry = retry.increment(M, ResponseTimeout("slow"))
+        retry = retry.increment(M, ConnectionDropped("reset"))
         waits.append(retry.backoff())
     assert waits == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
 
@@ -109,6 +110,8 @@ CLASSIFICATION = [
     (ApiError("ACCESS_DENIED", status=403), False, False, False),
     (ApiError("", "Parameter 'filter' must be array.", status=400), False, False, False),
     (ValueError("a bug"), False, False, False),
+    (Redirected("moved", status=301, location="https://x/"), False, False, False),
+    (ConnectError("certificate verify failed", retryable=False), False, False, False),
 ]
 
 
@@ -181,7 +184,7 @@ def test_rejects_nonsense(kwargs):
 def test_repr_shows_the_remaining_budget():
     """repr tells how many retries are left and how many were used."""
     retry = Retry(3).increment(M, ConnectError("refused"))
-    assert repr(retry).startswith("Retry(total=2, connect=2, used=1, ")
+    assert repr(retry).startswith("Retry(total=2, connect=2, timeouts=2, used=1, ")
 
 
 def test_pickles():
@@ -255,3 +258,55 @@ def test_connection_failures_have_a_smaller_allowance():
     with pytest.raises(RetryExhausted):
         retry.increment("x.get", ConnectError("refused"))
     assert retry.increment("x.get", ResponseTimeout("slow")).total == 4
+
+
+def test_read_timeouts_have_their_own_small_allowance():
+    """Two retries after a read timeout, however many the total allows; other failures in
+    between do not reset it."""
+    retry = Retry(10)
+    retry = retry.increment(M, ResponseTimeout("slow"))
+    retry = retry.increment(M, ConnectionDropped("reset"))
+    retry = retry.increment(M, ResponseTimeout("slow"))
+    assert (retry.total, retry.timeouts) == (7, 0)
+    with pytest.raises(RetryExhausted) as caught:
+        retry.increment(M, ResponseTimeout("slow"))
+    assert caught.value.attempts == 4 and caught.value.reason == "no answer 3 times"
+    assert Retry(10, timeouts=5).new(timeouts=0).timeouts == 0
+    with pytest.raises(ValueError):
+        Retry(timeouts=-1)
+
+
+def test_the_same_server_error_three_times_in_a_row_is_final():
+    """A 500 that repeats word for word is the command's, not a passing fault."""
+    same = api_error("ERROR_CORE", "SQL query error!", status=500)
+    retry = Retry(10).increment(M, same).increment(M, same)
+    with pytest.raises(RetryExhausted) as caught:
+        retry.increment(M, api_error("ERROR_CORE", "SQL query error!", status=500))
+    assert caught.value.reason == "the same error 3 times in a row"
+    assert str(caught.value).startswith(f"{M}: gave up after 3 attempts (the same error 3 ")
+
+
+@pytest.mark.parametrize("errors", [
+    # a different text in between: not the same error
+    [api_error("ERROR_CORE", "a", status=500), api_error("ERROR_CORE", "b", status=500),
+     api_error("ERROR_CORE", "a", status=500)],
+    # something else in between breaks the run
+    [api_error("ERROR_CORE", "a", status=500), ConnectionDropped("x"),
+     api_error("ERROR_CORE", "a", status=500)],
+    # gateway pages look the same every time, but they come from a proxy and pass
+    [BadResponse("html", status=502, snippet="<h1>502</h1>")] * 3,
+    [BadResponse("html", status=504, snippet="<h1>504</h1>")] * 3,
+    [RateLimited("QUERY_LIMIT_EXCEEDED", status=503)] * 3,
+])
+def test_runs_that_are_not_the_same_error_keep_retrying(errors):
+    retry = Retry(10)
+    for error in errors:
+        retry = retry.increment(M, error)
+    assert retry.total == 7
+
+
+def test_the_same_html_500_page_three_times_is_final_too():
+    page = BadResponse("html", status=500, snippet="<h1>Fatal error</h1>")
+    retry = Retry(10).increment(M, page).increment(M, page)
+    with pytest.raises(RetryExhausted):
+        retry.increment(M, page)

@@ -10,7 +10,7 @@ from responses import matchers
 
 from bitrix_fast.auth import TokenAuth, Webhook
 from bitrix_fast.errors import (AuthError, BadResponse, ConnectError, ConnectionDropped,
-                                MethodNotFound, RateLimited, ResponseTimeout)
+                                MethodNotFound, RateLimited, Redirected, ResponseTimeout)
 from bitrix_fast.transport import Transport
 
 CODE = "s3cr3tc0de0123"
@@ -99,6 +99,8 @@ def test_network_failures_map_to_transport_errors(raised, cls, sent):
         transport().send("crm.deal.add", {})
     assert caught.value.executed_maybe is sent
     assert CODE not in str(caught.value)
+    # Raised outside the except block: the requests exception (holding the URL) is not kept.
+    assert caught.value.__context__ is None and caught.value.__cause__ is None
 
 
 def test_ssl_error_names_the_ssl_switch():
@@ -152,3 +154,118 @@ def test_secrets_echoed_in_an_error_description_are_redacted():
     with pytest.raises(AuthError) as caught:
         transport().send("crm.deal.list", {})
     assert CODE not in str(caught.value) and "webhook *** is not valid" in str(caught.value)
+
+
+# -- redirects ---------------------------------------------------------------------------------
+
+@responses.activate
+@pytest.mark.parametrize("location, expected", [
+    (f"https://portal.example/rest/7/{CODE}/crm.deal.add",
+     "crm.deal.add: the portal redirects this request to "
+     "https://portal.example/rest/7/***/crm.deal.add; use https:// in the address: "
+     "https://portal.example/rest/7/***/ (HTTP 301)"),
+    (f"https://new.example/rest/7/{CODE}/crm.deal.add.json",
+     "crm.deal.add: the portal redirects this request to "
+     "https://new.example/rest/7/***/crm.deal.add.json; the portal has moved: use "
+     "https://new.example/rest/7/***/ (HTTP 301)"),
+    ("/maintenance.html",
+     "crm.deal.add: the portal redirects this request to "
+     "https://portal.example/maintenance.html; use https://portal.example/maintenance.html "
+     "(HTTP 301)"),
+])
+def test_a_redirect_is_raised_not_followed(location, expected):
+    hook = HOOK.replace("https://", "http://") if location.startswith("https://portal") else HOOK
+    responses.post(hook + "crm.deal.add", status=301, headers={"Location": location})
+    t = Transport(Webhook(hook), pool_size=2)
+    with pytest.raises(Redirected) as caught:
+        t.send("crm.deal.add", {})
+    error = caught.value
+    assert str(error) == expected and CODE not in repr(vars(error))
+    assert error.executed_maybe is False and error.retryable is False
+    assert len(responses.calls) == 1  # not followed
+
+
+@responses.activate
+def test_a_redirect_without_a_location_still_says_what_happened():
+    responses.post(HOOK + "x.get", status=302)
+    with pytest.raises(Redirected, match="names no address"):
+        transport().send("x.get", {})
+
+
+@responses.activate
+def test_the_oauth_token_endpoint_redirect_hides_the_client_secret():
+    from bitrix_fast.transport import get_json
+
+    url = "http://oauth.example/oauth/token/"
+    responses.get(url, status=301, headers={
+        "Location": "https://oauth.example/oauth/token/?client_secret=sekr3tvalue"})
+    with requests.Session() as session, pytest.raises(Redirected) as caught:
+        get_json(session, url, {"client_secret": "sekr3tvalue"}, secrets=["sekr3tvalue"])
+    assert "sekr3tvalue" not in str(caught.value) and "client_secret=***" in str(caught.value)
+
+
+# -- messages a user can act on ----------------------------------------------------------------
+
+@pytest.mark.parametrize("text, trusted_hint, plain_hint", [
+    ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate",
+     True, False),
+    ("hostname '10.0.0.1' doesn't match 'portal.example'", True, False),
+    ("[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)", False, True),
+    ("[SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] sslv3 alert handshake failure", False, False),
+])
+def test_the_ssl_hint_only_for_certificates_and_its_own_for_http_https(text, trusted_hint,
+                                                                      plain_hint):
+    with responses.RequestsMock() as mock:
+        mock.post(HOOK + "x.get", body=requests.exceptions.SSLError(text))
+        with pytest.raises(ConnectError) as caught:
+            transport().send("x.get", {})
+    message = str(caught.value)
+    assert ("ssl=False" in message and "ssl='/path/to/ca.pem'" in message) is trusted_hint
+    assert ("does not speak TLS" in message) is plain_hint
+    assert "_ssl.c" not in message
+    # a certificate or a scheme is wrong every time: no point in sending it again
+    assert caught.value.retryable is not (trusted_hint or plain_hint)
+
+
+def test_connection_refused_names_the_host_and_the_reason_only():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    t = Transport(Webhook(f"http://127.0.0.1:{port}/rest/7/{CODE}/"), pool_size=1)
+    with pytest.raises(ConnectError) as caught:
+        t.send("crm.deal.get", {})
+    assert str(caught.value) == (f"crm.deal.get: could not connect to 127.0.0.1:{port}: "
+                                 f"Connection refused")
+
+
+@responses.activate
+def test_plain_http_to_an_https_port_says_use_https():
+    page = ("<html><head><title>400 The plain HTTP request was sent to HTTPS port</title>"
+            "</head><body>400 Bad Request The plain HTTP request was sent to HTTPS port"
+            "</body></html>")
+    responses.post(HOOK + "x.add", body=page, status=400, content_type="text/html")
+    with pytest.raises(BadResponse) as caught:
+        transport().send("x.add", {})
+    assert str(caught.value) == "x.add: the portal only speaks https://: use https:// in the " \
+                                "address (HTTP 400)"
+    assert caught.value.retryable is False and caught.value.executed_maybe is False
+
+
+@responses.activate
+def test_an_error_without_a_code_shows_the_status_not_no_code():
+    responses.post(HOOK + "crm.deal.get", status=400,
+                   json={"error": "", "error_description": "Not found"})
+    with pytest.raises(Exception) as caught:
+        transport().send("crm.deal.get", {"id": 5})
+    assert str(caught.value) == "crm.deal.get: Not found (HTTP 400)"
+
+
+@responses.activate
+def test_extra_keys_of_an_error_reply_are_redacted():
+    responses.post(HOOK + "x.get", status=400, json={
+        "error": "ERROR_ARGUMENT", "error_description": "bad", "argument": f"/rest/7/{CODE}/"})
+    with pytest.raises(Exception) as caught:
+        transport().send("x.get", {})
+    assert caught.value.extra == {"argument": "/rest/7/***/"}

@@ -3,11 +3,15 @@
 Order, as on a cloud portal (bitrix-rest-semantics.md §5.2, limits.md):
 
 1. leaky bucket -> 503 ``QUERY_LIMIT_EXCEEDED`` (the request is not executed);
-2. injected faults that answer before executing (``500``, ``502``);
+2. injected faults that answer before executing (``500``, ``502``) or never (``hang``,
+   ``redirect``: the HTTP layer holds the connection or answers 301);
 3. unknown method -> 404 ``ERROR_METHOD_NOT_FOUND`` (before authentication);
 4. authentication -> 401 (see :mod:`.auth`);
 5. operating budget of (credential, method) -> 429 ``OPERATION_TIME_LIMIT``;
-6. the method itself (the store), then the cost model's delay, then billing and ``time``.
+6. the method itself (the store), then the cost model's delay, then billing and ``time``;
+7. injected faults that spoil the answer of a request that ran: ``504`` (an HTML page
+   instead), ``partial`` / ``nullresult`` (a batch reply missing labels / with a null
+   ``result``); ``drop`` and ``slow`` are applied by the HTTP layer.
 
 Batch commands take steps 3, 5 and 6 one by one (:meth:`Dispatcher.call`).
 
@@ -32,7 +36,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .auth import Credentials, Identity
 from .batch import run_batch
 from .cost import CostModel
-from .faults import BAD_GATEWAY_HTML, INTERNAL_ERROR_BODY, FaultPlan
+from .faults import (BAD_GATEWAY_HTML, BATCH_ONLY, GATEWAY_TIMEOUT_HTML, INTERNAL_ERROR_BODY,
+                     FaultPlan, batch_labels, leave_out)
 from .limits import LeakyBucket, OperatingLedger
 from .outcome import ApiFault, CallContext
 from .quirks import NO_QUIRKS, Quirks
@@ -72,7 +77,9 @@ class Reply:
     status: int
     body: Any  # a JSON-able value, or bytes together with a non-JSON content_type
     content_type: str = JSON_TYPE
-    fault: Optional[str] = None  # "drop" / "slow": applied by the HTTP layer after executing
+    #: "drop" / "slow": applied by the HTTP layer after executing; "hang" / "redirect": the
+    #: HTTP layer answers instead (never / 301), nothing was executed
+    fault: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -164,13 +171,27 @@ class Dispatcher:
             self.stats.error(fault.code)
             return _error(fault)
         fault = self.faults.draw()
+        if fault in BATCH_ONLY and request.method != "batch":
+            fault = None  # nothing to spoil: a single call's reply has no labels
         if fault:
             self.stats.fault(fault)
         if fault == "500":
             return Reply(500, dict(INTERNAL_ERROR_BODY))
         if fault == "502":
             return Reply(502, BAD_GATEWAY_HTML, "text/html")
+        if fault in ("hang", "redirect"):
+            return Reply(0, b"", "text/html", fault=fault)
         reply = self._execute(request)
+        if fault == "504":
+            return Reply(504, GATEWAY_TIMEOUT_HTML, "text/html")  # ... after the method ran
+        if fault in BATCH_ONLY:
+            if reply.status == 200 and isinstance(reply.body, dict):
+                groups = reply.body.get("result")
+                if fault == "nullresult":
+                    reply.body["result"] = None
+                elif isinstance(groups, dict):
+                    reply.body["result"] = leave_out(groups, batch_labels(request.params))
+            return reply
         reply.fault = fault
         return reply
 

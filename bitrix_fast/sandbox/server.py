@@ -14,6 +14,12 @@ Parameters are the query string (PHP ``parse_str``) with the POST body's paramet
 (:func:`.wire.parse_body`) replacing same-named keys, then converted with
 :func:`.phpquery.to_python`. A reply goes out as JSON, or as XML for ``.xml`` routes.
 
+Two injected faults are carried out here, where the connection is: ``redirect`` answers
+``301`` with ``Location: https://<Host><path>`` (the path as requested, so it holds the
+webhook code, as a real portal's redirect does), and ``hang`` never answers: the thread
+holds the connection, reading and discarding, until the client closes it or the server is
+shut down (:meth:`SandboxHTTPServer.close_connections` wakes it at once).
+
 The server speaks HTTP/1.1 with keep-alive and ``Content-Length`` and writes each reply
 in one piece with TCP_NODELAY, because clients reuse connections and a 40 ms delayed-ACK
 stall per request would dwarf everything the sandbox measures. Nothing a client sends can
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import socket
 import threading
 import time
@@ -32,6 +39,7 @@ from typing import Any, Dict, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
 from .dispatch import Reply, RestRequest
+from .faults import MOVED_HTML
 from .phpquery import parse_str, to_python
 from .wire import encode, parse_body
 
@@ -82,6 +90,7 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 65  # idle keep-alive connections are closed, as nginx does
     wbufsize = 1 << 16  # buffered: headers and body leave in one write
     transport = "json"  # of the request being served: "json" or "xml"
+    _extra_headers: Tuple[Tuple[str, str], ...] = ()
     server: "SandboxHTTPServer"
 
     def setup(self) -> None:
@@ -147,6 +156,16 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.server.stats.bump("dropped")
             return
+        if reply.fault == "hang":
+            self.close_connection = True
+            self._hold()
+            return
+        if reply.fault == "redirect":
+            host = self.headers.get("Host") or "%s:%s" % self.server.server_address[:2]
+            parts = urlsplit(self.path)
+            target = parts.path + ("?" + parts.query if parts.query else "")
+            reply = Reply(301, MOVED_HTML, "text/html")
+            self._extra_headers = (("Location", f"https://{host}{target}"),)
         try:
             if isinstance(reply.body, bytes):
                 body, content_type = reply.body, reply.content_type
@@ -160,13 +179,25 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response_only(reply.status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        for name, value in CORS_HEADERS:
+        for name, value in CORS_HEADERS + self._extra_headers:
             self.send_header(name, value)
+        self._extra_headers = ()
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _hold(self) -> None:
+        """Say nothing until the client hangs up or the server stops (``hang``)."""
+        connection = self.connection
+        while not self.server.closing.is_set():
+            try:
+                readable, _, _ = select.select([connection], [], [], 0.1)
+                if readable and not connection.recv(65536):
+                    return  # the client gave up and closed the connection
+            except (OSError, ValueError):  # closed under us: shutdown, or the client reset
+                return
 
     def _serve(self) -> None:
         self.transport = "json"
@@ -247,6 +278,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.slow_seconds = slow_seconds
         self._connections: set = set()
         self._connections_lock = threading.Lock()
+        #: set when the server stops: connections held by ``hang`` are let go
+        self.closing = threading.Event()
         super().__init__(address, Handler)
 
     def track(self, connection: socket.socket, open_: bool) -> None:
@@ -255,6 +288,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 
     def close_connections(self) -> None:
         """Shut every keep-alive connection so no thread serves a closed portal."""
+        self.closing.set()
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
