@@ -310,6 +310,12 @@ class LimiterError(BitrixError):
     executed_maybe = False
 
 
+class IncompleteListWarning(RuntimeWarning, UserWarning):
+    """A listing ended with fewer distinct rows than the server's ``total``, and nothing the
+    replies showed (rows seen twice, pages cut short by joins) explains the difference.
+    A ``RuntimeWarning`` as fast_bitrix24's, and a ``UserWarning``: caught either way."""
+
+
 def is_refusal(error: BaseException) -> bool:
     """True for the portal's refusals (503 QUERY_LIMIT_EXCEEDED, 429 OPERATION_TIME_LIMIT),
     answered before anything ran: a refused request or command may always be sent again.

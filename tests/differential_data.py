@@ -246,7 +246,7 @@ DIFFERENCES: List[Difference] = [
         "ID ranges: every row that existed throughout, once",
         "Lost and repeated rows.",
         "error",
-        tested_by="tests/test_planner.py::test_churn_loses_no_surviving_row_and_duplicates_none"),
+        tested_by="tests/test_listing.py::test_churn_loses_no_surviving_row_and_duplicates_none"),
     Difference(
         "progress-bars",
         "``verbose=True`` (the default) in cron jobs, pipes, log files",

@@ -169,7 +169,8 @@ def test_plain_paging_of_joined_pages_deduplicates():
 
 
 def test_a_shortfall_plain_paging_cannot_explain_is_warned():
-    """Fewer distinct rows than total, not explained by duplicates: a UserWarning."""
+    """Fewer distinct rows than total, not explained by duplicates: a UserWarning (and a
+    RuntimeWarning, as fast_bitrix24's)."""
     class Lossy(FakeList):
         def _list(self, params):
             result, total, nxt = super()._list(params)
@@ -177,7 +178,7 @@ def test_a_shortfall_plain_paging_cannot_explain_is_warned():
                 total += 30  # claims 30 rows that never come
             return result, total, nxt
 
-    with pytest.warns(UserWarning, match="total is 1,030 rows, but 1,000 came back"):
+    with pytest.warns(UserWarning, match="1,000 rows came back, but the server's total is 1,030"):
         run(listing("some.vendor.list"), Lossy(id_space("uniform", 1_000)))
 
 
@@ -323,3 +324,23 @@ def test_resume_reads_only_what_was_not_covered():
     assert set(got) | done == set(ids)
     _, whole, _ = export(ids)
     assert first_requests + again.requests <= 1.25 * whole.requests
+
+
+def test_a_range_plan_warns_of_a_total_it_cannot_explain():
+    """All rows are proven read, yet the server claims more: said, as fast_bitrix24 says it."""
+    class Inflated(FakeList):
+        def _list(self, params):
+            result, total, nxt = super()._list(params)
+            return result, (None if total is None else total + 3), nxt
+
+    with pytest.warns(RuntimeWarning, match="120 rows came back, but the server's total is 123"):
+        rows = run(listing(), Inflated(id_space("uniform", 120)))
+    assert len(rows) == 120
+
+
+def test_joined_rows_explain_an_overstated_total():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got, _, _ = export(id_space("uniform", 5_000), quirks={"joined_pages"})
+    assert len(got) == 5_000

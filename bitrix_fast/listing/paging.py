@@ -122,10 +122,11 @@ class PlainPlan:
         self.done = self._in_flight == 0 and (self._stopped or not self._pending)
         return rows
 
-    def accounted(self) -> int:
-        """Rows the pages account for: those received, plus the rows missing from pages cut
-        short (the server dropped joined duplicates there): before the last page, all it
-        lacks of 50; on the last, what it lacks of the rest ``total`` leaves for it."""
+    def accounted(self, distinct: int) -> int:
+        """Rows the pages account for: those received (``distinct`` and repeats), plus the
+        rows missing from pages cut short (the server dropped joined duplicates there):
+        before the last page, all it lacks of 50; on the last, what it lacks of the rest
+        ``total`` leaves for it."""
         if not self._lengths:
             return 0
         last = max(self._lengths)

@@ -51,6 +51,8 @@ SHORT_MARGIN = 2
 SHORT_SIGMAS = 3.0
 #: Densities within this factor of each other count as even.
 EVEN_FACTOR = 1.6
+#: Slack on the measured share of joined duplicates when judging a total it explains.
+JOIN_SLACK = 0.03
 #: Up to this many segments of rows, spans are one segment each (one round of requests);
 #: bigger listings are bound by requests, and get spans of two segments.
 SINGLE_ROUND_SPANS = 4
@@ -108,8 +110,10 @@ class RangePlan:
         #: the reference index of chained pages: 49 until pages turn out to be cut short
         self._ref = PAGE - 1
         self._short_lengths: List[int] = []  # lengths of pages cut short with rows after them
-        #: distinct rows per row a COUNT counts: below 1 where joins inflate counts (a page of
-        #: 50 joined rows holds this share of distinct ones)
+        #: rows and pages of every page with rows above it (short or not): a page of 50 joined
+        #: rows holds ``rows / (50 * pages)`` distinct ones, the share a COUNT over joins
+        #: overstates by
+        self._mid_rows = self._mid_pages = 0
         self._distinct = 1.0
         self._head: Optional[Tuple[int, int, int]] = None  # first ID, last ID, rows
         #: ID intervals proven read (with the intervals a resumed listing skips)
@@ -340,7 +344,7 @@ class RangePlan:
         reached = after0  # every row in (after0, reached] is in hand
         bound: Optional[int] = after0  # what the next chained page's ``>`` resolved to
         empty = False  # a page proved (bound, top0) empty
-        shorts: List[Tuple[int, int]] = []  # (rows, last ID) of the chain's short pages
+        mids: List[Tuple[int, int]] = []  # (rows, last ID) of the chain's pages
         count: Optional[int] = None
         refused: Optional[CommandResult] = None
         for tag, outcome in part:
@@ -364,8 +368,7 @@ class RangePlan:
                 bound = None
                 continue
             reached = max(reached, ids[-1])
-            if len(ids) < PAGE:
-                shorts.append((len(ids), ids[-1]))
+            mids.append((len(ids), ids[-1]))
             # The next page asked for rows above row [ref] of this one (not above its last:
             # with short pages the two differ, and the pages overlap).
             bound = ids[tag.ref] if len(ids) > tag.ref else None
@@ -389,10 +392,13 @@ class RangePlan:
                 cap_empty = True
         # An empty top page proves the span empty *now*; rows the chain read before it were
         # there when read (deleted since, under churn), so both stand.
-        if shorts:  # short pages with rows above them: joined rows, not the end
+        if mids and seen:
             highest = max(seen)
-            cut = [length for length, last in shorts if last < highest]
-            if cut:
+            inner = [(length, last) for length, last in mids if last < highest]
+            self._mid_rows += sum(length for length, _ in inner)
+            self._mid_pages += len(inner)
+            cut = [length for length, _ in inner if length < PAGE]
+            if cut:  # short pages with rows above them: joined rows, not the end
                 self._short_page(*cut)
         if empty or cap_empty or (low is not None and low <= reached + 1) or (
                 top0 is not None and reached >= top0 - 1):
@@ -483,6 +489,14 @@ class RangePlan:
             if index:
                 self._ready.append(part.key)
 
+    def accounted(self, distinct: int) -> float:
+        """Rows a ``total`` is explained by: ``distinct`` rows read, scaled up by the share
+        of joined duplicates that short pages showed (their COUNT counts joined rows; the
+        share is measured, so it gets a little slack)."""
+        if self._distinct >= 1.0:
+            return float(distinct)
+        return distinct / self._distinct * (1 + JOIN_SLACK)
+
     def _short_page(self, *lengths: int) -> None:
         """Pages come back cut short (joined rows): chain on a row every page is sure to
         have -- below the shortest seen, and three standard deviations below their mean once
@@ -498,7 +512,10 @@ class RangePlan:
         # Once measured, the index follows the measurement (it may rise again after the
         # first, cautious guess); before that it only ever drops.
         self._ref = max(0, safe - 1 if len(seen) >= 5 else min(self._ref, safe - 1))
-        self._distinct = min(1.0, sum(seen) / len(seen) / PAGE)
+        if self._mid_pages:
+            self._distinct = min(1.0, self._mid_rows / (PAGE * self._mid_pages))
+        else:  # the first page, alone: its length is all there is to go by
+            self._distinct = min(1.0, min(seen) / PAGE)
 
     def _page(self, outcome: CommandResult) -> Tuple[List[int], List[Any]]:
         page = rows_of(outcome.result, self._facts)
