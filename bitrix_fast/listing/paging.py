@@ -168,9 +168,14 @@ class PlainPlan:
     def _after_second(self, page: List[Any], fresh: int) -> None:
         ids = tuple(row_id(row, self._facts) for row in page)
         if ids and ids == self._first:
-            if self._claims_more:
+            # Past the end a classic list answers page 1 again; only a repeat where the first
+            # page showed rows at this offset -- a total above one page, or without a total a
+            # full first page -- shows `start` ignored.
+            beyond = (self.total > PAGE if self.total is not None
+                      else len(self._first or ()) >= PAGE)
+            if self._claims_more and beyond:
                 raise IgnoresStart("the second page repeats the first: `start` is ignored")
-            self._stopped = True  # a classic list past its end answers page 1 again
+            self._stopped = True
             return
         self._verified = True
         if not page or fresh == 0:
