@@ -59,7 +59,7 @@ class BitrixAsync:
         return await asyncio.to_thread(self._sync.get_all, method, params)
 
     async def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
-                       read_ahead: int = 8) -> AsyncIterator[Dict[str, Any]]:
+                       read_ahead: Optional[int] = None) -> AsyncIterator[Dict[str, Any]]:
         """``async for row in bx.iter_all(method)``: rows as replies arrive, each ID once,
         handed over in chunks of 2,500 per thread hop; memory stays flat
         (see ``Bitrix.iter_all``)."""

@@ -23,6 +23,7 @@ from .encoding import can_encode
 from .engine import Engine, may_have_executed
 from .errors import AuthError, BatchError, BitrixError, with_item
 from .executor import drive, map_ordered
+from .inflight import InFlight
 from .limiter import OperatingBudget, TokenBucket
 from .params import check_list_params, check_method, check_params
 from .listing import Listing, rows_of
@@ -35,9 +36,6 @@ from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport
 
 logger = logging.getLogger("bitrix_fast")
 
-#: Enough threads to keep the bucket busy while replies are slow; more only adds contention.
-DEFAULT_MAX_WORKERS = 16
-
 
 class Page(NamedTuple):
     """One page of a list method: its rows and the server's ``total`` and ``next`` claims."""
@@ -47,7 +45,7 @@ class Page(NamedTuple):
     next: Optional[int]
 
 
-class Rows(Iterator[Any]):
+class Rows(Iterator[Dict[str, Any]]):
     """The rows of one ``iter_all`` listing, as they arrive (see :meth:`Bitrix.iter_all`)."""
 
     def __init__(self, rows: Iterator[Any], listing: Listing) -> None:
@@ -59,9 +57,9 @@ class Rows(Iterator[Any]):
     def __iter__(self) -> "Rows":
         return self
 
-    def __next__(self) -> Any:
+    def __next__(self) -> Dict[str, Any]:
         try:
-            row = next(self._rows)
+            row: Dict[str, Any] = next(self._rows)
         except StopIteration:
             self._finished = True
             raise
@@ -95,7 +93,9 @@ class Bitrix:
     is a ``requests.Session`` of yours (its other adapters are left alone); ``ssl`` is False to
     skip certificate checks or a CA-bundle path for self-hosted portals.
 
-    Keyword-only: ``max_workers`` (threads), ``timeout`` (seconds or ``(connect, read)``),
+    Keyword-only: ``max_workers`` (a cap on requests in flight and threads; by default
+    ``request_pool_size``, and fewer are in flight whenever the portal's rate times its time
+    per request needs fewer), ``timeout`` (seconds or ``(connect, read)``),
     ``retry`` (a :class:`~bitrix_fast.retry.Retry`, or a number of retries), ``limiter`` (any
     object with ``acquire()``, ``on_refused()``, ``rate``, ``burst`` -- e.g. a shared
     ``RedisLimiter``; if it also has ``budget(limit)``, the operating budget comes from
@@ -127,7 +127,11 @@ class Bitrix:
         self.batch_size = batch_size
         self._progress = progress
         self._credentials = auth.credentials(webhook, token_func)
-        workers = max_workers or min(DEFAULT_MAX_WORKERS, request_pool_size)
+        # As many requests in flight as the portal admits at once (its burst: 50, 250 on
+        # Enterprise): threads waiting on sockets are cheap, and on a portal whose batches
+        # take seconds, rate x time per request is what reaches its rate (see inflight.py).
+        # The engine's in-flight limit keeps fewer in flight whenever that is enough.
+        workers = max_workers or request_pool_size
         self._workers = workers
         clock = SystemClock()
         self._transport = Transport(self._credentials, session=client, pool_size=workers,
@@ -148,6 +152,7 @@ class Bitrix:
             retry_budget=RetryBudget(),
             throttle=AdaptiveThrottle(self._limiter.rate, workers, clock=clock),
             gate=ConcurrencyGate(workers),
+            inflight=InFlight(workers),
             clock=clock,
             respect_budget=respect_velocity_policy,
         )
@@ -173,16 +178,18 @@ class Bitrix:
         return plan.finish(rows)
 
     def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None,
-                 *, read_ahead: int = 8,
+                 *, read_ahead: Optional[int] = None,
                  skip: Iterable[Tuple[int, int]] = ()) -> "Rows":
         """Every row of a list method, yielded as replies arrive, each ID once, in no
-        particular order. At most ``read_ahead`` requests' worth of rows are held at a time,
+        particular order. At most ``read_ahead`` requests' worth of rows are held at a time
+        (by default as many as may be in flight: ``request_pool_size``, ~2,500 rows each),
         so memory stays flat however big the table is.
 
         The iterator's ``covered()`` lists the ID intervals ``[lo, hi)`` whose every row it
         has handed out so far; pass them back as ``skip`` to read only the rest (an
         interrupted export's resume). ``close()`` stops it and cancels what is not sent."""
-        if isinstance(read_ahead, bool) or not isinstance(read_ahead, int) or read_ahead < 1:
+        if read_ahead is not None and (isinstance(read_ahead, bool) or
+                                       not isinstance(read_ahead, int) or read_ahead < 1):
             raise ValueError(f"iter_all(): read_ahead must be an int >= 1, got {read_ahead!r}")
         method = check_method(method)
         plan = self._plan(method, params, skip=_intervals(skip))

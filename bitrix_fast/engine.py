@@ -13,8 +13,10 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from . import batch as batchlib
 from .batch import Command, CommandResult
+from .costs import BilledTime
 from .errors import (ApiError, AuthError, BitrixError, LimiterError, OperationTimeLimit,
                      RateLimited, RetryExhausted, TransportError, is_refusal, with_method)
+from .inflight import InFlight
 from .retry import Retry, RetryBudget, not_executed
 from .secrets import redact
 
@@ -60,6 +62,7 @@ class Engine:
         respect_budget: bool = True,
         random: Callable[[], float] = _random.random,
         stats: Optional[Stats] = None,
+        inflight: Optional[InFlight] = None,
     ) -> None:
         self._transport = transport
         self._credentials = credentials
@@ -73,6 +76,8 @@ class Engine:
         self._respect_budget = respect_budget
         self._random = random
         self.stats = stats or Stats()
+        self._inflight = inflight or InFlight(max(1, gate.limit))
+        self._billed = BilledTime()
         self._cap: Optional[int] = None
         self._cap_lock = threading.Lock()
 
@@ -202,6 +207,8 @@ class Engine:
         out["rate"] = self._limiter.rate
         out["concurrency"] = self._gate.limit
         out["in_flight"] = self._gate.in_flight
+        out["in_flight_peak"] = self._gate.peak
+        out["in_flight_limit"] = self._inflight.snapshot()
         out["throttle"] = self._throttle.snapshot()
         out["retry_budget"] = self._retry_budget.snapshot()
         out["operating"] = self._budget.snapshot()
@@ -212,12 +219,23 @@ class Engine:
     def _attempt(self, method: str, params: Mapping[str, Any], methods: Sequence[str]) -> Any:
         if self._respect_budget:
             self._wait_for_budget(methods)
-        with self._gate.slot():
-            waited = self._limiter.acquire()
-            if waited:
-                self.stats.add("limiter_wait", waited)
-            self.stats.add("requests")
-            reply = self._transport.send(method, params)
+        kind = tuple(methods)
+        # The budget sees this request's expected server time while it is in flight, so
+        # fifty requests of a method near its wall are not all sent on an old figure.
+        expected = self._billed.expected(method, params, methods)
+        for name, seconds in expected.items():
+            self._budget.begin(name, seconds)
+        try:
+            with self._gate.slot(lambda: self._soft_limit(kind)):
+                waited = self._limiter.acquire()
+                if waited:
+                    self.stats.add("limiter_wait", waited)
+                self.stats.add("requests")
+                reply = self._transport.send(method, params)
+        finally:
+            for name, seconds in expected.items():
+                self._budget.end(name, seconds)
+        self._inflight.observe(kind, reply.elapsed)
         body = reply.body
         if isinstance(body, dict) and isinstance(body.get("time"), dict):
             self._observe(method, body["time"])
@@ -239,7 +257,14 @@ class Engine:
             self.stats.add("budget_wait", delay)
             self._clock.sleep(delay)
 
+    def _soft_limit(self, kind: Any) -> int:
+        """Requests of ``kind`` that may be in flight now (see :mod:`.inflight`)."""
+        free = getattr(self._limiter, "available", 0.0)
+        return self._inflight.limit(kind, self._limiter.rate,
+                                    free if isinstance(free, (int, float)) else 0.0)
+
     def _observe(self, method: str, time_block: Mapping[str, Any]) -> None:
+        self._billed.observe(method, time_block.get("duration"))
         operating = time_block.get("operating")
         if operating is None:
             return

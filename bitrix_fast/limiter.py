@@ -168,10 +168,12 @@ class TokenBucket:
 class _MethodState:
     # The figure, its server time, and local monotonic deadlines: the oldest basket drops
     # out at ``reset``; the figure says wait until ``pause_until``; a 429 until ``blocked_until``.
-    __slots__ = ("operating", "stamp", "reset", "pause_until", "blocked_until")
+    __slots__ = ("operating", "stamp", "reset", "pause_until", "blocked_until", "reserved")
 
     def __init__(self) -> None:
         self.operating = 0.0
+        #: server seconds the requests in flight are expected to add to ``operating``
+        self.reserved = 0.0
         self.stamp = self.reset = self.pause_until = self.blocked_until = -math.inf
 
 
@@ -207,6 +209,8 @@ class OperatingBudget:
     #: Added to every reset deadline: ``operating_reset_at`` is a whole second and the server's
     #: baskets are minute-aligned, so the exact moment may fall just after it.
     _RESET_SLACK = 1.0
+    #: How soon to look again while work in flight is what holds a method back.
+    _IN_FLIGHT_RECHECK = 0.2
 
     def __init__(
         self, limit: float = 480.0, *, window: float = 600.0, clock: Optional[Clock] = None,
@@ -247,6 +251,21 @@ class OperatingBudget:
             state.reset = now + to_reset
             state.pause_until = now + self._pause(state.operating, to_reset)
 
+    def begin(self, method: str, seconds: float) -> None:
+        """A request expected to bill ``seconds`` of server time to ``method`` is in flight:
+        the figure the portal will report grows by that much when it is answered."""
+        if seconds > 0:
+            with self._lock:
+                self._methods.setdefault(method.lower(), _MethodState()).reserved += seconds
+
+    def end(self, method: str, seconds: float) -> None:
+        """The request :meth:`begin` announced was answered (or failed)."""
+        if seconds > 0:
+            with self._lock:
+                state = self._methods.get(method.lower())
+                if state is not None:
+                    state.reserved = max(0.0, state.reserved - seconds)
+
     def on_limit_hit(self, method: str) -> None:
         """The portal answered 429 for ``method``: wait for its reset (or a tenth of the window)."""
         now = self._clock.now()
@@ -284,6 +303,19 @@ class OperatingBudget:
         share = (operating - self._soft) / (self._hard - self._soft)
         return share * min(to_reset, self._window * self._SLOW_PAUSE)
 
-    @staticmethod
-    def _wait(state: _MethodState, now: float) -> float:
-        return max(0.0, state.pause_until - now, state.blocked_until - now)
+    def _wait(self, state: _MethodState, now: float) -> float:
+        wait = max(0.0, state.pause_until - now, state.blocked_until - now)
+        if wait == 0.0 and state.operating < self._hard <= state.operating + state.reserved:
+            # What is in flight will take the method to the wall: send nothing more of it
+            # until replies show what that work really cost.
+            return self._IN_FLIGHT_RECHECK
+        return wait
+
+    def in_flight_delay(self, method: str) -> float:
+        """The wait that work in flight alone calls for (a shared budget adds it to its own)."""
+        now = self._clock.now()
+        with self._lock:
+            state = self._methods.get(method.lower())
+            if state is None or not state.operating < self._hard <= state.operating + state.reserved:
+                return 0.0
+            return self._IN_FLIGHT_RECHECK

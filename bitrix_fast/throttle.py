@@ -11,7 +11,7 @@ import math
 import threading
 from collections import deque
 from contextlib import contextmanager
-from typing import Deque, Iterator, Optional
+from typing import Callable, Deque, Iterator, Optional
 
 from .clock import SYSTEM_CLOCK, Clock
 
@@ -158,12 +158,18 @@ class AdaptiveThrottle:
 class ConcurrencyGate:
     """A semaphore whose limit may change at run time; raising it wakes the waiters.
 
-    Lowering it never interrupts requests in flight: new ones wait until enough have ended.
+    ``limit`` is the hard cap (``slow()``, the throttle after overloads). :meth:`slot` may
+    also be given a soft limit, a function read each time a waiter checks (it changes with
+    time: tokens refill, replies are measured), so waiters look again every ``recheck``
+    seconds as well as when a request ends. Lowering a limit never interrupts requests in
+    flight: new ones wait until enough have ended.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, recheck: float = 0.05) -> None:
         self._limit = self._check(limit)
+        self._recheck = recheck
         self._in_flight = 0
+        self._peak = 0
         self._cond = threading.Condition()
 
     @property
@@ -181,13 +187,20 @@ class ConcurrencyGate:
     def in_flight(self) -> int:
         return self._in_flight
 
+    @property
+    def peak(self) -> int:
+        """The most requests ever in flight at once."""
+        return self._peak
+
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one of the ``limit`` places for the duration of one HTTP request."""
+    def slot(self, soft: Optional[Callable[[], int]] = None) -> Iterator[None]:
+        """Hold one place for the duration of one HTTP request."""
         with self._cond:
-            while self._in_flight >= self._limit:
-                self._cond.wait()
+            while self._in_flight >= self._limit or (
+                    soft is not None and self._in_flight >= soft()):
+                self._cond.wait(self._recheck if soft is not None else None)
             self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
         try:
             yield
         finally:

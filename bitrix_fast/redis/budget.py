@@ -80,9 +80,11 @@ class RedisOperatingBudget(OperatingBudget):
         """
         method = method.lower()
         local = super().delay
-        return self._conn.run(
+        shared = self._conn.run(
             lambda: float(self._delay_script(keys=[self._hash], args=[method])),
             lambda: local(method))
+        # Work this process has in flight is known here only.
+        return max(shared, self.in_flight_delay(method))
 
     def snapshot(self) -> dict:
         try:
