@@ -7,13 +7,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 from .__version__ import __version__
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line naming the argument, not a usage block: the line
+    ends up in cron mails and CI logs (subcommands inherit the class)."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        if message.startswith("argument "):
+            message = message[len("argument "):]
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="bitrix-fast",
         description="Move data in and out of a Bitrix24 portal at the portal's limits.",
     )
