@@ -265,6 +265,9 @@ class BulkCall(Iterator[Outcome]):
             chunk = self._next_chunk()
             if chunk is None:
                 return
+            if self._stopping.is_set():  # stopped while the chunk was being read
+                self._unsent.append(chunk)
+                return
             try:
                 future = self._pool.submit(self._task, chunk)
             except RuntimeError as error:  # the client was closed under us
@@ -398,7 +401,7 @@ class BulkCall(Iterator[Outcome]):
         indexes: List[int] = []
         params: List[Mapping[str, Any]] = []
         while (len(params) < self._batch_size and not self._singles
-               and len(self._ready) < self._batch_size):
+               and len(self._ready) < self._batch_size and not self._stopping.is_set()):
             pulled = self._pull()
             if pulled is None:
                 break

@@ -120,7 +120,7 @@ def cut(path: str, size: int) -> None:
 
 def _scan_jsonl(handle: BinaryIO, path: str, facts: MethodFacts) -> Existing:
     found = Existing()
-    for number, (line, end) in enumerate(_complete_lines(handle), 1):
+    for number, (line, end) in enumerate(complete_lines(handle), 1):
         if line.strip():
             try:
                 row = json.loads(line.decode("utf-8"))
@@ -138,7 +138,7 @@ def _scan_csv(handle: BinaryIO, path: str, facts: MethodFacts) -> Existing:
     position = {"end": 0, "eof": False}
 
     def lines() -> Iterator[str]:
-        for line, end in _complete_lines(handle):
+        for line, end in complete_lines(handle):
             position["end"] = end
             yield line.decode("utf-8")
         position["eof"] = True
@@ -164,7 +164,7 @@ def _scan_csv(handle: BinaryIO, path: str, facts: MethodFacts) -> Existing:
     return found
 
 
-def _complete_lines(handle: BinaryIO) -> Iterator[Tuple[bytes, int]]:
+def complete_lines(handle: BinaryIO) -> Iterator[Tuple[bytes, int]]:
     """(line, offset after it) for every line that ends with a newline; a last line without
     one is a record cut off by the kill and is never returned."""
     end = 0
