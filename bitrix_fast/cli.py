@@ -36,12 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_parser(sub)
     demo.add_parser(sub)
     sandbox_cli.add_parser(sub)
+    for command in sub.choices.values():
+        command.set_defaults(command_parser=command)  # to blame the right one for extras
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        getattr(args, "command_parser", parser).error(
+            f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return 2

@@ -24,6 +24,7 @@ import re
 import signal
 import sys
 import threading
+import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
@@ -107,6 +108,11 @@ def make_client(args: argparse.Namespace, webhook: str, progress: Any = None) ->
 
     pool, rate = rate_settings(args)
     ssl = ssl_setting(args)
+    if ssl is False:
+        # Asked for: urllib3's warning on every request would bury the one line we print.
+        import urllib3
+
+        warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
     try:
         return Bitrix(webhook, verbose=not args.quiet, request_pool_size=pool,
                       requests_per_second=rate, retry=args.retries, ssl=ssl,
