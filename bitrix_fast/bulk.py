@@ -112,7 +112,10 @@ class BulkCall(Iterator[Outcome]):
     ``run`` sends one chunk through the engine and returns one CommandResult per item;
     ``check`` validates one item (raising TypeError / ValueError) and returns the parameters
     to send; ``batchable`` says whether a batch command can carry them; ``unwrap`` turns a
-    raw result into the caller's (``{"item": {...}}`` -> ``{...}``).
+    raw result into the caller's (``{"item": {...}}`` -> ``{...}``); ``on_send`` is called in
+    the worker thread with a chunk's indexes just before it is sent (a journal's write-ahead
+    record; it must be thread-safe; if it raises, the chunk is not sent, the call stops and
+    the error is raised at the end).
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class BulkCall(Iterator[Outcome]):
         batchable: Callable[[Mapping[str, Any]], bool],
         unwrap: Callable[[Any], Any] = lambda result: result,
         progress: Optional[Callable[[], Any]] = None,
+        on_send: Optional[Callable[[Tuple[int, ...]], None]] = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if look_ahead < 1:
@@ -147,6 +151,7 @@ class BulkCall(Iterator[Outcome]):
         self._unwrap = unwrap
         self._make_progress = progress
         self._progress: Any = None
+        self._on_send = on_send
         self._clock = clock
 
         self._next_index = 0
@@ -282,6 +287,16 @@ class BulkCall(Iterator[Outcome]):
         # Runs in a worker thread. A chunk that starts after a stop is never sent.
         if self._stopping.is_set():
             return None
+        if self._on_send is not None:
+            try:
+                self._on_send(chunk.indexes)
+            except Exception as error:  # e.g. the journal's disk is full: send nothing
+                if self._raise_at_end is None:
+                    self._raise_at_end = error
+                self.stop(error)
+                return None
+            if self._stopping.is_set():
+                return None
         return self._run(chunk)
 
     def _collect(self) -> None:

@@ -9,8 +9,8 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import (Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional,
-                    Sequence, Sized, Union)
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple,
+                    Optional, Sequence, Sized, Tuple, Union)
 from urllib.parse import urlsplit
 
 import requests
@@ -220,7 +220,8 @@ class Bitrix:
 
     def iter_call(self, method: str, items: Iterable[Mapping[str, Any]], *,
                   look_ahead: Optional[int] = None,
-                  stop_wait: Optional[float] = None) -> BulkCall:
+                  stop_wait: Optional[float] = None,
+                  on_send: Optional[Callable[[Tuple[int, ...]], None]] = None) -> BulkCall:
         """Call ``method`` once per item of ``items`` (any iterable of parameter dicts, read
         lazily), 50 items per batch request, batches in parallel; yield one
         :class:`~bitrix_fast.bulk.Outcome` per item as each batch returns (not in input
@@ -234,6 +235,11 @@ class Bitrix:
         ``stop()``, ``close()`` and Ctrl+C, after waiting for the requests in flight (at most
         ``stop_wait`` seconds, by default the request timeout; what still runs is then in
         doubt); Ctrl+C is re-raised once every item is reported. See :mod:`bitrix_fast.bulk`.
+
+        ``on_send(indexes)``, if given, is called in a worker thread just before each batch
+        is sent, with its items' indexes: where a journal records "about to be sent", so that
+        even a ``kill -9`` leaves a record of what may have run. It must be thread-safe; if
+        it raises, that batch is not sent, the call stops and the error is raised at the end.
 
         ::
 
@@ -270,7 +276,8 @@ class Bitrix:
             batchable=can_encode,
             unwrap=lambda result: _unwrap(method, result),
             progress=lambda: make_progress(self._progress, self.verbose, method, total=total,
-                                           unit="items"),
+                                           unit="items", burst=getattr(self._limiter, "burst", 50)),
+            on_send=on_send,
         )
 
     def call_batch(self, params: Mapping[str, Any]) -> Dict[str, Any]:

@@ -346,3 +346,40 @@ def test_report_sorts_outcomes_into_a_batch_error(pool):
     assert results == {} and list(error.errors) == list(range(50))
     assert list(error.not_sent) == list(range(50, 120))
     assert "70 not sent" in str(error)
+
+
+# -- the write-ahead hook ----------------------------------------------------------------------
+
+def test_on_send_comes_before_each_batch_is_run(pool):
+    engine = FakeEngine()
+    announced = []
+    run = engine.run
+
+    def checked(chunk):
+        assert set(chunk.indexes) <= set(announced), "a batch ran before it was announced"
+        return run(chunk)
+
+    engine.run = checked
+    outcomes = list(bulk(engine, items(420), pool, on_send=announced.extend))
+    assert_each_index_once(outcomes, 420)
+    assert sorted(announced) == list(range(420))
+
+
+def test_a_failing_on_send_sends_nothing_more_and_is_raised(pool):
+    engine = FakeEngine(delay=0.01)
+    calls = []
+
+    def journal(indexes):
+        calls.append(indexes)
+        if len(calls) == 3:
+            raise OSError("No space left on device")
+
+    outcomes = []
+    with pytest.raises(OSError, match="No space"):
+        for outcome in bulk(engine, items(1000), pool, on_send=journal):
+            outcomes.append(outcome)
+    assert_each_index_once(outcomes, 1000)
+    groups = by_status(outcomes)
+    assert set(groups[Status.RESULT]) == set(engine.sent)
+    assert not set(calls[2]) & set(engine.sent)  # the batch whose record failed stayed home
+    assert set(calls[2]) <= set(groups[Status.NOT_SENT])

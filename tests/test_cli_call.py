@@ -24,6 +24,11 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def outcomes(path):
+    """A journal's outcome lines (its "sending" write-ahead lines left out)."""
+    return [r for r in read_jsonl(path) if "sending" not in r]
+
+
 def titles_by_id(webhook):
     with Bitrix(webhook, verbose=False) as bx:
         return {int(r["ID"]): r["TITLE"] for r in bx.get_all("crm.deal.list",
@@ -45,7 +50,7 @@ def test_every_item_gets_one_journal_line(bitrix_sandbox, tmp_path):
     write_items(items, [{"fields": {"TITLE": f"Сделка {i}"}} for i in range(230)])
     assert main(["call", "crm.deal.add", "--items", str(items), "-o", str(out),
                  "--webhook", bitrix_sandbox.webhook, "--quiet"]) == 0
-    results = read_jsonl(out)
+    results = outcomes(out)
     # One line per item, in the order batches returned.
     assert sorted(r["index"] for r in results) == list(range(230))
     titles = titles_by_id(bitrix_sandbox.webhook)
@@ -63,7 +68,7 @@ def test_failed_items_are_written_out_for_a_rerun(bitrix_sandbox, tmp_path, caps
                  "--webhook", bitrix_sandbox.webhook, "--quiet"]) == 3
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "3 succeeded, 2 failed" in err
-    state = last_state(read_jsonl(out))
+    state = last_state(outcomes(out))
     assert sorted(state) == [0, 1, 2, 3, 4]
     assert [state[i][0] for i in range(5)] == ["result", "result", "error", "result", "error"]
     assert set(state[2][1]) == {"code", "description"}
@@ -88,7 +93,7 @@ def test_dropped_connections_leave_items_in_doubt(bitrix_sandbox, tmp_path, caps
                  "--webhook", bitrix_sandbox.webhook, "--quiet"]) == 3
     assert "in doubt" in capsys.readouterr().err
     assert bitrix_sandbox.stats()["faults"].get("drop", 0) > 0
-    state = last_state(read_jsonl(out))
+    state = last_state(outcomes(out))
     assert sorted(state) == list(range(2000))
     doubtful = sorted(i for i, (kind, _) in state.items() if kind == "in_doubt")
     assert doubtful and all(isinstance(state[i][1], str) for i in doubtful)
@@ -121,7 +126,7 @@ def test_a_wrong_webhook_stops_at_once_and_reports_the_rest_not_sent(bitrix_sand
     assert len(err.splitlines()) == 1 and "wrong12345" not in err
     assert "INVALID_CREDENTIALS" in err and "nothing more was sent" in err
     assert "5,950 not sent" in err and "50 failed" in err
-    state = last_state(read_jsonl(out))
+    state = last_state(outcomes(out))
     kinds = [state[i][0] for i in range(6000)]
     assert kinds.count("error") == 50 and kinds.count("not_sent") == 5950
     assert len(read_jsonl(tmp_path / "results.not_sent.jsonl")) == 5950
@@ -129,7 +134,7 @@ def test_a_wrong_webhook_stops_at_once_and_reports_the_rest_not_sent(bitrix_sand
     # With the right webhook, --resume sends the rest and only the rest.
     assert main(["call", "crm.deal.add", "--items", str(items), "-o", str(out), "--resume",
                  "--webhook", bitrix_sandbox.webhook, "--quiet", *X10]) == 3  # 50 still failed
-    state = last_state(read_jsonl(out))
+    state = last_state(outcomes(out))
     assert [state[i][0] for i in range(6000)].count("result") == 5950
     assert bitrix_sandbox.store.count("deal") == 5950
     assert not (tmp_path / "results.not_sent.jsonl").exists()
@@ -143,7 +148,7 @@ def test_items_from_stdin(bitrix_sandbox, tmp_path, monkeypatch):
     out = tmp_path / "results.jsonl"
     assert main(["call", "crm.deal.add", "--items", "-", "-o", str(out),
                  "--webhook", bitrix_sandbox.webhook, "--quiet"]) == 0
-    assert sorted(r["index"] for r in read_jsonl(out)) == list(range(120))
+    assert sorted(r["index"] for r in outcomes(out)) == list(range(120))
     assert bitrix_sandbox.store.count("deal") == 120
 
 

@@ -8,7 +8,6 @@ import json
 import shutil
 import ssl
 import subprocess
-import sys
 import threading
 
 import pytest

@@ -6,9 +6,10 @@ are skipped and ``index`` counts the others from 0. Every line is checked before
 sent, so a bad line 90,000 stops the run before the first request rather than half-way
 (stdin is first copied to a temporary file for that).
 
-The journal (``-o``, see :mod:`.journal` for its lines) gets each item's outcome as soon as
-its batch returns, flushed: a result, an error, ``in_doubt`` (the request may have run: the
-library never resends those) or ``not_sent``. Ctrl+C or SIGTERM stops sending at once, waits
+The journal (``-o``, see :mod:`.journal` for its lines) gets a ``sending`` line for each
+batch just before it leaves, and each item's outcome as soon as its batch returns, flushed:
+a result, an error, ``in_doubt`` (the request may have run: the library never resends those)
+or ``not_sent``. So even after ``kill -9`` every item that may have run is on record. Ctrl+C or SIGTERM stops sending at once, waits
 for the requests in flight, writes their outcomes and ``not_sent`` for the rest, and exits 130
 (a second Ctrl+C exits at once; what was in flight is then written as in doubt). An
 authentication error (a wrong webhook) stops the same way, after one refused batch: exit 3.
@@ -36,7 +37,7 @@ import threading
 from contextlib import ExitStack
 from typing import IO, Any, Dict, Iterator, Optional, TextIO, Tuple
 
-from ..bulk import Outcome, Status, Stopped
+from ..bulk import Status, Stopped
 from ..errors import AuthError
 from ..params import check_method, check_params
 from ..progress import make_progress
@@ -157,6 +158,7 @@ def _send(args: argparse.Namespace, method: str, items: ItemsFile, states: State
     origin: Dict[int, int] = {}     # the call's index -> the items file's index, while open
     stopping = threading.Event()
     state: Dict[str, Any] = {"calls": None, "reason": None, "forced": False}
+    out: Any = None
 
     def source() -> Iterator[Dict[str, Any]]:
         position = 0
@@ -167,6 +169,14 @@ def _send(args: argparse.Namespace, method: str, items: ItemsFile, states: State
             position += 1
             # After a stop the rest is only counted as not sent: no need to parse it.
             yield {} if stopping.is_set() else json.loads(text)
+
+    def on_send(positions: Tuple[int, ...]) -> None:
+        # In a worker thread, right before the batch leaves: after a kill -9 these items are
+        # in doubt, not "never sent", so a --resume cannot send them twice.
+        indexes = [origin[position] for position in positions]
+        out.write(journal.sending_line(indexes), flush=True)
+        for index in indexes:
+            states.set(index, Status.IN_DOUBT)
 
     def on_signal(signum: int, frame: Any) -> None:
         if stopping.is_set():
@@ -182,7 +192,7 @@ def _send(args: argparse.Namespace, method: str, items: ItemsFile, states: State
         bar = stack.enter_context(make_progress(None, not args.quiet, method, total=todo,
                                                 unit="items", burst=pool))
         stack.enter_context(common.signals(on_signal))
-        calls = state["calls"] = bx.iter_call(method, source())
+        calls = state["calls"] = bx.iter_call(method, source(), on_send=on_send)
         if stopping.is_set():
             calls.stop(Stopped(f"{method}: interrupted before this item was sent"))
         unreported = 0
@@ -199,14 +209,9 @@ def _send(args: argparse.Namespace, method: str, items: ItemsFile, states: State
                     bar.update(unreported)
                     unreported = 0
         except KeyboardInterrupt:
+            # A second Ctrl+C: what was handed over and has no outcome is in doubt (its
+            # "sending" line says so), what was never handed over is not sent.
             state["forced"] = True
-            # Handed to the call, no outcome: they may have been sent.
-            for index in origin.values():
-                doubt = Outcome(index, Status.IN_DOUBT, error=Stopped(
-                    f"{method}: interrupted twice before this item's outcome was known; it "
-                    f"may have been executed"))
-                out.write(journal.line(index, doubt))
-                states.set(index, Status.IN_DOUBT)
     return _report(args, method, states, prior, sides, stopping.is_set() or state["forced"],
                    state["reason"])
 
@@ -215,6 +220,7 @@ class _Journal:
     """The journal: a file (flushed per batch, fsynced at the end) or stdout."""
 
     def __init__(self, path: str, *, append: bool) -> None:
+        self._lock = threading.Lock()
         self._stdout = path == "-"
         if self._stdout:
             self._stream: TextIO = sys.stdout
@@ -224,24 +230,29 @@ class _Journal:
         except OSError as error:
             raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
 
-    def write(self, text: str) -> None:
-        self._stream.write(text)
+    def write(self, text: str, *, flush: bool = False) -> None:
+        with self._lock:  # outcome lines from the main thread, "sending" from workers
+            self._stream.write(text)
+            if flush:
+                self._stream.flush()
 
     def flush(self) -> None:
-        self._stream.flush()
+        with self._lock:
+            self._stream.flush()
 
     def __enter__(self) -> "_Journal":
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._stdout:
-            self._stream.flush()
-            return
-        try:
-            self._stream.flush()
-            os.fsync(self._stream.fileno())
-        finally:
-            self._stream.close()
+        with self._lock:
+            if self._stdout:
+                self._stream.flush()
+                return
+            try:
+                self._stream.flush()
+                os.fsync(self._stream.fileno())
+            finally:
+                self._stream.close()
 
 
 def _check_items(items: ItemsFile, method: str) -> int:

@@ -3,14 +3,18 @@ as its batch returns, and the side files derived from it.
 
 Journal lines (``index`` counts the items file's non-blank lines from 0)::
 
+    {"sending": [0, 1, 2, 3]}
     {"index": 0, "result": 123}
     {"index": 1, "error": {"code": "...", "description": "..."}}
     {"index": 2, "in_doubt": "crm.deal.add: item 2: connection lost ..."}
     {"index": 3, "not_sent": "crm.deal.add: interrupted before this item was sent"}
 
-Lines come in the order batches return, not in input order. The journal is append-only: a
-``--resume`` run adds lines, and the last line of an index is that item's state. An index
-with no line was never sent.
+A ``sending`` line is written and flushed just before a batch is handed to the client (a
+write-ahead record); the outcome lines follow as the batch returns, in the order batches
+return, not in input order. The journal is append-only: a ``--resume`` run adds lines, and
+the last line naming an index is that item's state. So an item in a ``sending`` line with no
+outcome after it (the process was killed with ``kill -9`` while it was in flight) is in
+doubt, and an index with no line at all was never sent.
 
 The state of every item is also kept in memory, one byte each (:class:`States`), so that the
 side files -- the items file's own lines of the items that failed, are in doubt or were not
@@ -67,6 +71,10 @@ def line(index: int, outcome: Outcome) -> str:
     return json.dumps({"index": index, status.value: value}, ensure_ascii=False) + "\n"
 
 
+def sending_line(indexes: Iterable[int]) -> str:
+    return json.dumps({"sending": list(indexes)}) + "\n"
+
+
 def error_body(error: Any) -> Dict[str, Any]:
     code = getattr(error, "code", None)
     if code is None:  # not a portal's answer: a transport failure, a bad item
@@ -84,8 +92,8 @@ def load(path: str, total: int, items_name: str) -> States:
             end = 0
             for number, (raw, end) in enumerate(complete_lines(handle), 1):
                 if raw.strip():
-                    index, status = _parse(raw, number, path, total, items_name)
-                    states.set(index, status)
+                    for index, status in _parse(raw, number, path, total, items_name):
+                        states.set(index, status)
             size = os.path.getsize(path)
         if size > end:
             with open(path, "r+b") as handle:
@@ -98,22 +106,33 @@ def load(path: str, total: int, items_name: str) -> States:
 
 
 def _parse(raw: bytes, number: int, path: str, total: int, items_name: str
-           ) -> Tuple[int, Status]:
+           ) -> Iterator[Tuple[int, Status]]:
     where = f"--resume: {path} line {number}"
     try:
         record = json.loads(raw.decode("utf-8"))
     except ValueError:
         raise UsageError(f"{where} is not JSON; is it the journal of a call?") from None
+    if isinstance(record, dict) and set(record) == {"sending"}:
+        indexes = record["sending"]
+        if not isinstance(indexes, list):
+            raise UsageError(f"{where} is not a journal line ('sending' takes a list)")
+        # Sent, fate unknown until an outcome line says otherwise.
+        return ((_index(i, where, total, items_name), Status.IN_DOUBT) for i in indexes)
     kinds = [s for s in Status if isinstance(record, dict) and s.value in record]
-    index = record.get("index") if isinstance(record, dict) else None
-    if len(kinds) != 1 or not isinstance(index, int) or isinstance(index, bool):
+    if len(kinds) != 1 or "index" not in record:
         raise UsageError(f"{where} is not a journal line (index and one of result, error, "
                          f"in_doubt, not_sent)")
-    if not 0 <= index < total:
-        raise UsageError(f"{where}: item {index} is not in {items_name} "
+    return iter([(_index(record["index"], where, total, items_name), kinds[0])])
+
+
+def _index(value: Any, where: str, total: int, items_name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise UsageError(f"{where} is not a journal line (an index must be a whole number)")
+    if not 0 <= value < total:
+        raise UsageError(f"{where}: item {value} is not in {items_name} "
                          f"({common.plural(total, 'item')}); is this the journal of another "
                          f"items file?")
-    return index, kinds[0]
+    return value
 
 
 class SideFiles:

@@ -6,9 +6,10 @@ ID ranges at once and yields rows as replies arrive, so a killed export holds, s
 for ever. Writing in ID order instead would need the whole table buffered (or the export
 made sequential, a tenth as fast), and the file alone cannot tell which ranges were finished.
 
-So resume works by the set of IDs present: read the file, remember every ID in it, export
-again with the same method, filter and select, and write only rows whose ID is not in the
-file. That is correct whatever order the rows were written in:
+So resume works by the set of IDs present: read the ``FILE.part`` an interrupted export
+left (the finished ``FILE`` only ever appears complete, see :mod:`.files`), remember every
+ID in it, export again with the same method, filter and select, and write only rows whose ID
+is not in the file. That is correct whatever order the rows were written in:
 
 * nothing is missing -- every row the filter matches now is either already in the file or
   written now;
