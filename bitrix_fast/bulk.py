@@ -504,16 +504,16 @@ def report(method: str, outcomes: Iterable[Outcome]) -> Tuple[Dict[int, Any], Ba
     """Sort outcomes into ``{index: result}`` and a BatchError holding everything else (whose
     mappings are empty when all succeeded), each in input order."""
     results: Dict[int, Any] = {}
-    errors: Dict[int, BaseException] = {}
-    in_doubt: Dict[int, BaseException] = {}
+    errors: Dict[int, Any] = {}
+    in_doubt: Dict[int, Any] = {}
     not_sent: Dict[int, Optional[BaseException]] = {}
     for outcome in outcomes:
         if outcome.status is Status.RESULT:
             results[outcome.index] = outcome.result
         elif outcome.status is Status.ERROR:
-            errors[outcome.index] = outcome.error  # type: ignore[assignment]
+            errors[outcome.index] = outcome.error
         elif outcome.status is Status.IN_DOUBT:
-            in_doubt[outcome.index] = outcome.error  # type: ignore[assignment]
+            in_doubt[outcome.index] = outcome.error
         else:
             not_sent[outcome.index] = outcome.error
     ordered = dict(sorted(results.items()))

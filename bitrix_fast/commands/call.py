@@ -83,7 +83,8 @@ def side_paths(output: str, items: str) -> Tuple[str, str, str]:
     """(failed, in_doubt, not_sent) file names for this output (or items file, if output is
     stdout)."""
     sides = SideFiles(output, items)
-    return tuple(sides.path(s) for s in (Status.ERROR, Status.IN_DOUBT, Status.NOT_SENT))
+    return (sides.path(Status.ERROR), sides.path(Status.IN_DOUBT),
+            sides.path(Status.NOT_SENT))
 
 
 class ItemsFile:

@@ -257,7 +257,7 @@ def _open(path: str, *, append: bool) -> TextIO:
         raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
 
 
-def _close(stream: TextIO, to_stdout: bool) -> None:
+def _close(stream: Any, to_stdout: bool) -> None:
     try:
         stream.flush()
     finally:

@@ -110,10 +110,11 @@ class CsvWriter(_Flushing):
     def write(self, row: Dict[str, Any]) -> None:
         if self._columns is None:
             self._fix(list(row))
+        columns: List[str] = self._columns  # type: ignore[assignment]  # fixed just above
         if not self._header_written:
-            self._csv.writerow(self._columns)
+            self._csv.writerow(columns)
             self._header_written = True
-        names = self._columns[:-1]
+        names = columns[:-1]
         extra = {k: v for k, v in row.items() if k not in self._known}
         values = [cell(row.get(name)) for name in names]
         values.append(json.dumps(extra, ensure_ascii=False, separators=(",", ":"))
