@@ -104,6 +104,9 @@ class Chunk:
 
 Run = Callable[[Chunk], Sequence[CommandResult]]
 
+#: Seconds of one wait for replies before looking at the stop flag again.
+_POLL = 0.5
+
 
 class BulkCall(Iterator[Outcome]):
     """An iterator of :class:`Outcome`, one per item, in the order batches return (see the
@@ -228,8 +231,8 @@ class BulkCall(Iterator[Outcome]):
             try:
                 self._advance()
             except KeyboardInterrupt:
-                if self._interrupted:  # a second Ctrl+C: the user insists
-                    self._restore_handler()
+                if self._interrupted or self._stopping.is_set():  # already stopping: the
+                    self._restore_handler()                       # user insists
                     raise
                 self._interrupted = True
                 self.stop(Stopped(f"{self.method}: interrupted before this item was sent"))
@@ -302,16 +305,20 @@ class BulkCall(Iterator[Outcome]):
     def _collect(self) -> None:
         """Wait for a batch to return and turn it into outcomes (after a stop, at most until
         the stop's deadline)."""
-        timeout = None
+        left = None
         if self._stop_deadline is not None:
-            timeout = max(0.0, self._stop_deadline - self._clock())
+            left = max(0.0, self._stop_deadline - self._clock())
         waiting: List[Future] = list(self._in_flight)
         if not self._stopping.is_set():
             waiting.append(self._wakeup)  # stop() ends the wait at once
-        done, _ = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
+        # Short waits in a loop: a stop() that lands while wait() installs its waiters
+        # would otherwise go unnoticed until a reply arrives.
+        done, _ = wait(waiting, timeout=_POLL if left is None else min(_POLL, left),
+                       return_when=FIRST_COMPLETED)
         finished = [future for future in self._in_flight if future in done]
-        if not done and timeout is not None:
-            self._give_up_waiting()
+        if not finished:
+            if left is not None and self._clock() >= self._stop_deadline:  # type: ignore
+                self._give_up_waiting()
             return
         for future in finished:  # in submission order
             chunk = self._in_flight[future]
