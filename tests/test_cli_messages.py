@@ -131,6 +131,14 @@ def test_the_ssl_hint_names_the_cli_flags():
     assert "--ca-bundle" not in plain
 
 
+@pytest.mark.bitrix_sandbox(deals=1, plan="x10")
+def test_no_ssl_hint_for_https_to_a_plain_http_portal(bitrix_sandbox, capsys):
+    url = bitrix_sandbox.webhook.replace("http://", "https://")
+    assert main(["export", "crm.deal.list", "--webhook", url, "--retries", "0"]) == 3
+    line = one_line(capsys)
+    assert "--ca-bundle" not in line and "ssl=" not in line
+
+
 def test_plurals():
     assert plural(1, "row") == "1 row" and plural(0, "row") == "0 rows"
     assert plural(2500, "item") == "2,500 items"

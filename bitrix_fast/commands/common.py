@@ -163,11 +163,11 @@ def error_message(method: str, error: BaseException) -> str:
     request was the ``batch`` that carried it."""
     text = one_line(str(error)) or type(error).__name__
     text = _LABEL.sub("", text)
-    had_hint = bool(_LIBRARY_SSL_HINT.search(text))
     text = _LIBRARY_SSL_HINT.sub("", text)
     if method and not text.startswith(f"{method}:"):
         text = f"{method}: {text}"
-    if "certificate" in text.lower() or (had_hint and "ssl" in text.lower()):
+    # Only a certificate problem is cured by these flags (not, say, https:// to an http port).
+    if "certificate" in text.lower():
         text = f"{text} ({SSL_HINT})"
     return text
 
