@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bitrix_fast import BatchError, Bitrix
+from bitrix_fast import BatchError, Bitrix, BitrixError
 from bitrix_fast.bulk import Interrupted, Status
 from bitrix_fast.sandbox import Sandbox
 from bitrix_fast.sandbox.cost import CostModel
@@ -40,9 +40,11 @@ def test_iter_call_unwraps_item_results(bitrix_sandbox):
 @pytest.mark.bitrix_sandbox(deals=0, plan="x10")
 def test_a_wrong_webhook_sends_one_batch_and_reports_the_rest_not_sent(bitrix_sandbox):
     bad = bitrix_sandbox.webhook.replace(bitrix_sandbox.credentials.webhook_code, "wrong12345")
-    with Bitrix(bad, verbose=False) as bx, pytest.raises(BatchError) as caught:
+    with Bitrix(bad, verbose=False) as bx, pytest.raises(BitrixError) as caught:
         bx.call("crm.deal.add", [{"fields": {"TITLE": str(n)}} for n in range(6000)])
-    error = caught.value
+    # call() may raise the AuthError itself (nothing ran), with the BatchError as its cause.
+    error = caught.value if isinstance(caught.value, BatchError) else caught.value.__cause__
+    assert isinstance(error, BatchError)
     assert bitrix_sandbox.stats()["requests"] == 1
     assert list(error.errors) == list(range(50))
     assert list(error.not_sent) == list(range(50, 6000))
