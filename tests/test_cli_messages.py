@@ -126,6 +126,14 @@ def test_the_ssl_hint_names_the_cli_flags():
     text = error_message("crm.deal.list", error)
     assert "ssl=" not in text
     assert "--ca-bundle FILE" in text and "--no-verify-ssl" in text
+    # The same hint as a last clause of the message.
+    error = ConnectError("could not connect to example.com: its TLS certificate is not trusted "
+                         "([SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed); for a "
+                         "self-hosted portal with its own CA pass ssl='/path/to/ca.pem', or "
+                         "ssl=False to skip the check", method="crm.deal.list")
+    text = error_message("crm.deal.list", error)
+    assert "ssl=" not in text and "--ca-bundle FILE" in text
+    assert "certificate verify failed)" in text  # the reason stays
     plain = error_message("crm.deal.list", ConnectError("could not connect: refused",
                                                         method="crm.deal.list"))
     assert "--ca-bundle" not in plain

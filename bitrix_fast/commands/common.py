@@ -152,8 +152,9 @@ def plural(count: int, noun: str, nouns: Optional[str] = None) -> str:
 
 #: Batch labels (``[c0003]``, ``[p0000]``, ``[head]``) name our requests, not the user's items.
 _LABEL = re.compile(r" \[(?:[a-z]+\d+|head)\]")
-#: The library's SSL hint speaks of ``ssl=``; on a command line the flags are what count.
-_LIBRARY_SSL_HINT = re.compile(r"\s*\([^()]*\bssl=[^()]*\)")
+#: The library's SSL hint speaks of ``ssl=`` (in parentheses, or as a last ``; ...`` clause);
+#: on a command line the flags are what count.
+_LIBRARY_SSL_HINT = re.compile(r"\s*\([^()]*\bssl=[^()]*\)|;\s*[^;()]*\bssl=[^;()]*$")
 SSL_HINT = ("the portal's certificate is not trusted here: for a portal with its own "
             "certificate authority pass --ca-bundle FILE; --no-verify-ssl turns the check off")
 
