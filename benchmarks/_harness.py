@@ -161,7 +161,10 @@ def plot(results: Dict[str, Dict[str, Dict[str, Any]]], path: str, title: str) -
         ax.axis("off")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    # Through a .part file: an interrupted run keeps the previous plot.
+    part = f"{path}.part"
+    fig.savefig(part, dpi=110, format=os.path.splitext(str(path))[1][1:] or "png")
+    os.replace(part, path)
 
 
 def _expected(sb: Sandbox, scenario: Scenario) -> set:

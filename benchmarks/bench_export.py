@@ -21,6 +21,8 @@ from typing import Dict, List
 
 from _harness import Scenario, markdown_table, plot, run_scenario
 
+from bitrix_fast.commands.files import write_atomically
+
 BURST, RATE = 50, 20.0  # the x10 plan
 
 
@@ -71,9 +73,9 @@ def main(argv: List[str] = None) -> int:
     if args.plot:
         plot(results, args.plot, title)
         print(f"\nplot written to {args.plot}")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"title": title, "results": results}, handle, indent=1, default=str)
+    if args.json:  # through a .part file: an interrupted run keeps the previous results
+        write_atomically(args.json, json.dumps({"title": title, "results": results},
+                                               indent=1, default=str))
     return 0
 
 

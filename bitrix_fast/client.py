@@ -10,14 +10,15 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import (Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional,
-                    Sequence, Tuple, Union)
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple,
+                    Optional, Sequence, Sized, Tuple, Union)
 from urllib.parse import urlsplit
 
 import requests
 
-from . import auth, bucket_state, compat, methods
+from . import auth, bucket_state, bulk, compat, methods
 from .batch import MAX_COMMANDS, Command, CommandResult, unpack
+from .bulk import BulkCall, Chunk, Interrupted, Outcome
 from .clock import SystemClock
 from .encoding import can_encode
 from .engine import Engine, may_have_executed
@@ -309,6 +310,68 @@ class Bitrix:
                      else methods.is_read_only(name))
         return self._engine.call(name, params, read_only=read_only)
 
+    def iter_call(self, method: str, items: Iterable[Mapping[str, Any]], *,
+                  look_ahead: Optional[int] = None,
+                  stop_wait: Optional[float] = None,
+                  on_send: Optional[Callable[[Tuple[int, ...]], None]] = None) -> BulkCall:
+        """Call ``method`` once per item of ``items`` (any iterable of parameter dicts, read
+        lazily), 50 items per batch request, batches in parallel; yield one
+        :class:`~bitrix_fast.bulk.Outcome` per item as each batch returns (not in input
+        order): its input ``index`` and a ``status`` -- ``RESULT`` (``.result``), ``ERROR``
+        (``.error``), ``IN_DOUBT`` (the request may have run: check before resending) or
+        ``NOT_SENT`` (never sent: safe to send again).
+
+        At most ``look_ahead`` batches (default: twice the worker threads) are submitted at a
+        time, so memory stays flat however long the input. An authentication error stops the
+        call: nothing more is sent and every item not sent comes out ``NOT_SENT``. So do
+        ``stop()``, ``close()`` and Ctrl+C, after waiting for the requests in flight (at most
+        ``stop_wait`` seconds, by default the request timeout; what still runs is then in
+        doubt); Ctrl+C is re-raised once every item is reported. See :mod:`bitrix_fast.bulk`.
+
+        ``on_send(indexes)``, if given, is called in a worker thread just before each batch
+        is sent, with its items' indexes: where a journal records "about to be sent", so that
+        even a ``kill -9`` leaves a record of what may have run. It must be thread-safe; if
+        it raises, that batch is not sent, the call stops and the error is raised at the end.
+
+        ::
+
+            with bx.iter_call("crm.deal.add", ({"fields": row} for row in rows)) as outcomes:
+                for outcome in outcomes:
+                    journal.write(outcome.index, outcome.status, outcome.result or outcome.error)
+        """
+        method = check_method(method)
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+            raise TypeError(f"{method}: items must be an iterable of parameter dicts")
+        if look_ahead is None:
+            look_ahead = 2 * self._workers
+        if not isinstance(look_ahead, int) or isinstance(look_ahead, bool) or look_ahead < 1:
+            raise ValueError(f"{method}: look_ahead must be an int >= 1, got {look_ahead!r}")
+        if stop_wait is None:
+            stop_wait = sum(getattr(self._transport, "_timeout", DEFAULT_TIMEOUT))
+        if not isinstance(stop_wait, (int, float)) or isinstance(stop_wait, bool) or stop_wait < 0:
+            raise ValueError(f"{method}: stop_wait must be seconds >= 0, got {stop_wait!r}")
+        read_only = methods.is_read_only(method)
+        total = len(items) if isinstance(items, Sized) else None
+
+        def run(chunk: Chunk) -> List[CommandResult]:
+            if chunk.single:
+                return [self._single(method, dict(chunk.items[0]), read_only)]
+            commands = [Command(f"c{n:04d}", method, params)
+                        for n, params in enumerate(chunk.items)]
+            return self._engine.batch(commands, read_only=read_only)
+
+        return BulkCall(
+            method, items, run, self._pool_(),
+            read_only=read_only, batch_size=self.batch_size, look_ahead=look_ahead,
+            stop_wait=float(stop_wait),
+            check=lambda item: check_params(item, method),
+            batchable=can_encode,
+            unwrap=lambda result: _unwrap(method, result),
+            progress=lambda: make_progress(self._progress, self.verbose, method, total=total,
+                                           unit="items", burst=getattr(self._limiter, "burst", 50)),
+            on_send=on_send,
+        )
+
     def call_batch(self, params: Mapping[str, Any]) -> Any:
         """Run one ``batch`` of your own: ``{"halt": 0, "cmd": {label: "method?query"}}``.
         Returns the reply's results as the portal gave them: ``{label: result}``, or a list
@@ -435,41 +498,18 @@ class Bitrix:
             methods.is_read_only(c.method) for c in work.commands))
 
     def _bulk(self, method: str, items: List[Dict[str, Any]]) -> Dict[int, Any]:
-        """Run one command per item; {position: unwrapped result}, or BatchError."""
-        read_only = methods.is_read_only(method)
-        batchable = [i for i, item in enumerate(items) if can_encode(item)]
-        chunks: List[List[int]] = [batchable[start:start + self.batch_size]
-                                   for start in range(0, len(batchable), self.batch_size)]
-        # A None or an empty list cannot travel in a batch command: that item goes alone, as
-        # a JSON call, and is marked by a negative position.
-        chunks.extend([-1 - i] for i, item in enumerate(items) if not can_encode(item))
-
-        def run(chunk: List[int]) -> List[CommandResult]:
-            if chunk[0] < 0:
-                return [self._single(method, items[-1 - chunk[0]], read_only)]
-            commands = [Command(f"c{n:04d}", method, items[i]) for n, i in enumerate(chunk)]
-            return self._engine.batch(commands, read_only=read_only)
-
-        with make_progress(self._progress, self.verbose, method, total=len(items),
-                           unit="items") as bar:
-            outcomes = map_ordered(run, chunks, self._pool_(),
-                                   on_done=lambda chunk, _: bar.update(len(chunk)))
-        results: Dict[int, Any] = {}
-        errors: Dict[int, Any] = {}
-        in_doubt: Dict[int, Any] = {}
-        for chunk, chunk_results in zip(chunks, outcomes):
-            for position, outcome in zip(chunk, chunk_results):
-                position = position if position >= 0 else -1 - position
-                if outcome.ok:
-                    results[position] = _unwrap(method, outcome.result)
-                elif outcome.in_doubt:
-                    in_doubt[position] = outcome.error
-                else:
-                    errors[position] = with_item(outcome.error, position)
-        if errors or in_doubt:
-            raise BatchError(method, results=dict(sorted(results.items())),
-                             errors=dict(sorted(errors.items())),
-                             in_doubt=dict(sorted(in_doubt.items())))
+        """Run one command per item; {position: unwrapped result}, or BatchError holding every
+        result, error, item in doubt and item not sent. Ctrl+C raises
+        :class:`~bitrix_fast.bulk.Interrupted` (a KeyboardInterrupt) holding the same."""
+        outcomes: List[Outcome] = []
+        try:
+            for outcome in self.iter_call(method, items):
+                outcomes.append(outcome)
+        except KeyboardInterrupt:
+            raise Interrupted(bulk.report(method, outcomes)[1]) from None
+        results, error = bulk.report(method, outcomes)
+        if error.errors or error.in_doubt or error.not_sent:
+            raise error
         return results
 
     def _single(self, method: str, params: Dict[str, Any], read_only: bool) -> CommandResult:

@@ -18,7 +18,8 @@
     │   ├── AuthError             NO_AUTH_FOUND, INVALID_CREDENTIALS, expired/invalid token, ...
     │   └── MethodNotFound        ERROR_METHOD_NOT_FOUND (404)
     ├── BatchError                some items failed or their fate is unknown; nothing is thrown away:
-    │                             .results (succeeded), .errors (failed), .in_doubt (unknown)
+    │                             .results (succeeded), .errors (failed), .in_doubt (unknown),
+    │                             .not_sent (never sent: the call stopped first)
     ├── RetryExhausted            a retryable failure kept happening; .last_error is the last one
     ├── ListingError              a list method's replies cannot be paged completely (it ignores
     │                             start, or contradicts itself); .method .reason, nothing returned
@@ -224,8 +225,9 @@ class BatchError(BitrixError, ErrorInServerResponseException):
 
     Nothing is discarded: ``results`` maps each item that succeeded to its result, ``errors``
     maps each failed item to its ``ApiError``, and ``in_doubt`` maps each item whose fate is
-    unknown (the request may or may not have been executed) to the error that hid it. Keys are
-    input positions for ``call()``, command labels for ``call_batch()`` and IDs for
+    unknown (the request may or may not have been executed) to the error that hid it, and
+    ``not_sent`` maps each item never sent (the call stopped first, e.g. on an authentication
+    error; safe to send again) to the reason. Keys are input positions for ``call()``, command labels for ``call_batch()`` and IDs for
     ``get_by_ID()``; every mapping is in input order.
     """
 
@@ -236,11 +238,13 @@ class BatchError(BitrixError, ErrorInServerResponseException):
         results: Optional[Dict[Any, Any]] = None,
         errors: Optional[Dict[Any, BitrixError]] = None,
         in_doubt: Optional[Dict[Any, BitrixError]] = None,
+        not_sent: Optional[Dict[Any, Optional[BaseException]]] = None,
     ) -> None:
         self.method = method
         self.results: Dict[Any, Any] = dict(results or {})
         self.errors: Dict[Any, BitrixError] = dict(errors or {})
         self.in_doubt: Dict[Any, BitrixError] = dict(in_doubt or {})
+        self.not_sent: Dict[Any, Optional[BaseException]] = dict(not_sent or {})
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -256,6 +260,8 @@ class BatchError(BitrixError, ErrorInServerResponseException):
         if self.in_doubt:
             parts.append(f"{len(self.in_doubt)} in doubt (may have been executed; "
                          f"check before resending)")
+        if self.not_sent:
+            parts.append(f"{len(self.not_sent)} not sent (safe to send again)")
         return f"{self.method}: " + ", ".join(parts)
 
 

@@ -16,7 +16,6 @@ from . import methods
 _CLAUSE_TYPES = {
     "select": (list, tuple, set, frozenset),
     "filter": (Mapping,),
-    "order": (Mapping,),
     "fields": (Mapping,),
 }
 
@@ -34,29 +33,75 @@ def check_params(params: Optional[Mapping[str, Any]], method: str) -> Dict[str, 
         return {}
     if not isinstance(params, Mapping):
         raise TypeError(f"{method}: params must be a dict, not {type(params).__name__}")
+    facts = methods.list_facts(method)
     out: Dict[str, Any] = {}
     for key, value in params.items():
         if not isinstance(key, str):
             raise TypeError(f"{method}: parameter names must be str, got {key!r}")
-        expected = _CLAUSE_TYPES.get(key.lower())
-        # user.get takes `order` as a string ("ASC"), next to `sort`.
-        if expected is not None and not (key.lower() == "order" and isinstance(value, str)):
-            if not isinstance(value, expected):
-                kind = "a list of field names" if key.lower() == "select" else "a dict"
+        name = key.lower()
+        if name == "order":
+            _check_order(method, key, value, facts.order)
+        elif name == "sort" and facts.order == "sort" and not isinstance(value, str):
+            raise TypeError(f"{method}: {key!r} must be a field name (str), "
+                            f"not {type(value).__name__}")
+        else:
+            expected = _CLAUSE_TYPES.get(name)
+            if expected is not None and not isinstance(value, expected):
+                kind = "a list of field names" if name == "select" else "a dict"
                 raise TypeError(f"{method}: {key!r} must be {kind}, "
                                 f"not {type(value).__name__}")
-        if key.lower() == "select" and isinstance(value, (set, frozenset)):
-            value = sorted(value)
-        if key.lower() == "start" and (isinstance(value, bool) or not isinstance(value, int)):
+        if name == "select":
+            if isinstance(value, (set, frozenset)):
+                value = sorted(value, key=str)
+            bad = next((f for f in value if not isinstance(f, str)), _NONE)
+            if bad is not _NONE:
+                raise TypeError(f"{method}: {key!r} must be a list of field names (str), "
+                                f"but holds {bad!r}")
+        if name in ("filter", "order") and isinstance(value, Mapping):
+            bad = next((k for k in value if not isinstance(k, str)), _NONE)
+            if bad is not _NONE:
+                raise TypeError(f"{method}: {key!r} keys must be field names (str), "
+                                f"got {bad!r}")
+        if name == "start" and (isinstance(value, bool) or not isinstance(value, int)):
             raise TypeError(f"{method}: 'start' must be an int")
         out[key] = value
     return out
+
+
+_NONE = object()
+_DIRECTIONS = ("ASC", "DESC")
+
+
+def _check_order(method: str, key: str, value: Any, style: Optional[str]) -> None:
+    """``order`` as the method expects it: a dict ``{"ID": "ASC"}`` (crm, tasks, ...), or a
+    direction string next to ``sort`` (user.get); for methods we know nothing about, either."""
+    if isinstance(value, str):
+        if style == "dict":
+            raise TypeError(f"{method}: {key!r} must be a dict of field: direction, e.g. "
+                            f"{{'ID': 'ASC'}}, not the str {value!r}")
+        if style == "sort" and value.upper() not in _DIRECTIONS:
+            raise ValueError(f"{method}: {key!r} must be 'ASC' or 'DESC', got {value!r}")
+        return
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{method}: {key!r} must be a dict, not {type(value).__name__}")
+    if style == "sort":
+        raise TypeError(f"{method}: {key!r} must be 'ASC' or 'DESC' (the field goes in "
+                        f"'sort'), not a {type(value).__name__}")
+    if style == "dict":
+        for field, direction in value.items():
+            if not isinstance(direction, str) or direction.upper() not in _DIRECTIONS:
+                raise ValueError(f"{method}: {key!r} directions must be 'ASC' or 'DESC', "
+                                 f"got {field!r}: {direction!r}")
 
 
 def check_list_params(params: Optional[Mapping[str, Any]], method: str) -> Dict[str, Any]:
     """``check_params`` plus the rules of get_all / iter_all, which page by themselves."""
     out = check_params(params, method)
     lowered = {key.lower(): key for key in out}
+    order = out.get(lowered.get("order", ""))
+    if isinstance(order, str) and methods.list_facts(method).order != "sort":
+        raise TypeError(f"{method}: {lowered['order']!r} must be a dict of field: direction, "
+                        f"e.g. {{'ID': 'ASC'}}, not the str {order!r}")
     if "start" in lowered:
         raise ValueError(f"{method}: get_all() pages by itself; remove {lowered['start']!r}")
     if "limit" in lowered:

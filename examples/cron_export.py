@@ -6,8 +6,9 @@
 
 The webhook comes from the environment, never from the command line (which other users
 can see in ``ps``). Log lines go to stderr, which cron mails on failure; the exit status is
-non-zero when anything went wrong. The file is written under a temporary name and renamed
-at the end, so whoever reads ``deals.jsonl`` never sees half an export.
+non-zero when anything went wrong. The file is written as ``deals.jsonl.part`` and renamed
+over ``deals.jsonl`` only when the export is complete, so whoever reads ``deals.jsonl`` never
+sees half an export, and a failed or killed run leaves yesterday's file as it was.
 """
 import json
 import logging
@@ -27,7 +28,11 @@ def export(webhook: str, path: str) -> int:
         for row in bx.iter_all("crm.deal.list", {"select": ["*", "UF_*"]}):
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
+        # On disk before the rename, so a crash right after it cannot leave an empty file.
+        out.flush()
+        os.fsync(out.fileno())
         stats = bx.stats()
+    # Only now, complete, does the export take the old file's place.
     os.replace(partial, path)
     log.info("%d deals written to %s (%d requests, %d refused)", count, path,
              stats["requests"], stats["refused_503"] + stats["refused_429"])

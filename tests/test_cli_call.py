@@ -1,6 +1,7 @@
-"""``bitrix-fast call METHOD --items FILE.jsonl`` against the sandbox portal."""
+"""``bitrix-fast call METHOD --items FILE.jsonl`` against the sandbox portal, in-process."""
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -8,6 +9,10 @@ import pytest
 from bitrix_fast import Bitrix
 from bitrix_fast.cli import main
 from bitrix_fast.commands.call import side_paths
+
+
+#: The client flags matching the sandbox's x10 plan (500 at once, 20 per second).
+X10 = ["--request-pool-size", "500", "--requests-per-second", "20"]
 
 
 def write_items(path, items):
@@ -19,24 +24,39 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def outcomes(path):
+    """A journal's outcome lines (its "sending" write-ahead lines left out)."""
+    return [r for r in read_jsonl(path) if "sending" not in r]
+
+
 def titles_by_id(webhook):
     with Bitrix(webhook, verbose=False) as bx:
         return {int(r["ID"]): r["TITLE"] for r in bx.get_all("crm.deal.list",
                                                               {"select": ["ID", "TITLE"]})}
 
 
+def last_state(journal):
+    """index -> (kind, value) of the last line of each index."""
+    out = {}
+    for record in journal:
+        (kind,) = set(record) - {"index"}
+        out[record["index"]] = (kind, record[kind])
+    return out
+
+
 @pytest.mark.bitrix_sandbox(deals=5, plan="x10")
-def test_results_in_input_order(bitrix_sandbox, tmp_path):
+def test_every_item_gets_one_journal_line(bitrix_sandbox, tmp_path):
     items, out = tmp_path / "items.jsonl", tmp_path / "results.jsonl"
     write_items(items, [{"fields": {"TITLE": f"Сделка {i}"}} for i in range(230)])
     assert main(["call", "crm.deal.add", "--items", str(items), "-o", str(out),
                  "--webhook", bitrix_sandbox.webhook, "--quiet"]) == 0
-    results = read_jsonl(out)
-    assert [r["index"] for r in results] == list(range(230))
+    results = outcomes(out)
+    # One line per item, in the order batches returned.
+    assert sorted(r["index"] for r in results) == list(range(230))
     titles = titles_by_id(bitrix_sandbox.webhook)
     assert all(titles[r["result"]] == f"Сделка {r['index']}" for r in results)
-    assert (tmp_path / "results.failed.jsonl").read_text() == ""
-    assert (tmp_path / "results.in_doubt.jsonl").read_text() == ""
+    # Nothing failed: no side files at all, not even empty ones.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["items.jsonl", "results.jsonl"]
 
 
 @pytest.mark.bitrix_sandbox(deals=5, plan="x10")
@@ -48,14 +68,16 @@ def test_failed_items_are_written_out_for_a_rerun(bitrix_sandbox, tmp_path, caps
                  "--webhook", bitrix_sandbox.webhook, "--quiet"]) == 3
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "3 succeeded, 2 failed" in err
-    results = read_jsonl(out)
-    assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
-    assert [("result" in r) for r in results] == [True, True, False, True, False]
-    assert set(results[2]["error"]) == {"code", "description"}
+    state = last_state(outcomes(out))
+    assert sorted(state) == [0, 1, 2, 3, 4]
+    assert [state[i][0] for i in range(5)] == ["result", "result", "error", "result", "error"]
+    assert set(state[2][1]) == {"code", "description"}
     failed = tmp_path / "results.failed.jsonl"
     assert read_jsonl(failed) == [wanted[2], wanted[4]]
+    assert not (tmp_path / "results.in_doubt.jsonl").exists()
+    assert not (tmp_path / "results.not_sent.jsonl").exists()
 
-    # The rerun reads the previous run's side file, which it also rewrites.
+    # The failed items go again with --items; a new journal for them.
     again = tmp_path / "again.jsonl"
     assert main(["call", "crm.deal.update", "--items", str(failed), "-o", str(again),
                  "--webhook", bitrix_sandbox.webhook, "--quiet"]) == 3
@@ -71,10 +93,10 @@ def test_dropped_connections_leave_items_in_doubt(bitrix_sandbox, tmp_path, caps
                  "--webhook", bitrix_sandbox.webhook, "--quiet"]) == 3
     assert "in doubt" in capsys.readouterr().err
     assert bitrix_sandbox.stats()["faults"].get("drop", 0) > 0
-    results = read_jsonl(out)
-    assert [r["index"] for r in results] == list(range(2000))
-    doubtful = [r["index"] for r in results if "in_doubt" in r]
-    assert doubtful and all(isinstance(r["in_doubt"], str) for r in results if "in_doubt" in r)
+    state = last_state(outcomes(out))
+    assert sorted(state) == list(range(2000))
+    doubtful = sorted(i for i, (kind, _) in state.items() if kind == "in_doubt")
+    assert doubtful and all(isinstance(state[i][1], str) for i in doubtful)
     in_doubt_items = read_jsonl(tmp_path / "results.in_doubt.jsonl")
     assert in_doubt_items == [wanted[i] for i in doubtful]
     # Why they are not resent: the portal did run them before dropping the connection.
@@ -83,6 +105,52 @@ def test_dropped_connections_leave_items_in_doubt(bitrix_sandbox, tmp_path, caps
     # Nothing was added twice.
     assert len(titles_by_id(bitrix_sandbox.webhook)) == 5 + 2000
 
+    # A --resume has nothing to send: in-doubt items are never resent.
+    before = bitrix_sandbox.stats()["requests"]
+    assert main(["call", "crm.deal.add", "--items", str(items), "-o", str(out), "--resume",
+                 "--webhook", bitrix_sandbox.webhook, "--quiet"]) == 3
+    assert bitrix_sandbox.stats()["requests"] == before
+    assert len(titles_by_id(bitrix_sandbox.webhook)) == 5 + 2000
+
+
+@pytest.mark.bitrix_sandbox(deals=0, plan="x10")
+def test_a_wrong_webhook_stops_at_once_and_reports_the_rest_not_sent(bitrix_sandbox, tmp_path,
+                                                                      capsys):
+    items, out = tmp_path / "items.jsonl", tmp_path / "results.jsonl"
+    write_items(items, [{"fields": {"TITLE": f"deal {i}"}} for i in range(6000)])
+    bad = bitrix_sandbox.webhook.replace(bitrix_sandbox.credentials.webhook_code, "wrong12345")
+    assert main(["call", "crm.deal.add", "--items", str(items), "-o", str(out),
+                 "--webhook", bad]) == 3
+    assert bitrix_sandbox.stats()["requests"] == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "wrong12345" not in err
+    assert "INVALID_CREDENTIALS" in err and "nothing more was sent" in err
+    assert "5,950 not sent" in err and "50 failed" in err
+    state = last_state(outcomes(out))
+    kinds = [state[i][0] for i in range(6000)]
+    assert kinds.count("error") == 50 and kinds.count("not_sent") == 5950
+    assert len(read_jsonl(tmp_path / "results.not_sent.jsonl")) == 5950
+
+    # With the right webhook, --resume sends the rest and only the rest.
+    assert main(["call", "crm.deal.add", "--items", str(items), "-o", str(out), "--resume",
+                 "--webhook", bitrix_sandbox.webhook, "--quiet", *X10]) == 3  # 50 still failed
+    state = last_state(outcomes(out))
+    assert [state[i][0] for i in range(6000)].count("result") == 5950
+    assert bitrix_sandbox.store.count("deal") == 5950
+    assert not (tmp_path / "results.not_sent.jsonl").exists()
+    assert len(read_jsonl(tmp_path / "results.failed.jsonl")) == 50
+
+
+@pytest.mark.bitrix_sandbox(deals=0, plan="x10")
+def test_items_from_stdin(bitrix_sandbox, tmp_path, monkeypatch):
+    lines = "".join(json.dumps({"fields": {"TITLE": f"in {i}"}}) + "\n" for i in range(120))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines.encode())))
+    out = tmp_path / "results.jsonl"
+    assert main(["call", "crm.deal.add", "--items", "-", "-o", str(out),
+                 "--webhook", bitrix_sandbox.webhook, "--quiet"]) == 0
+    assert sorted(r["index"] for r in outcomes(out)) == list(range(120))
+    assert bitrix_sandbox.store.count("deal") == 120
+
 
 @pytest.mark.bitrix_sandbox(deals=5, plan="x10")
 def test_a_bad_line_stops_the_run_before_anything_is_sent(bitrix_sandbox, tmp_path, capsys):
@@ -90,8 +158,42 @@ def test_a_bad_line_stops_the_run_before_anything_is_sent(bitrix_sandbox, tmp_pa
     items.write_text('{"fields": {"TITLE": "a"}}\n\n{"fields": {"TITLE": "b"}}\n[1, 2]\n')
     assert main(["call", "crm.deal.add", "--items", str(items), "-o", str(tmp_path / "r.jsonl"),
                  "--webhook", bitrix_sandbox.webhook]) == 2
-    assert "line 4" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "line 4" in err and "--items" in err and len(err.splitlines()) == 1
     assert bitrix_sandbox.stats()["requests"] == 0
+    items.write_text('{"fields": {"TITLE": "a"}}\n{"fields": "TITLE"}\n')
+    assert main(["call", "crm.deal.add", "--items", str(items), "-o", str(tmp_path / "r.jsonl"),
+                 "--webhook", bitrix_sandbox.webhook]) == 2
+    err = capsys.readouterr().err
+    assert "line 2" in err and "'fields'" in err
+    assert bitrix_sandbox.stats()["requests"] == 0
+
+
+def test_an_existing_journal_is_never_overwritten(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BITRIX_WEBHOOK", "http://127.0.0.1:9/rest/1/secretcode1/")
+    items, out = tmp_path / "items.jsonl", tmp_path / "results.jsonl"
+    write_items(items, [{"fields": {}}])
+    out.write_text('{"index": 0, "in_doubt": "may have run"}\n')
+    assert main(["call", "crm.deal.add", "--items", str(items), "-o", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert out.read_text() == '{"index": 0, "in_doubt": "may have run"}\n'
+
+
+@pytest.mark.parametrize("journal, message", [
+    ('{"index": 7, "result": 1}\n', "item 7 is not in"),
+    ('{"index": 0}\n', "not a journal line"),
+    ('garbage\n', "not JSON"),
+])
+def test_resume_refuses_a_journal_of_something_else(tmp_path, capsys, monkeypatch, journal,
+                                                    message):
+    monkeypatch.setenv("BITRIX_WEBHOOK", "http://127.0.0.1:9/rest/1/secretcode1/")
+    items, out = tmp_path / "items.jsonl", tmp_path / "results.jsonl"
+    write_items(items, [{"fields": {}}, {"fields": {}}])
+    out.write_text(journal)
+    assert main(["call", "crm.deal.add", "--items", str(items), "-o", str(out),
+                 "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "--resume" in err and len(err.splitlines()) == 1
 
 
 def test_usage_errors_exit_2(tmp_path, capsys, monkeypatch):
@@ -103,14 +205,25 @@ def test_usage_errors_exit_2(tmp_path, capsys, monkeypatch):
     write_items(items, [{"fields": {}}])
     assert main(["call", "crm.deal.add", "--items", str(items), "-o", str(items)]) == 2
     assert main(["call", "crm.deal.add", "--items", str(tmp_path / "nope.jsonl")]) == 2
+    assert main(["call", "crm.deal.add", "--items", str(items), "--resume"]) == 2  # no -o
+    failed = tmp_path / "r.failed.jsonl"
+    write_items(failed, [{"fields": {}}])
+    assert main(["call", "crm.deal.add", "--items", str(failed), "-o",
+                 str(tmp_path / "r.jsonl")]) == 2  # would overwrite its own input
     monkeypatch.delenv("BITRIX_WEBHOOK")
     assert main(["call", "crm.deal.add", "--items", str(items)]) == 2
-    assert "secretcode1" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "secretcode1" not in err
+    assert all(line.startswith("bitrix-fast call: ") for line in err.splitlines())
 
 
 def test_side_file_names():
     assert side_paths("results.jsonl", "x.jsonl") == ("results.failed.jsonl",
-                                                      "results.in_doubt.jsonl")
-    assert side_paths("out.txt", "x.jsonl") == ("out.txt.failed.jsonl", "out.txt.in_doubt.jsonl")
+                                                      "results.in_doubt.jsonl",
+                                                      "results.not_sent.jsonl")
+    assert side_paths("out.txt", "x.jsonl") == ("out.txt.failed.jsonl", "out.txt.in_doubt.jsonl",
+                                                "out.txt.not_sent.jsonl")
     assert side_paths("-", "data/items.jsonl") == ("data/items.failed.jsonl",
-                                                   "data/items.in_doubt.jsonl")
+                                                   "data/items.in_doubt.jsonl",
+                                                   "data/items.not_sent.jsonl")
+    assert side_paths("-", "-")[0] == "stdin.failed.jsonl"

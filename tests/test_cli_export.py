@@ -152,9 +152,11 @@ def test_resume_after_a_kill(bitrix_sandbox, tmp_path):
          "--webhook", bitrix_sandbox.webhook, "-o", str(out),
          "--request-pool-size", "2", "--requests-per-second", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _kill_when_written(proc, out, 4000)
+    part = tmp_path / "deals.jsonl.part"
+    _kill_when_written(proc, part, 4000)
     assert proc.returncode == -signal.SIGKILL, "the export finished before it was killed"
-    written = [int(json.loads(line)["ID"]) for line in out.read_bytes().splitlines(keepends=True)
+    assert not out.exists(), "a killed export must not appear under the output's name"
+    written = [int(json.loads(line)["ID"]) for line in part.read_bytes().splitlines(keepends=True)
                if line.endswith(b"\n")]
     assert 4000 <= len(written) < 20000
     # Ranges run in parallel: the file already has IDs beyond a hole, so resuming after
@@ -166,6 +168,7 @@ def test_resume_after_a_kill(bitrix_sandbox, tmp_path):
     ids = jsonl_ids(out)
     assert len(ids) == len(set(ids)), "a row was written twice"
     assert set(ids) == bitrix_sandbox.store.ids("deal"), "a row is missing"
+    assert not part.exists()
 
 
 @pytest.mark.bitrix_sandbox(deals=1200, plan="x10")
@@ -177,11 +180,13 @@ def test_resume_fills_holes_left_by_out_of_order_writes(bitrix_sandbox, tmp_path
                  "-o", str(out)]) == 0
     keep = [line for line in out.read_text(encoding="utf-8").splitlines(keepends=True)
             if int(json.loads(line)["ID"]) <= 300 or 900 <= int(json.loads(line)["ID"]) <= 1000]
-    out.write_text("".join(keep[::-1]), encoding="utf-8")  # and in reverse order, too
+    part = tmp_path / "deals.jsonl.part"  # what an interrupted run leaves
+    part.write_text("".join(keep[::-1]), encoding="utf-8")  # and in reverse order, too
     assert main(["export", "crm.deal.list", "--webhook", bitrix_sandbox.webhook, "--quiet",
                  "-o", str(out), "--resume"]) == 0
     ids = jsonl_ids(out)
     assert len(ids) == len(set(ids)) == 1200 and set(ids) == bitrix_sandbox.store.ids("deal")
+    assert not part.exists()
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
@@ -193,7 +198,8 @@ def test_resume_drops_a_cut_off_last_line(bitrix_sandbox, tmp_path, fmt, capsys)
     assert main(args + ["--quiet"]) == 0
     data = out.read_bytes()
     lines = data.splitlines(keepends=True)
-    out.write_bytes(b"".join(lines[:400]) + lines[400][:9])  # 399 rows (csv: + header) and a stub
+    part = tmp_path / f"deals.{fmt}.part"  # 399 rows (csv: + header) and a stub
+    part.write_bytes(b"".join(lines[:400]) + lines[400][:9])
     assert main(args + ["--resume"]) == 0
     assert "cut-off" in capsys.readouterr().err
     if fmt == "jsonl":
@@ -294,7 +300,7 @@ def test_missing_webhook_exits_2(monkeypatch, capsys):
 def test_unreadable_resume_file_exits_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("BITRIX_WEBHOOK", "http://127.0.0.1:9/rest/1/secretcode1/")
     out = tmp_path / "deals.jsonl"
-    out.write_text('{"ID": "1"}\ngarbage\n')
+    (tmp_path / "deals.jsonl.part").write_text('{"ID": "1"}\ngarbage\n')
     assert main(["export", "crm.deal.list", "-o", str(out), "--resume"]) == 2
     assert "--resume" in capsys.readouterr().err
     assert main(["export", "crm.deal.list", "-o", str(tmp_path), "--resume"]) == 2

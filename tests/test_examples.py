@@ -44,6 +44,15 @@ def test_cron_script_fails_loudly_without_leaking_the_webhook(bitrix_sandbox, tm
     assert not (tmp_path / "deals.jsonl").exists()
 
 
+@pytest.mark.bitrix_sandbox(deals=10, plan="x10")
+def test_a_failed_cron_run_leaves_yesterdays_file(bitrix_sandbox, tmp_path):
+    out = tmp_path / "deals.jsonl"
+    out.write_bytes(b'{"ID": "1"}\n')
+    bad = bitrix_sandbox.webhook.replace(bitrix_sandbox.credentials.webhook_code, "wrongcode12345")
+    assert run_cron(bad, out).returncode != 0
+    assert out.read_bytes() == b'{"ID": "1"}\n'
+
+
 @pytest.fixture
 def django_project(monkeypatch):
     django = pytest.importorskip("django")
@@ -70,6 +79,20 @@ def test_django_export_deals_command(django_project, bitrix_sandbox, tmp_path, m
     ids = ids_in(out)
     assert len(ids) == len(set(ids)) and set(ids) == bitrix_sandbox.store.ids("deal")
     assert "1200 deals written" in stdout.getvalue()
+
+
+@pytest.mark.bitrix_sandbox(deals=10, plan="x10")
+def test_a_failed_django_export_leaves_the_old_file(django_project, bitrix_sandbox, tmp_path,
+                                                    monkeypatch):
+    from django.core.management import CommandError, call_command
+
+    bad = bitrix_sandbox.webhook.replace(bitrix_sandbox.credentials.webhook_code, "wrongcode12345")
+    monkeypatch.setattr(django_project, "BITRIX_WEBHOOK", bad)
+    out = tmp_path / "deals.jsonl"
+    out.write_bytes(b'{"ID": "1"}\n')
+    with pytest.raises(CommandError, match="INVALID_CREDENTIALS"):
+        call_command("export_deals", output=str(out))
+    assert out.read_bytes() == b'{"ID": "1"}\n'
 
 
 def test_django_command_without_a_webhook_is_a_command_error(django_project, monkeypatch):

@@ -8,7 +8,8 @@ Exit codes, the same for every subcommand:
 1     a local write failed part-way (disk full, output pipe closed)
 2     usage: bad arguments, no webhook, a file that cannot be read or opened; nothing was sent
 3     the portal: an API, auth or transport error; for ``call``, any item failed or is in doubt
-130   interrupted (Ctrl+C); what was written so far is flushed, so ``--resume`` can go on
+130   interrupted (Ctrl+C or SIGTERM); what was written so far is flushed, so ``--resume`` can
+      go on
 ====  ==================================================================================
 
 Error messages are one line, ``bitrix-fast <command>: <method>: <CODE> (<status>) <text>``.
@@ -19,8 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import signal
 import sys
-from typing import Any, Callable, Iterable, List, Optional, Tuple
+import threading
+import warnings
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from ..errors import BitrixError
@@ -54,7 +60,23 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     add("--retries", type=_non_negative_int, metavar="N",
         help="times a failed request is retried (default 8: about a minute of trouble "
              "is ridden out; 0 fails at once)")
+    tls = parser.add_mutually_exclusive_group()
+    tls.add_argument("--ca-bundle", metavar="FILE",
+                     help="trust the certificate authorities in FILE (PEM), e.g. a "
+                          "self-hosted portal's own CA")
+    tls.add_argument("--no-verify-ssl", action="store_true",
+                     help="do not check the portal's certificate (insecure)")
     add("--quiet", action="store_true", help="no progress bar and no summary on stderr")
+
+
+def ssl_setting(args: argparse.Namespace) -> Union[bool, str]:
+    """The client's ``ssl=``: True, False (``--no-verify-ssl``) or a CA bundle path."""
+    bundle = getattr(args, "ca_bundle", None)
+    if bundle:
+        if not os.path.isfile(bundle) or not os.access(bundle, os.R_OK):
+            raise UsageError(f"--ca-bundle {bundle}: no such readable file")
+        return bundle
+    return not getattr(args, "no_verify_ssl", False)
 
 
 def resolve_webhook(args: argparse.Namespace) -> str:
@@ -85,9 +107,15 @@ def make_client(args: argparse.Namespace, webhook: str, progress: Any = None) ->
     from ..client import Bitrix
 
     pool, rate = rate_settings(args)
+    ssl = ssl_setting(args)
+    if ssl is False:
+        # Asked for: urllib3's warning on every request would bury the one line we print.
+        import urllib3
+
+        warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
     try:
         return Bitrix(webhook, verbose=not args.quiet, request_pool_size=pool,
-                      requests_per_second=rate, retry=args.retries,
+                      requests_per_second=rate, retry=args.retries, ssl=ssl,
                       progress=False if args.quiet else progress)
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from None
@@ -117,13 +145,53 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def plural(count: int, noun: str, nouns: Optional[str] = None) -> str:
+    """``1 row``, ``2,500 rows``."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+#: Batch labels (``[c0003]``, ``[p0000]``, ``[head]``) name our requests, not the user's items.
+_LABEL = re.compile(r" \[(?:[a-z]+\d+|head)\]")
+#: The library's SSL hint speaks of ``ssl=`` (in parentheses, or as a last ``; ...`` clause);
+#: on a command line the flags are what count.
+_LIBRARY_SSL_HINT = re.compile(r"\s*\([^()]*\bssl=[^()]*\)|;\s*[^;()]*\bssl=[^;()]*$")
+SSL_HINT = ("the portal's certificate is not trusted here: for a portal with its own "
+            "certificate authority pass --ca-bundle FILE; --no-verify-ssl turns the check off")
+
+
 def error_message(method: str, error: BaseException) -> str:
     """``<method>: <error>``, naming the method the user asked for even when the failing
     request was the ``batch`` that carried it."""
     text = one_line(str(error)) or type(error).__name__
-    if method and not text.startswith((f"{method}:", f"{method} [")):
+    text = _LABEL.sub("", text)
+    text = _LIBRARY_SSL_HINT.sub("", text)
+    if method and not text.startswith(f"{method}:"):
         text = f"{method}: {text}"
+    # Only a certificate problem is cured by these flags (not, say, https:// to an http port).
+    if "certificate" in text.lower():
+        text = f"{text} ({SSL_HINT})"
     return text
+
+
+@contextmanager
+def signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """Route SIGINT and SIGTERM to ``handler`` for the block (main thread only; elsewhere
+    Python delivers no signals anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def raise_interrupt(signum: int, frame: Any) -> None:
+    """A signal handler: SIGTERM (a cron job killed, ``docker stop``) stops us as Ctrl+C does,
+    with every file flushed and the exit code 130."""
+    raise KeyboardInterrupt
 
 
 def say(prog: str, message: str, webhook: Optional[str] = None) -> None:

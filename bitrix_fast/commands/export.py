@@ -1,23 +1,31 @@
 """``bitrix-fast export METHOD``: every row of a list method into a JSON Lines or CSV file.
 
 Rows are written as they arrive from :meth:`Bitrix.iter_all` (so memory stays flat however big
-the table) and flushed about twice a second; a killed export can be continued with
-``--resume`` (see :mod:`.resume` for why that is by the set of IDs already written, not by
-the largest one). ``--filter`` syntax is in :mod:`.filters`, file formats in :mod:`.writers`,
-exit codes in :mod:`.common`.
+the table) and flushed about twice a second, into ``FILE.part``; only a complete export is
+renamed over ``FILE`` (see :mod:`.files`). A run that fails (a wrong webhook: exit 3) or is
+stopped (Ctrl+C or SIGTERM: exit 130) leaves an existing ``FILE`` byte for byte as it was,
+and keeps the rows it got in ``FILE.part``, which ``--resume`` continues (see :mod:`.resume`
+for why that is by the set of IDs already written, not by the largest one). Output to stdout
+is streamed as before. ``--filter`` syntax is in :mod:`.filters`, file formats in
+:mod:`.writers`, exit codes in :mod:`.common`.
 """
 from __future__ import annotations
 
 import argparse
 import io
 import json
+import os
 import sys
 import time
+import warnings
 from typing import Any, Dict, List, Optional, TextIO
 
 from .. import methods
+from ..errors import BitrixError
 from ..listing import row_id
-from . import common, resume
+from ..params import check_list_params
+from ..progress import interactive, make_bar
+from . import common, files, resume
 from .common import UsageError
 from .filters import parse_filters, parse_select
 from .writers import EXTRA, make_writer
@@ -29,9 +37,12 @@ filters: [OP]FIELD=VALUE, where OP is one of = ! != > >= < <= % =% %= !% @ !@ ><
   --filter '>=DATE_CREATE=2024-01-01' --filter CATEGORY_ID=0
 csv: header from --select (or the first row), plus an _extra column holding, as JSON, any
   field a row has outside the header; nested values are JSON-encoded in their cells
---resume: run the same command again; rows whose ID is already in the file are skipped, a
-  cut-off last line is dropped; works whatever order the first run wrote rows in
-exit codes: 0 ok, 1 write failed, 2 usage, 3 portal error (one line on stderr), 130 Ctrl+C
+files: rows go to FILE.part, renamed to FILE when the export is complete; a failed or
+  interrupted run leaves FILE untouched and keeps FILE.part
+--resume: run the same command again; it continues FILE.part: rows whose ID is already there
+  are skipped, a cut-off last line is dropped; works whatever order the first run wrote rows in
+exit codes: 0 ok, 1 write failed, 2 usage, 3 portal error (one line on stderr),
+  130 interrupted (Ctrl+C or SIGTERM)
 """
 
 
@@ -50,16 +61,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                                          '\'{"entityTypeId": 2}\' for crm.item.list')
     add("--format", choices=("jsonl", "csv"), default=None,
         help="default: from the --output suffix (.csv), else jsonl")
-    add("--output", "-o", default="-", metavar="FILE", help="file to write, - for stdout (default)")
+    add("--output", "-o", default="-", metavar="FILE",
+        help="file to write (through FILE.part, renamed when complete); - for stdout (default)")
     add("--resume", action="store_true",
-        help="continue an interrupted export into --output: skip rows already there")
+        help="continue the interrupted export in FILE.part: skip rows already there")
     common.add_connection_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    return common.guarded("export", lambda: _export(args), method=args.method,
+    def body() -> int:
+        try:
+            return _export(args)
+        except _Reported as reported:
+            return reported.code
+
+    return common.guarded("export", body, method=args.method,
                           webhook=lambda: common.webhook_hint(args))
 
 
@@ -67,35 +85,90 @@ def _export(args: argparse.Namespace) -> int:
     method = _method(args.method)
     facts = methods.list_facts(method)
     fmt = args.format or ("csv" if args.output.lower().endswith(".csv") else "jsonl")
-    params = _params(args, facts)
+    params = _params(args, facts, method)
     to_stdout = args.output == "-"
     if args.resume and to_stdout:
         raise UsageError("--resume needs --output FILE (it reads what the file already holds)")
     webhook = common.resolve_webhook(args)
+    if not to_stdout and os.path.isdir(args.output):
+        raise UsageError(f"cannot write {args.output}: it is a directory")
+    part = files.part_of(args.output)
 
-    found = resume.scan(args.output, fmt, facts) if args.resume else resume.Existing()
-    columns = _columns(params.get("select"), found, fmt, args.output)
-    # The client first: a malformed webhook must not cost the user an existing output file.
-    with common.make_client(args, webhook) as bx:
+    found = resume.scan(part, fmt, facts) if args.resume else resume.Existing()
+    if args.resume and not os.path.exists(part) and not args.quiet:
+        common.say("export", f"note: no {part} to resume; exporting every row")
+    columns = _columns(params.get("select"), found, fmt, part)
+    pool, _ = common.rate_settings(args)
+    # The client first: a malformed webhook must not cost the user anything on disk.
+    with common.make_client(args, webhook, progress=_bar(args, pool)) as bx:
         if found.dropped:
-            resume.cut(args.output, found.size)
-        stream = _open(args.output, append=args.resume)
+            resume.cut(part, found.size)
+        stream = _open(args.output if to_stdout else part, append=args.resume)
+        # on_sync: where a record of "rows up to here are on disk" would be kept for a resume
+        # that reads only what is missing.
         writer = make_writer(fmt, stream, columns, header_written=found.columns is not None)
         started = time.monotonic()
         written = skipped = 0
         try:
-            for row in bx.iter_all(method, params):
-                if found.rows and row_id(row, facts) in found.ids:
-                    skipped += 1
-                    continue
-                writer.write(row)
-                written += 1
-            writer.finish()
-        finally:
+            with common.signals(common.raise_interrupt):
+                for row in bx.iter_all(method, params):
+                    if found.rows and row_id(row, facts) in found.ids:
+                        skipped += 1
+                        continue
+                    writer.write(row)
+                    written += 1
+                writer.finish()
+        except BaseException as error:
             _close(stream, to_stdout)
+            if not to_stdout:
+                _keep_part(part, found.rows + written, error, args, method)
+            raise
+        if to_stdout:
+            _close(stream, to_stdout)
+        else:
+            files.sync_and_close(stream)
+            files.commit(part, args.output)
     if not args.quiet:
         _summary(method, args.output, written, skipped, found, time.monotonic() - started)
     return common.EXIT_OK
+
+
+def _keep_part(part: str, rows: int, error: BaseException, args: argparse.Namespace,
+               method: str) -> None:
+    """After a failed or interrupted run: the old output is untouched; say what is in the
+    .part and how to go on (or drop a .part that holds nothing)."""
+    if rows == 0 and not args.resume:
+        files.remove_if_empty(part)
+    if isinstance(error, KeyboardInterrupt):
+        what = "interrupted"
+    elif isinstance(error, BitrixError):
+        what = common.error_message(method, error)
+    else:
+        return  # a local failure; guarded() reports it
+    if rows and os.path.exists(part):
+        where = (f"; {common.plural(rows, 'row')} kept in {part}, "
+                 f"--resume goes on from there")
+    else:
+        where = ""
+    untouched = f"; {args.output} is untouched" if os.path.exists(args.output) else ""
+    common.say("export", f"{what}{untouched}{where}", common.webhook_hint(args))
+    raise _Reported(common.EXIT_INTERRUPTED if isinstance(error, KeyboardInterrupt)
+                    else common.EXIT_PORTAL) from None
+
+
+class _Reported(Exception):
+    """The failure is already on stderr; exit with this code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _bar(args: argparse.Namespace, burst: int) -> Any:
+    """The library's bar, told the burst of this plan so its ETA skips it."""
+    if args.quiet or not interactive():
+        return False
+    return lambda description, total: make_bar(description, total, "rows", burst=burst)
 
 
 def _method(text: str) -> str:
@@ -108,7 +181,8 @@ def _method(text: str) -> str:
     return method
 
 
-def _params(args: argparse.Namespace, facts: methods.MethodFacts) -> Dict[str, Any]:
+def _params(args: argparse.Namespace, facts: methods.MethodFacts,
+            method: str) -> Dict[str, Any]:
     params: Dict[str, Any] = {}
     if args.params:
         try:
@@ -116,7 +190,8 @@ def _params(args: argparse.Namespace, facts: methods.MethodFacts) -> Dict[str, A
         except ValueError as error:
             raise UsageError(f"--params is not JSON: {error}") from None
         if not isinstance(params, dict):
-            raise UsageError("--params must be a JSON object")
+            raise UsageError(f"--params must be a JSON object, not {_json_kind(params)}")
+        _check(params, method, "--params")
     lowered = {key.lower() for key in params}
     if args.filter:
         if "filter" in lowered:
@@ -132,7 +207,29 @@ def _params(args: argparse.Namespace, facts: methods.MethodFacts) -> Dict[str, A
         params["select"] = fields
     if "start" in lowered:
         raise UsageError("export pages by itself; remove 'start' from --params")
+    _check(params, method, "--params")
     return params
+
+
+def _check(params: Dict[str, Any], method: str, where: str) -> None:
+    """The library's parameter checks, as a usage error naming the argument; its warnings
+    (e.g. 'limit' is ignored) as one line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            check_list_params(params, method)
+        except (TypeError, ValueError) as error:
+            text = str(error)
+            if text.startswith(f"{method}: "):
+                text = text[len(method) + 2:]
+            raise UsageError(f"{where}: {text}") from None
+    for warning in caught:
+        common.say("export", f"note: {warning.message}")
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "a list", str: "a string", bool: "true/false", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def _columns(select: Any, found: resume.Existing, fmt: str, path: str) -> Optional[List[str]]:
@@ -160,7 +257,7 @@ def _open(path: str, *, append: bool) -> TextIO:
         raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
 
 
-def _close(stream: TextIO, to_stdout: bool) -> None:
+def _close(stream: Any, to_stdout: bool) -> None:
     try:
         stream.flush()
     finally:
@@ -174,9 +271,11 @@ def _summary(method: str, output: str, written: int, skipped: int, found: resume
              seconds: float) -> None:
     where = "stdout" if output == "-" else output
     rate = written / seconds if seconds > 0 else 0.0
-    text = f"{method}: {written:,} rows to {where} in {seconds:.1f} s ({rate:,.0f} rows/s)"
+    text = (f"{method}: {common.plural(written, 'row')} to {where} in {seconds:.1f} s "
+            f"({rate:,.0f} rows/s)")
     if found.rows:
-        text += f"; resumed after {found.rows:,} rows already there ({skipped:,} skipped)"
+        text += (f"; resumed after {common.plural(found.rows, 'row')} already there "
+                 f"({skipped:,} skipped)")
     if found.dropped:
-        text += f"; dropped a cut-off last record ({found.dropped} bytes)"
+        text += f"; dropped a cut-off last record ({common.plural(found.dropped, 'byte')})"
     common.say("export", text)

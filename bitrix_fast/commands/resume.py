@@ -6,9 +6,10 @@ ID ranges at once and yields rows as replies arrive, so a killed export holds, s
 for ever. Writing in ID order instead would need the whole table buffered (or the export
 made sequential, a tenth as fast), and the file alone cannot tell which ranges were finished.
 
-So resume works by the set of IDs present: read the file, remember every ID in it, export
-again with the same method, filter and select, and write only rows whose ID is not in the
-file. That is correct whatever order the rows were written in:
+So resume works by the set of IDs present: read the ``FILE.part`` an interrupted export
+left (the finished ``FILE`` only ever appears complete, see :mod:`.files`), remember every
+ID in it, export again with the same method, filter and select, and write only rows whose ID
+is not in the file. That is correct whatever order the rows were written in:
 
 * nothing is missing -- every row the filter matches now is either already in the file or
   written now;
@@ -120,7 +121,7 @@ def cut(path: str, size: int) -> None:
 
 def _scan_jsonl(handle: BinaryIO, path: str, facts: MethodFacts) -> Existing:
     found = Existing()
-    for number, (line, end) in enumerate(_complete_lines(handle), 1):
+    for number, (line, end) in enumerate(complete_lines(handle), 1):
         if line.strip():
             try:
                 row = json.loads(line.decode("utf-8"))
@@ -138,7 +139,7 @@ def _scan_csv(handle: BinaryIO, path: str, facts: MethodFacts) -> Existing:
     position = {"end": 0, "eof": False}
 
     def lines() -> Iterator[str]:
-        for line, end in _complete_lines(handle):
+        for line, end in complete_lines(handle):
             position["end"] = end
             yield line.decode("utf-8")
         position["eof"] = True
@@ -164,7 +165,7 @@ def _scan_csv(handle: BinaryIO, path: str, facts: MethodFacts) -> Existing:
     return found
 
 
-def _complete_lines(handle: BinaryIO) -> Iterator[Tuple[bytes, int]]:
+def complete_lines(handle: BinaryIO) -> Iterator[Tuple[bytes, int]]:
     """(line, offset after it) for every line that ends with a newline; a last line without
     one is a record cut off by the kill and is never returned."""
     end = 0

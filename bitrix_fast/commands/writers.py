@@ -12,13 +12,16 @@ with ``str``, booleans and nested values (dicts, lists) JSON-encoded.
 
 Records end with ``\\n`` and writes are flushed on a timer, so a killed export leaves complete
 rows plus at most one cut-off last record, which ``--resume`` drops (see :mod:`.resume`).
+With ``on_sync`` given, each timed flush is also an fsync followed by ``on_sync(rows)``: the
+rows counted are on disk, which is the moment to record how far an export got.
 """
 from __future__ import annotations
 
 import csv
 import json
+import os
 import time
-from typing import Any, Dict, List, Optional, Sequence, TextIO
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
 
 EXTRA = "_extra"
 #: Seconds between flushes: often enough that a kill loses little, rarely enough to be free.
@@ -36,8 +39,9 @@ def cell(value: Any) -> str:
 
 
 class _Flushing:
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, on_sync: Optional[Callable[[int], None]] = None) -> None:
         self._stream = stream
+        self._on_sync = on_sync
         self._flushed = time.monotonic()
         self.count = 0
 
@@ -45,11 +49,24 @@ class _Flushing:
         self.count += 1
         now = time.monotonic()
         if now - self._flushed >= FLUSH_EVERY:
-            self._stream.flush()
+            if self._on_sync is not None:
+                self.sync()
+            else:
+                self._stream.flush()
             self._flushed = now
 
     def flush(self) -> None:
         self._stream.flush()
+
+    def sync(self) -> None:
+        """Flush and fsync: every row written so far survives a crash of the machine."""
+        self._stream.flush()
+        try:
+            os.fsync(self._stream.fileno())
+        except (AttributeError, OSError, ValueError):
+            pass  # a pipe or a terminal: nothing to sync
+        if self._on_sync is not None:
+            self._on_sync(self.count)
 
     def finish(self) -> None:
         self.flush()
@@ -71,8 +88,9 @@ class CsvWriter(_Flushing):
     """
 
     def __init__(self, stream: TextIO, columns: Optional[Sequence[str]] = None, *,
-                 header_written: bool = False) -> None:
-        super().__init__(stream)
+                 header_written: bool = False,
+                 on_sync: Optional[Callable[[int], None]] = None) -> None:
+        super().__init__(stream, on_sync)
         self._csv = csv.writer(stream, lineterminator="\n")
         self._columns: Optional[List[str]] = None
         self._known: frozenset = frozenset()
@@ -92,10 +110,11 @@ class CsvWriter(_Flushing):
     def write(self, row: Dict[str, Any]) -> None:
         if self._columns is None:
             self._fix(list(row))
+        columns: List[str] = self._columns  # type: ignore[assignment]  # fixed just above
         if not self._header_written:
-            self._csv.writerow(self._columns)
+            self._csv.writerow(columns)
             self._header_written = True
-        names = self._columns[:-1]
+        names = columns[:-1]
         extra = {k: v for k, v in row.items() if k not in self._known}
         values = [cell(row.get(name)) for name in names]
         values.append(json.dumps(extra, ensure_ascii=False, separators=(",", ":"))
@@ -112,7 +131,8 @@ class CsvWriter(_Flushing):
 
 
 def make_writer(fmt: str, stream: TextIO, columns: Optional[Sequence[str]] = None, *,
-                header_written: bool = False) -> Any:
+                header_written: bool = False,
+                on_sync: Optional[Callable[[int], None]] = None) -> Any:
     if fmt == "csv":
-        return CsvWriter(stream, columns, header_written=header_written)
-    return JsonlWriter(stream)
+        return CsvWriter(stream, columns, header_written=header_written, on_sync=on_sync)
+    return JsonlWriter(stream, on_sync)

@@ -1,0 +1,385 @@
+"""``BulkCall`` (behind ``Bitrix.iter_call``) driven by a fake engine on a real thread pool:
+every item reported exactly once, bounded reading, stopping on auth errors, stop(), close(),
+Ctrl+C and a failing input."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import List
+
+import pytest
+
+from bitrix_fast.batch import CommandResult
+from bitrix_fast.bulk import BulkCall, Chunk, Status, Stopped, report
+from bitrix_fast.encoding import can_encode
+from bitrix_fast.errors import ApiError, AuthError, ConnectionDropped
+from bitrix_fast.params import check_params
+
+
+class FakeEngine:
+    """Answers each chunk with one CommandResult per item; records what was sent."""
+
+    def __init__(self, answer=None, delay=0.0):
+        self.sent: List[int] = []           # item indexes, in the order they were sent
+        self.chunks: List[Chunk] = []
+        self.lock = threading.Lock()
+        self.answer = answer or (lambda index, params: CommandResult("c", "m", result=index))
+        self.delay = delay
+        self.hold = threading.Event()
+        self.hold.set()
+
+    def run(self, chunk):
+        self.hold.wait()
+        if self.delay:
+            time.sleep(self.delay)
+        with self.lock:
+            self.chunks.append(chunk)
+            self.sent.extend(chunk.indexes)
+        return [self.answer(index, params) for index, params in zip(chunk.indexes, chunk.items)]
+
+
+@pytest.fixture
+def pool():
+    with ThreadPoolExecutor(4) as executor:
+        yield executor
+
+
+def items(count, start=0):
+    return ({"id": start + n, "fields": {"TITLE": f"deal {start + n}"}} for n in range(count))
+
+
+def bulk(engine, source, pool, **kwargs):
+    options = dict(read_only=False, batch_size=50, look_ahead=4, stop_wait=5.0,
+                   check=lambda item: check_params(item, "crm.deal.update"),
+                   batchable=can_encode)
+    options.update(kwargs)
+    return BulkCall("crm.deal.update", source, engine.run, pool, **options)
+
+
+def by_status(outcomes):
+    out = {status: [] for status in Status}
+    for outcome in outcomes:
+        out[outcome.status].append(outcome.index)
+    return out
+
+
+def assert_each_index_once(outcomes, count):
+    indexes = [o.index for o in outcomes]
+    assert sorted(indexes) == list(range(count)), "an item was lost or reported twice"
+
+
+# -- the normal run --------------------------------------------------------------------------
+
+def test_every_item_once_in_batches_of_50(pool):
+    engine = FakeEngine()
+    outcomes = list(bulk(engine, items(230), pool))
+    assert_each_index_once(outcomes, 230)
+    assert all(o.status is Status.RESULT and o.result == o.index for o in outcomes)
+    assert sorted(len(c.indexes) for c in engine.chunks) == [30, 50, 50, 50, 50]
+
+
+def test_an_item_a_batch_cannot_carry_goes_alone(pool):
+    engine = FakeEngine()
+    source = [{"id": 0, "fields": {"A": 1}}, {"id": 1, "fields": {"COMMENTS": None}},
+              {"id": 2, "fields": {"A": 2}}]
+    outcomes = list(bulk(engine, source, pool))
+    assert_each_index_once(outcomes, 3)
+    singles = [c for c in engine.chunks if c.single]
+    assert [c.indexes for c in singles] == [(1,)]
+
+
+def test_results_errors_and_doubts_are_told_apart_and_name_the_item(pool):
+    def answer(index, params):
+        if index % 3 == 1:
+            return CommandResult("c0001", "crm.deal.update",
+                                 error=ApiError("NOT_FOUND", "Not found", status=400,
+                                                method="crm.deal.update", command_label="c0001"))
+        if index % 3 == 2:
+            return CommandResult("c", "crm.deal.update", in_doubt=True,
+                                 error=ConnectionDropped("lost", method="crm.deal.update"))
+        return CommandResult("c", "crm.deal.update", result={"ok": index})
+
+    outcomes = list(bulk(FakeEngine(answer), items(9), pool))
+    groups = by_status(outcomes)
+    assert sorted(groups[Status.RESULT]) == [0, 3, 6]
+    assert sorted(groups[Status.ERROR]) == [1, 4, 7]
+    assert sorted(groups[Status.IN_DOUBT]) == [2, 5, 8]
+    error = next(o.error for o in outcomes if o.index == 4)
+    assert error.item == 4 and "item 4" in str(error) and "c0001" not in str(error)
+
+
+def test_a_bad_item_is_an_error_of_its_own_and_never_sent(pool):
+    engine = FakeEngine()
+    source = [{"fields": {}}, {"fields": []}, "not a dict", {"fields": {}}]
+    outcomes = list(bulk(engine, source, pool))
+    assert_each_index_once(outcomes, 4)
+    errors = {o.index: o.error for o in outcomes if o.status is Status.ERROR}
+    assert set(errors) == {1, 2} and sorted(engine.sent) == [0, 3]
+    assert isinstance(errors[1], TypeError) and "item 1" in str(errors[1])
+    assert "'fields'" in str(errors[1])
+
+
+def test_reading_is_lazy_and_bounded(pool):
+    engine = FakeEngine(delay=0.01)
+    read = []
+
+    def source():
+        for n in range(5000):
+            read.append(n)
+            yield {"fields": {"N": n}}
+
+    call = bulk(engine, source(), pool, look_ahead=3)
+    ahead = []
+    for outcome in call:
+        ahead.append(len(read) - len(engine.sent))
+    assert len(read) == 5000
+    # Read but not yet sent: at most the batches submitted plus the one being filled.
+    assert max(ahead) <= 4 * 50
+
+
+def test_the_first_batch_goes_alone(pool):
+    in_flight, peak = [0], [0]
+    lock = threading.Lock()
+    first_done = threading.Event()
+    starts = []
+
+    engine = FakeEngine(delay=0.02)
+    run = engine.run
+
+    def tracking(chunk):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+            starts.append(first_done.is_set())
+        try:
+            return run(chunk)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+            first_done.set()
+
+    engine.run = tracking
+    list(bulk(engine, items(500), pool))
+    assert starts[0] is False and all(starts[1:]), "a batch went out before the first returned"
+    assert peak[0] > 1  # then in parallel
+
+
+# -- authentication errors ---------------------------------------------------------------------
+
+def refused(index, params):
+    return CommandResult("c", "crm.deal.update",
+                         error=AuthError("INVALID_CREDENTIALS", "Invalid request credentials",
+                                         status=401, method="crm.deal.update"))
+
+
+def test_an_auth_error_stops_the_call_at_once(pool):
+    engine = FakeEngine(refused)
+    outcomes = list(bulk(engine, items(1000), pool))
+    assert_each_index_once(outcomes, 1000)
+    groups = by_status(outcomes)
+    assert len(engine.chunks) == 1, "sent more after the portal refused the credentials"
+    assert sorted(groups[Status.ERROR]) == list(range(50))
+    assert sorted(groups[Status.NOT_SENT]) == list(range(50, 1000))
+    reason = next(o.error for o in outcomes if o.status is Status.NOT_SENT)
+    assert isinstance(reason, AuthError)
+
+
+def test_an_auth_error_later_delivers_what_was_in_flight(pool):
+    def answer(index, params):
+        return refused(index, params) if index >= 200 else CommandResult("c", "m", result=index)
+
+    engine = FakeEngine(answer, delay=0.02)
+    outcomes = list(bulk(engine, items(3000), pool))
+    assert_each_index_once(outcomes, 3000)
+    groups = by_status(outcomes)
+    sent = set(engine.sent)
+    assert set(groups[Status.RESULT]) | set(groups[Status.ERROR]) == sent
+    assert not sent & set(groups[Status.NOT_SENT])
+    assert len(engine.chunks) <= 4 + 4 + 1  # what was submitted when the refusal came back
+    assert len(groups[Status.NOT_SENT]) >= 3000 - 9 * 50
+
+
+# -- stopping ------------------------------------------------------------------------------------
+
+def test_stop_delivers_in_flight_and_reports_the_rest_not_sent(pool):
+    engine = FakeEngine(delay=0.02)
+    call = bulk(engine, items(2000), pool)
+    outcomes = []
+    for outcome in call:
+        outcomes.append(outcome)
+        if len(outcomes) == 120:
+            call.stop()
+    assert_each_index_once(outcomes, 2000)
+    groups = by_status(outcomes)
+    assert set(groups[Status.RESULT]) == set(engine.sent)
+    assert len(groups[Status.NOT_SENT]) >= 2000 - (120 + 5 * 50)
+    assert isinstance(next(o.error for o in outcomes if o.status is Status.NOT_SENT), Stopped)
+
+
+def test_what_still_runs_after_stop_wait_is_in_doubt(pool):
+    engine = FakeEngine()
+    engine.hold.clear()  # every request hangs
+    call = bulk(engine, items(400), pool, stop_wait=0.2, look_ahead=2)
+    call._probing = False
+    threading.Timer(0.1, call.stop).start()
+    started = time.monotonic()
+    outcomes = list(call)
+    assert time.monotonic() - started < 2
+    engine.hold.set()
+    assert_each_index_once(outcomes, 400)
+    groups = by_status(outcomes)
+    assert len(groups[Status.IN_DOUBT]) == 100  # the two batches running
+    assert len(groups[Status.NOT_SENT]) == 300
+    doubt = next(o.error for o in outcomes if o.status is Status.IN_DOUBT)
+    assert isinstance(doubt, Stopped) and "may have been executed" in str(doubt)
+
+
+def test_close_waits_and_the_rest_can_still_be_read(pool):
+    engine = FakeEngine(delay=0.02)
+    call = bulk(engine, items(1000), pool)
+    first = [next(call) for _ in range(10)]
+    call.close()
+    rest = list(call)
+    outcomes = first + rest
+    assert_each_index_once(outcomes, 1000)
+    assert set(by_status(outcomes)[Status.RESULT]) == set(engine.sent)
+
+
+def test_a_failing_input_is_re_raised_after_everything_is_reported(pool):
+    engine = FakeEngine(delay=0.01)
+
+    def source():
+        yield from items(175)
+        raise OSError("disk gone")
+
+    outcomes = []
+    with pytest.raises(OSError, match="disk gone"):
+        for outcome in bulk(engine, source(), pool):
+            outcomes.append(outcome)
+    assert_each_index_once(outcomes, 175)
+    assert set(by_status(outcomes)[Status.RESULT]) == set(engine.sent)
+
+
+# -- Ctrl+C --------------------------------------------------------------------------------------
+
+def interrupt_main():
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+
+def test_ctrl_c_while_waiting_reports_everything_then_raises(pool):
+    engine = FakeEngine(delay=0.05)
+    sent_interrupt = threading.Event()
+    run = engine.run
+
+    def run_and_interrupt(chunk):
+        result = run(chunk)
+        if len(engine.chunks) == 3 and not sent_interrupt.is_set():
+            sent_interrupt.set()
+            interrupt_main()
+        return result
+
+    engine.run = run_and_interrupt
+    outcomes = []
+    with pytest.raises(KeyboardInterrupt):
+        for outcome in bulk(engine, items(3000), pool):
+            outcomes.append(outcome)
+    assert_each_index_once(outcomes, 3000)
+    groups = by_status(outcomes)
+    assert set(groups[Status.RESULT]) == set(engine.sent)
+    assert len(engine.sent) < 3000
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_while_the_consumer_handles_an_outcome_does_not_cut_it(pool):
+    engine = FakeEngine(delay=0.01)
+    handled = []
+    with pytest.raises(KeyboardInterrupt):
+        for outcome in bulk(engine, items(3000), pool):
+            if len(handled) == 100:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)  # the signal arrives here, in the middle of the handling
+            handled.append(outcome)
+    assert_each_index_once(handled, 3000)
+    assert set(by_status(handled)[Status.RESULT]) == set(engine.sent)
+
+
+def test_ctrl_c_under_someone_elses_handler_is_deferred_too(pool):
+    def raising(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, raising)
+    try:
+        engine = FakeEngine(delay=0.05)
+        threading.Timer(0.15, interrupt_main).start()
+        outcomes = []
+        with pytest.raises(KeyboardInterrupt):
+            for outcome in bulk(engine, items(3000), pool):
+                outcomes.append(outcome)
+        assert_each_index_once(outcomes, 3000)
+        assert set(by_status(outcomes)[Status.RESULT]) == set(engine.sent)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_second_ctrl_c_raises_at_once(pool):
+    engine = FakeEngine()
+    engine.hold.clear()
+    call = bulk(engine, items(500), pool, stop_wait=30)
+    threading.Timer(0.1, interrupt_main).start()
+    threading.Timer(0.3, interrupt_main).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        list(call)
+    assert time.monotonic() - started < 5
+    engine.hold.set()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# -- report ------------------------------------------------------------------------------------
+
+def test_report_sorts_outcomes_into_a_batch_error(pool):
+    outcomes = list(bulk(FakeEngine(refused), items(120), pool))
+    results, error = report("crm.deal.update", outcomes)
+    assert results == {} and list(error.errors) == list(range(50))
+    assert list(error.not_sent) == list(range(50, 120))
+    assert "70 not sent" in str(error)
+
+
+# -- the write-ahead hook ----------------------------------------------------------------------
+
+def test_on_send_comes_before_each_batch_is_run(pool):
+    engine = FakeEngine()
+    announced = []
+    run = engine.run
+
+    def checked(chunk):
+        assert set(chunk.indexes) <= set(announced), "a batch ran before it was announced"
+        return run(chunk)
+
+    engine.run = checked
+    outcomes = list(bulk(engine, items(420), pool, on_send=announced.extend))
+    assert_each_index_once(outcomes, 420)
+    assert sorted(announced) == list(range(420))
+
+
+def test_a_failing_on_send_sends_nothing_more_and_is_raised(pool):
+    engine = FakeEngine(delay=0.01)
+    calls = []
+
+    def journal(indexes):
+        calls.append(indexes)
+        if len(calls) == 3:
+            raise OSError("No space left on device")
+
+    outcomes = []
+    with pytest.raises(OSError, match="No space"):
+        for outcome in bulk(engine, items(1000), pool, on_send=journal):
+            outcomes.append(outcome)
+    assert_each_index_once(outcomes, 1000)
+    groups = by_status(outcomes)
+    assert set(groups[Status.RESULT]) == set(engine.sent)
+    assert not set(calls[2]) & set(engine.sent)  # the batch whose record failed stayed home
+    assert set(calls[2]) <= set(groups[Status.NOT_SENT])
