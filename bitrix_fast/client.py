@@ -223,7 +223,7 @@ class Bitrix:
             results = self._bulk(method, [{field: ID, **base} for ID in labelled.values()])
         except BatchError as error:
             _raise_if_refused_as_a_whole(error)
-            for name in ("results", "errors", "in_doubt"):
+            for name in ("results", "errors", "in_doubt", "not_sent"):
                 setattr(error, name, {labels[i]: value
                                       for i, value in getattr(error, name).items()})
             raise
