@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(sub)
     call.add_parser(sub)
     demo.add_parser(sub)
+    __import__("bitrix_fast.commands.sync", fromlist=["sync"]).add_parser(sub)
     sandbox_cli.add_parser(sub)
     return parser
 

@@ -75,8 +75,9 @@ class RangeCheck:
     commands: int = 0
 
     def __post_init__(self) -> None:
-        #: spans whose portal count is known and differs: to cut and count next round
-        self._open: List[Tuple[Span, int]] = []
+        #: spans whose portal count is known and differs, to look at next round; the flag
+        #: says the span's whole first page was seen and fell short: it must be cut
+        self._open: List[Tuple[Span, int, bool]] = []
         self._groups: List[_Group] = []
         n = len(self.ids)
         if n == 0:
@@ -142,15 +143,19 @@ class RangeCheck:
             self._resolve(span, found)
         elif span.hi - span.lo == 1:
             pass  # one ID the count says exists but the page does not show: keep it
+        elif total <= self.page:
+            # A short page under a small count (a COUNT over joins, or rows that repeat):
+            # asking for the same page again would not help; smaller ranges will.
+            self._open.append((span, total, True))
         else:
-            self._judge(span, max(total, len(found)))
+            self._judge(span, total)
         return total
 
     def _judge(self, span: Span, portal: int) -> None:
         """A span whose count is known: done when it matches, else looked at next round.
         Even a count of 0 deletes nothing by itself; the span's own page must show it."""
         if portal != span.local:
-            self._open.append((span, portal))
+            self._open.append((span, portal, False))
 
     def _resolve(self, span: Span, found: List[int]) -> None:
         local = self.ids[span.start:span.stop]
@@ -161,10 +166,13 @@ class RangeCheck:
 
     # -- planning a round ----------------------------------------------------------------------
 
-    def _plan(self, spans: List[Tuple[Span, int]]) -> List[_Group]:
+    def _plan(self, opened: List[Tuple[Span, int, bool]]) -> List[_Group]:
         """Halve every open span, then spend the round's spare commands on cutting the
         widest spans finer."""
-        fan = [self._fanout(span, portal, self._wanted(span, portal)) for span, portal in spans]
+        spans = [(span, portal) for span, portal, _ in opened]
+        fan = [self._wanted(span, portal) if cut else
+               self._fanout(span, portal, self._wanted(span, portal))
+               for span, portal, cut in opened]
         cost = [self._cost(span, portal, f) for (span, portal), f in zip(spans, fan)]
         total = sum(cost)
         room = -(-total // self.per_request) * self.per_request
@@ -190,7 +198,7 @@ class RangeCheck:
         """2 (halve), or straight to pieces of one page each when the span differs in so many
         rows that finding them one by one would cost more than reading every ID."""
         differ = abs(span.local - portal)
-        leaves = -(-span.local // self.page)
+        leaves = max(2, -(-max(span.local, portal) // self.page))
         # Scattered differences make every page likely to hold one; clustered ones (a batch
         # deleted together) are found faster by halving, so only dense spans go straight.
         return leaves if leaves <= 2 * differ else 2
