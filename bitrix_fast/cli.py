@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(sub)
     call.add_parser(sub)
     demo.add_parser(sub)
+    __import__("bitrix_fast.commands.sync", fromlist=["sync"]).add_parser(sub)
     sandbox_cli.add_parser(sub)
     for command in sub.choices.values():
         command.set_defaults(command_parser=command)  # to blame the right one for extras

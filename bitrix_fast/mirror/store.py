@@ -1,0 +1,232 @@
+"""The database side of a mirror: what both stores do alike, and which store a URL names.
+
+A store runs one transaction per run. :meth:`SqlStore.begin` takes the lock that keeps two
+runs of the same mirror apart and opens the transaction; everything the run writes, the
+state row included, becomes visible at :meth:`SqlStore.commit` or not at all.
+
+Only what a mirror needs: a state table, one table per listing keyed by the ID, columns
+added as fields appear, inserts, upserts that tell added from changed rows, deletes by ID.
+"""
+from __future__ import annotations
+
+import json
+from array import array
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
+
+from .errors import StoreError
+from .spec import STATE_TABLE
+
+#: rows per statement batch; below SQLite's oldest limit of 999 bound values per IN list
+CHUNK = 500
+
+STATE_COLUMNS = ("table_name", "method", "params", "filter", "select_fields", "columns",
+                 "cutoff", "runs", "row_count", "synced_at")
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def open_store(url: str) -> "SqlStore":
+    """``postgresql://...`` (or ``postgres://``) for PostgreSQL; ``sqlite:///path``,
+    ``sqlite:////absolute/path`` or a plain file path for SQLite."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("db: give a database URL or an SQLite file path")
+    url = url.strip()
+    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme in ("postgresql", "postgres"):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url)
+    if scheme in ("", "sqlite"):
+        from .sqlite import SqliteStore
+
+        path = url[len("sqlite:///"):] if scheme else url
+        if scheme and not url.lower().startswith("sqlite:///"):
+            raise ValueError(f"db {url!r}: write sqlite:///relative.sqlite or "
+                             f"sqlite:////absolute/path.sqlite")
+        if not path or path == ":memory:":
+            raise ValueError("db: an SQLite mirror needs a file (a memory database is gone "
+                             "when the run ends)")
+        return SqliteStore(path)
+    raise ValueError(f"db {url!r}: only sqlite:/// and postgresql:// URLs are supported")
+
+
+class SqlStore:
+    """DB-API plumbing shared by the SQLite and PostgreSQL stores."""
+
+    #: placeholder style and column types, set by each store
+    mark = "?"
+    types: Dict[str, str] = {}
+    name = "sql"
+
+    def __init__(self) -> None:
+        self._db: Any = None
+
+    # -- transaction and lock: per store -------------------------------------------------------
+
+    def begin(self, table: str, wait: float) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        with self._errors("commit"):
+            self._db.commit()
+
+    def rollback(self) -> None:
+        if self._db is None:
+            return
+        try:
+            self._db.rollback()
+        except Exception:  # a broken connection rolls back by itself
+            pass
+
+    def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            try:
+                db.close()
+            except Exception:
+                pass
+
+    def _errors(self, doing: str) -> Any:
+        raise NotImplementedError
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def read_state(self, table: str) -> Optional[Dict[str, Any]]:
+        with self._errors("reading the mirror state"):
+            row = self._one(f"SELECT {', '.join(STATE_COLUMNS)} FROM {STATE_TABLE} "
+                            f"WHERE table_name = {self.mark}", (table,))
+        if row is None:
+            return None
+        state = dict(zip(STATE_COLUMNS, row))
+        for key in ("select_fields", "columns"):
+            state[key] = json.loads(state[key]) if state[key] is not None else None
+        return state
+
+    def write_state(self, state: Dict[str, Any]) -> None:
+        values = dict(state)
+        for key in ("select_fields", "columns"):
+            values[key] = json.dumps(values[key]) if values[key] is not None else None
+        marks = ", ".join([self.mark] * len(STATE_COLUMNS))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in STATE_COLUMNS[1:])
+        with self._errors("writing the mirror state"):
+            self._db.execute(
+                f"INSERT INTO {STATE_TABLE} ({', '.join(STATE_COLUMNS)}) VALUES ({marks}) "
+                f"ON CONFLICT (table_name) DO UPDATE SET {updates}",
+                tuple(values[c] for c in STATE_COLUMNS))
+
+    def _create_state_table(self) -> None:
+        columns = ", ".join(f"{c} {'INTEGER' if c in ('runs', 'row_count') else 'TEXT'}"
+                            for c in STATE_COLUMNS[1:])
+        self._db.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} "
+                         f"(table_name TEXT PRIMARY KEY, {columns})")
+
+    # -- tables --------------------------------------------------------------------------------
+
+    def table_exists(self, table: str) -> bool:
+        raise NotImplementedError
+
+    def create_table(self, table: str, id_column: str) -> None:
+        with self._errors(f"creating table {table}"):
+            self._db.execute(f"CREATE TABLE {quote(table)} "
+                             f"({quote(id_column)} {self.types['id']} PRIMARY KEY)")
+
+    def add_column(self, table: str, column: str, kind: str) -> None:
+        with self._errors(f"adding column {column} to {table}"):
+            self._db.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column)} "
+                             f"{self.types[kind]}")
+
+    def insert(self, table: str, columns: Sequence[str], rows: List[Tuple[Any, ...]]) -> int:
+        """Rows into a table known to lack their IDs (the first run)."""
+        marks = ", ".join([self.mark] * len(columns))
+        with self._errors(f"writing {table}"):
+            self._executemany(f"INSERT INTO {quote(table)} ({self._names(columns)}) "
+                              f"VALUES ({marks})", rows)
+        return len(rows)
+
+    def upsert(self, table: str, id_column: str, columns: Sequence[str],
+               rows: List[Tuple[Any, ...]]) -> Tuple[int, int]:
+        """Insert or update rows by ID; returns (added, changed). A row whose stored values
+        already equal the new ones is not written and not counted."""
+        added = changed = 0
+        at = list(columns).index(id_column)
+        others = [c for c in columns if c != id_column]
+        marks = ", ".join([self.mark] * len(columns))
+        sql = (f"INSERT INTO {quote(table)} ({self._names(columns)}) VALUES ({marks}) "
+               f"ON CONFLICT ({quote(id_column)}) ")
+        if others:
+            sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in others)
+            sql += f"DO UPDATE SET {sets} WHERE {self._differs(table, others)}"
+        else:
+            sql += "DO NOTHING"
+        with self._errors(f"writing {table}"):
+            for first in range(0, len(rows), CHUNK):
+                chunk = rows[first:first + CHUNK]
+                ids = [row[at] for row in chunk]
+                known = self._count_ids(table, id_column, ids)
+                written = self._executemany(sql, chunk)
+                added += len(chunk) - known
+                changed += max(0, written - (len(chunk) - known))
+        return added, changed
+
+    def ids(self, table: str, id_column: str) -> "array[int]":
+        """Every ID in the table, ascending (8 bytes each)."""
+        out = array("q")
+        with self._errors(f"reading {table}"):
+            cursor = self._db.cursor()
+            cursor.execute(f"SELECT {quote(id_column)} FROM {quote(table)} "
+                           f"ORDER BY {quote(id_column)}")
+            while True:
+                chunk = cursor.fetchmany(10_000)
+                if not chunk:
+                    break
+                out.extend(row[0] for row in chunk)
+        return out
+
+    def delete(self, table: str, id_column: str, ids: Iterable[int]) -> int:
+        done = 0
+        ids = list(ids)
+        with self._errors(f"deleting from {table}"):
+            for first in range(0, len(ids), CHUNK):
+                chunk = ids[first:first + CHUNK]
+                marks = ", ".join([self.mark] * len(chunk))
+                cursor = self._db.execute(f"DELETE FROM {quote(table)} WHERE "
+                                          f"{quote(id_column)} IN ({marks})", tuple(chunk))
+                done += cursor.rowcount
+        return done
+
+    def count(self, table: str) -> int:
+        with self._errors(f"reading {table}"):
+            return int(self._one(f"SELECT COUNT(*) FROM {quote(table)}", ())[0])
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _names(self, columns: Sequence[str]) -> str:
+        return ", ".join(quote(c) for c in columns)
+
+    def _differs(self, table: str, columns: Sequence[str]) -> str:
+        raise NotImplementedError
+
+    def _count_ids(self, table: str, id_column: str, ids: Sequence[Any]) -> int:
+        marks = ", ".join([self.mark] * len(ids))
+        row = self._one(f"SELECT COUNT(*) FROM {quote(table)} WHERE {quote(id_column)} "
+                        f"IN ({marks})", tuple(ids))
+        return int(row[0])
+
+    def _one(self, sql: str, params: Tuple[Any, ...]) -> Any:
+        cursor = self._db.execute(sql, params)
+        return cursor.fetchone()
+
+    def _executemany(self, sql: str, rows: List[Tuple[Any, ...]]) -> int:
+        cursor = self._db.cursor()
+        cursor.executemany(sql, rows)
+        return cursor.rowcount
+
+
+def fail(doing: str, error: BaseException, secret: Optional[str] = None) -> StoreError:
+    text = " ".join(str(error).split()) or type(error).__name__
+    if secret:
+        text = text.replace(secret, "***")
+    return StoreError(f"database error while {doing}: {text}")
