@@ -75,7 +75,15 @@ class Outcome:
 class Stopped(BitrixError):
     """The call was stopped (``stop()``, ``close()``, Ctrl+C) before this item's fate was
     known: it was never sent (NOT_SENT), or it was still running when waiting ended
-    (IN_DOUBT)."""
+    (IN_DOUBT). Raised by a batch that was about to be sent: nothing of it ran, and it is
+    not tried again."""
+
+    executed_maybe = False
+    retryable = False
+
+
+class _NotSent(Stopped):
+    """Raised from the engine's ``before_send``: this batch never left the machine."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -290,6 +298,17 @@ class BulkCall(Iterator[Outcome]):
         # Runs in a worker thread. A chunk that starts after a stop is never sent.
         if self._stopping.is_set():
             return None
+        try:
+            return self._run(chunk, lambda: self._before_send(chunk))
+        except _NotSent:
+            return None
+
+    def _before_send(self, chunk: Chunk) -> None:
+        """Called by the engine right before the batch goes on the wire -- after the waits
+        for a slot and a token, which may be long: a stop meanwhile sends nothing, and the
+        journal records "sending" only for a request that really leaves."""
+        if self._stopping.is_set():
+            raise _NotSent(f"{self.method}: stopped before this batch was sent")
         if self._on_send is not None:
             try:
                 self._on_send(chunk.indexes)
@@ -297,10 +316,9 @@ class BulkCall(Iterator[Outcome]):
                 if self._raise_at_end is None:
                     self._raise_at_end = error
                 self.stop(error)
-                return None
+                raise _NotSent(f"{self.method}: not sent: {error}") from None
             if self._stopping.is_set():
-                return None
-        return self._run(chunk)
+                raise _NotSent(f"{self.method}: stopped before this batch was sent")
 
     def _collect(self) -> None:
         """Wait for a batch to return and turn it into outcomes (after a stop, at most until
@@ -384,6 +402,8 @@ class BulkCall(Iterator[Outcome]):
             return Outcome(index, Status.IN_DOUBT, error=_named(result.error, index, self.method))
         if result.error is None:  # skipped by the server and not resent
             return Outcome(index, Status.NOT_SENT, error=self._stop_reason)
+        if isinstance(result.error, Stopped):  # stopped right before it would have been sent
+            return Outcome(index, Status.NOT_SENT, error=self._stop_reason or result.error)
         return Outcome(index, Status.ERROR, error=_named(result.error, index, self.method))
 
     def _not_sent(self, indexes: Iterable[int]) -> List[Outcome]:

@@ -338,7 +338,16 @@ class Bitrix:
             with bx.iter_call("crm.deal.add", ({"fields": row} for row in rows)) as outcomes:
                 for outcome in outcomes:
                     journal.write(outcome.index, outcome.status, outcome.result or outcome.error)
+
+        Results are unwrapped as ``call`` unwraps them (``{"item": {...}}`` -> ``{...}``).
         """
+        return self._iter_call(method, items, look_ahead=look_ahead, stop_wait=stop_wait,
+                               on_send=on_send, unwrap=True)
+
+    def _iter_call(self, method: str, items: Iterable[Mapping[str, Any]], *,
+                   look_ahead: Optional[int], stop_wait: Optional[float],
+                   on_send: Optional[Callable[[Tuple[int, ...]], None]],
+                   unwrap: bool) -> BulkCall:
         method = check_method(method)
         if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
             raise TypeError(f"{method}: items must be an iterable of parameter dicts")
@@ -353,12 +362,12 @@ class Bitrix:
         read_only = methods.is_read_only(method)
         total = len(items) if isinstance(items, Sized) else None
 
-        def run(chunk: Chunk) -> List[CommandResult]:
+        def run(chunk: Chunk, before_send: Callable[[], None]) -> List[CommandResult]:
             if chunk.single:
-                return [self._single(method, dict(chunk.items[0]), read_only)]
+                return [self._single(method, dict(chunk.items[0]), read_only, before_send)]
             commands = [Command(f"c{n:04d}", method, params)
                         for n, params in enumerate(chunk.items)]
-            return self._engine.batch(commands, read_only=read_only)
+            return self._engine.batch(commands, read_only=read_only, before_send=before_send)
 
         return BulkCall(
             method, items, run, self._pool_(),
@@ -366,7 +375,9 @@ class Bitrix:
             stop_wait=float(stop_wait),
             check=lambda item: check_params(item, method),
             batchable=can_encode,
-            unwrap=lambda result: _unwrap(method, result),
+            # _bulk hands results on exactly as the portal gave them: call() and get_by_ID()
+            # shape them by what was asked (compat), which unwrapping here would spoil.
+            unwrap=(lambda result: compat.unwrap(method, result)) if unwrap else (lambda r: r),
             progress=lambda: make_progress(self._progress, self.verbose, method, total=total,
                                            unit="items", burst=getattr(self._limiter, "burst", 50)),
             on_send=on_send,
@@ -503,7 +514,8 @@ class Bitrix:
         :class:`~bitrix_fast.bulk.Interrupted` (a KeyboardInterrupt) holding the same."""
         outcomes: List[Outcome] = []
         try:
-            for outcome in self.iter_call(method, items):
+            for outcome in self._iter_call(method, items, look_ahead=None, stop_wait=None,
+                                           on_send=None, unwrap=False):
                 outcomes.append(outcome)
         except KeyboardInterrupt:
             raise Interrupted(bulk.report(method, outcomes)[1]) from None
@@ -512,11 +524,13 @@ class Bitrix:
             raise error
         return results
 
-    def _single(self, method: str, params: Dict[str, Any], read_only: bool) -> CommandResult:
+    def _single(self, method: str, params: Dict[str, Any], read_only: bool,
+                before_send: Optional[Callable[[], None]] = None) -> CommandResult:
         """One item as its own JSON call, its failure recorded rather than raised."""
         command = Command("c0000", method, params)
         try:
-            envelope = self._engine.call(method, params, read_only=read_only)
+            envelope = self._engine.call(method, params, read_only=read_only,
+                                         before_send=before_send)
         except BitrixError as error:
             doubt = not read_only and may_have_executed(error)
             return CommandResult(command.label, method, error=error, in_doubt=doubt,
@@ -562,13 +576,6 @@ def _as_result(command: Command, envelope: Any) -> CommandResult:
     body = envelope if isinstance(envelope, dict) else {"result": envelope}
     return CommandResult(command.label, command.method, result=body.get("result"),
                          total=body.get("total"), next=body.get("next"), time=body.get("time"))
-
-
-def _unwrap(method: str, result: Any) -> Any:
-    """One item's result as ``_bulk`` hands it to the public methods: exactly as the portal
-    gave it. Their shapes depend on the call (one dict, a list, get_by_ID), so ``call`` and
-    ``get_by_ID`` apply them (:mod:`.compat`); unwrapping here would lose what they need."""
-    return result
 
 
 def _raise_if_refused_as_a_whole(error: BatchError) -> None:

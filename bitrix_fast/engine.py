@@ -84,14 +84,17 @@ class Engine:
     # -- public ---------------------------------------------------------------------------
 
     def call(self, method: str, params: Mapping[str, Any], *, read_only: bool,
-             budget_methods: Iterable[str] = ()) -> Any:
-        """One request with retries; returns the parsed envelope."""
+             budget_methods: Iterable[str] = (),
+             before_send: Optional[Callable[[], None]] = None) -> Any:
+        """One request with retries; returns the parsed envelope. ``before_send`` runs right
+        before each attempt goes on the wire (after every wait): it may raise, and then
+        nothing is sent."""
         retry = self._retry
         refreshes = 0
         methods = tuple(budget_methods) or (method,)
         while True:
             try:
-                return self._attempt(method, params, methods)
+                return self._attempt(method, params, methods, before_send)
             except AuthError as error:
                 if (self._credentials.refreshable and error.code.upper() in _REFRESH_CODES
                         and refreshes < _MAX_REFRESHES):
@@ -107,7 +110,8 @@ class Engine:
                 retry = self._advance(retry, method, error, read_only)
 
     def batch(self, commands: Sequence[Command], *, read_only: bool,
-              resend: bool = True) -> List[CommandResult]:
+              resend: bool = True,
+              before_send: Optional[Callable[[], None]] = None) -> List[CommandResult]:
         """Run commands in one ``batch`` request; resend only the commands refused or (for
         reads) failed transiently -- unless ``resend`` is off (commands that refer to each
         other's results cannot travel alone: a read batch is then sent again whole). Every
@@ -131,7 +135,7 @@ class Engine:
             methods = ("batch",) + tuple(sorted({c.method for c in pending}))
             try:
                 envelope = self.call("batch", batchlib.pack(pending), read_only=read_only,
-                                     budget_methods=methods)
+                                     budget_methods=methods, before_send=before_send)
             except BitrixError as error:
                 may_have_run = not read_only and may_have_executed(error)
                 called = {command.method for command in pending}
@@ -216,7 +220,8 @@ class Engine:
 
     # -- one attempt ------------------------------------------------------------------------
 
-    def _attempt(self, method: str, params: Mapping[str, Any], methods: Sequence[str]) -> Any:
+    def _attempt(self, method: str, params: Mapping[str, Any], methods: Sequence[str],
+                 before_send: Optional[Callable[[], None]] = None) -> Any:
         if self._respect_budget:
             self._wait_for_budget(methods)
         kind = tuple(methods)
@@ -230,6 +235,8 @@ class Engine:
                 waited = self._limiter.acquire()
                 if waited:
                     self.stats.add("limiter_wait", waited)
+                if before_send is not None:
+                    before_send()  # e.g. a stop while this request waited for its token
                 self.stats.add("requests")
                 reply = self._transport.send(method, params)
         finally:

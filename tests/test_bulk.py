@@ -15,7 +15,7 @@ import pytest
 from bitrix_fast.batch import CommandResult
 from bitrix_fast.bulk import BulkCall, Chunk, Status, Stopped, report
 from bitrix_fast.encoding import can_encode
-from bitrix_fast.errors import ApiError, AuthError, ConnectionDropped
+from bitrix_fast.errors import BitrixError, ApiError, AuthError, ConnectionDropped
 from bitrix_fast.params import check_params
 
 
@@ -31,10 +31,16 @@ class FakeEngine:
         self.hold = threading.Event()
         self.hold.set()
 
-    def run(self, chunk):
+    def run(self, chunk, before_send=None):
         self.hold.wait()
         if self.delay:
             time.sleep(self.delay)
+        if before_send is not None:
+            try:  # as the engine does: the hook may stop the batch right before it is sent
+                before_send()
+            except BitrixError as error:
+                return [CommandResult("c", "m", error=error, executed=False)
+                        for _ in chunk.indexes]
         with self.lock:
             self.chunks.append(chunk)
             self.sent.extend(chunk.indexes)
@@ -149,13 +155,13 @@ def test_the_first_batch_goes_alone(pool):
     engine = FakeEngine(delay=0.02)
     run = engine.run
 
-    def tracking(chunk):
+    def tracking(chunk, before_send=None):
         with lock:
             in_flight[0] += 1
             peak[0] = max(peak[0], in_flight[0])
             starts.append(first_done.is_set())
         try:
-            return run(chunk)
+            return run(chunk, before_send)
         finally:
             with lock:
                 in_flight[0] -= 1
@@ -274,8 +280,8 @@ def test_ctrl_c_while_waiting_reports_everything_then_raises(pool):
     sent_interrupt = threading.Event()
     run = engine.run
 
-    def run_and_interrupt(chunk):
-        result = run(chunk)
+    def run_and_interrupt(chunk, before_send=None):
+        result = run(chunk, before_send)
         if len(engine.chunks) == 3 and not sent_interrupt.is_set():
             sent_interrupt.set()
             interrupt_main()
@@ -355,9 +361,11 @@ def test_on_send_comes_before_each_batch_is_run(pool):
     announced = []
     run = engine.run
 
-    def checked(chunk):
-        assert set(chunk.indexes) <= set(announced), "a batch ran before it was announced"
-        return run(chunk)
+    def checked(chunk, before_send=None):
+        def announce_then_check():
+            before_send()
+            assert set(chunk.indexes) <= set(announced), "a batch ran before it was announced"
+        return run(chunk, announce_then_check)
 
     engine.run = checked
     outcomes = list(bulk(engine, items(420), pool, on_send=announced.extend))

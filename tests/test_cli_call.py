@@ -12,7 +12,7 @@ from bitrix_fast.commands.call import side_paths
 
 
 #: The client flags matching the sandbox's x10 plan (500 at once, 20 per second).
-X10 = ["--request-pool-size", "500", "--requests-per-second", "20"]
+X10 = ["--request-pool-size", "50", "--requests-per-second", "20"]
 
 
 def write_items(path, items):

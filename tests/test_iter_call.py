@@ -63,7 +63,7 @@ def test_iter_call_rejects_what_is_not_a_list_of_items():
 
 def test_ctrl_c_in_call_raises_interrupted_with_everything_known():
     with Sandbox(deals=0, plan="x10", cost=CostModel(per_command=0.01)) as sb:
-        with Bitrix(sb.webhook, verbose=False, request_pool_size=500,
+        with Bitrix(sb.webhook, verbose=False, request_pool_size=50,
                     requests_per_second=20) as bx:
             timer = threading.Timer(1.0, signal.pthread_kill,
                                     (threading.main_thread().ident, signal.SIGINT))
