@@ -51,6 +51,9 @@ SHORT_MARGIN = 2
 SHORT_SIGMAS = 3.0
 #: Densities within this factor of each other count as even.
 EVEN_FACTOR = 1.6
+#: Up to this many segments of rows after the first page, spans are planned from the first
+#: page's density at once (no round trip to learn where the IDs end).
+HEAD_SPANS = 2
 #: Slack on the measured share of joined duplicates when judging a total it explains.
 JOIN_SLACK = 0.03
 #: Up to this many segments of rows, spans are one segment each (one round of requests);
@@ -189,11 +192,23 @@ class RangePlan:
         if count < PAGE and (outcome.next is not None or (total or 0) > count):
             self._short_page(count)  # a short first page with more behind it: joined rows
         self._head = (ids[0], ids[-1], count)
-        rest = None if total is None else max(0, total - count)
-        if rest is not None and rest <= self._capacity():
-            # The rest fits in one batch: read it now, its top page proving where it ends.
-            span = self._new_span(ids[-1], None, rows=float(rest))
-            self._ready.append(span.key)
+        rest = None if total is None else max(0, total * self._distinct - count)
+        if rest is not None and rest <= HEAD_SPANS * self._capacity() and len(ids) > 1:
+            # A few batches of rows: read them now, without first asking where the IDs end.
+            # Spans at the density of the first page; the last one has no upper bound, and
+            # its top page (the table's last rows) proves where the listing ends.
+            density = min(1.0, (len(ids) - 1) / max(1, ids[-1] - ids[0]))
+            spans = max(1, math.ceil(rest / self._capacity()))
+            step = math.ceil(self._capacity() / density)
+            after = ids[-1]
+            for index in range(spans):
+                last = index == spans - 1
+                # (after, after + step + 1): the next ``step`` IDs, the next span from there
+                span = self._new_span(after, None if last else after + step + 1,
+                                      rows=float(rest - index * self._capacity()) if last
+                                      else float(self._capacity()))
+                self._ready.append(span.key)
+                after += step
         else:
             self._singles.append("tail")
         return page

@@ -74,7 +74,11 @@ def load(bx: Any, method: str, params: Mapping[str, Any]) -> Dict[str, str]:
     if call is None:
         return {}
     try:
-        return describe(bx.call(*call))
+        # A raw call: ``call()`` on a ``*.fields`` method warns the way fast_bitrix24 does,
+        # which is meant for a user's script, not for the mirror's own bookkeeping.
+        envelope = bx.call(call[0], dict(call[1]) if len(call) > 1 and call[1] else {},
+                           raw=True)
+        return describe(envelope.get("result") if isinstance(envelope, dict) else None)
     except ApiError as error:  # no such method, no access: columns fall back to text
         logger.info("%s: no field types (%s); unknown fields are stored as text", method, error)
         return {}
