@@ -4,19 +4,30 @@ There is no asyncio inside the engine (an async core behind a sync shim is what 
 predecessor in notebooks and Django). Here it is the other way round: each coroutine runs
 the sync client in a worker thread (``asyncio.to_thread``), so awaiting it never blocks the
 event loop, and it works the same in Jupyter, FastAPI or a plain ``asyncio.run``.
+
+Cancelling a task that awaits one of these coroutines reaches the thread: the call sends
+nothing more (queued batches and queued writes included), waits for the requests already on
+the wire, and the task then sees ``asyncio.CancelledError`` whose ``__cause__`` is a
+:class:`~bitrix_fast.errors.Cancelled` -- for ``call(method, items)`` and ``get_by_ID`` with
+``.partial``, the :class:`~bitrix_fast.errors.BatchError` naming every item that succeeded,
+is in doubt (sent; check before resending) or was never sent.
 """
 from __future__ import annotations
 
 import asyncio
-from typing import (Any, AsyncIterator, ContextManager, Dict, Iterable, List, Mapping, Optional,
-                    Union)
+import threading
+from typing import (Any, AsyncIterator, Callable, ContextManager, Dict, Iterable, List, Mapping,
+                    Optional, TypeVar, Union)
 
 import requests
 
 from .client import Bitrix
+from .control import CANCEL
 from .progress import ProgressSetting
 from .retry import Retry
 from .transport import DEFAULT_TIMEOUT, TimeoutSpec
+
+T = TypeVar("T")
 
 #: Rows handed over per thread hop by ``iter_all`` (one hop per row would cost more than the
 #: rows themselves).
@@ -46,56 +57,79 @@ class BitrixAsync:
         retry: Union[Retry, int, bool, None] = None,
         limiter: Any = None,
         progress: ProgressSetting = None,
+        deadline: Optional[float] = None,
     ) -> None:
         self._sync = Bitrix(
             webhook, token_func, verbose, respect_velocity_policy, request_pool_size,
             requests_per_second, batch_size, operating_time_limit, client, ssl,
             max_workers=max_workers, timeout=timeout, retry=retry, limiter=limiter,
-            progress=progress)
+            progress=progress, deadline=deadline)
 
-    async def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None
-                      ) -> List[Dict[str, Any]]:
+    async def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
+                      deadline: Optional[float] = None) -> List[Dict[str, Any]]:
         """Every row of a list method, each ID once, sorted by ID (see ``Bitrix.get_all``)."""
-        return await asyncio.to_thread(self._sync.get_all, method, params)
+        return await _in_thread(self._sync.get_all, method, params, deadline=deadline)
 
     async def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
-                       read_ahead: Optional[int] = None) -> AsyncIterator[Dict[str, Any]]:
+                       read_ahead: Optional[int] = None, deadline: Optional[float] = None
+                       ) -> AsyncIterator[Dict[str, Any]]:
         """``async for row in bx.iter_all(method)``: rows as replies arrive, each ID once,
         handed over in chunks of 2,500 per thread hop; memory stays flat
-        (see ``Bitrix.iter_all``)."""
-        rows = self._sync.iter_all(method, params, read_ahead=read_ahead)
+        (see ``Bitrix.iter_all``). Cancelling the consuming task, or leaving the loop early,
+        stops the listing cleanly: nothing more is sent."""
+        cancel = threading.Event()
+        token = CANCEL.set(cancel)
+        try:
+            rows = self._sync.iter_all(method, params, read_ahead=read_ahead, deadline=deadline)
+        finally:
+            CANCEL.reset(token)
+        pending: Optional["asyncio.Future[List[Any]]"] = None
         try:
             while True:
-                chunk = await asyncio.to_thread(_take, rows, _CHUNK)
+                pending = asyncio.ensure_future(asyncio.to_thread(_take, rows, _CHUNK))
+                chunk = await asyncio.shield(pending)
+                pending = None
                 for row in chunk:
                     yield row
                 if len(chunk) < _CHUNK:
                     return
         finally:
+            # Stop the listing, let a hop still reading rows finish (a generator cannot be
+            # closed while another thread is inside it), then close it.
+            cancel.set()
+            if pending is not None:
+                await asyncio.wait([pending])
+                if not pending.cancelled():
+                    pending.exception()  # retrieved: a Cancelled there is expected
             await asyncio.to_thread(rows.close)
 
     async def get_by_ID(self, method: str, ID_list: Iterable[Any], ID_field_name: str = "ID",
-                        params: Optional[Mapping[str, Any]] = None) -> Dict[Any, Any]:
+                        params: Optional[Mapping[str, Any]] = None, *,
+                        deadline: Optional[float] = None) -> Any:
         """``{ID: result}`` of ``method`` called once per ID, batched and in parallel
         (see ``Bitrix.get_by_ID``)."""
-        return await asyncio.to_thread(self._sync.get_by_ID, method, list(ID_list),
-                                       ID_field_name, params)
+        return await _in_thread(self._sync.get_by_ID, method, list(ID_list), ID_field_name,
+                                params, deadline=deadline)
 
-    async def call(self, method: str, items: Any = None, raw: bool = False) -> Any:
+    async def call(self, method: str, items: Any = None, raw: bool = False, *,
+                   deadline: Optional[float] = None) -> Any:
         """Call ``method`` once with a dict, once per item with a list of dicts (batched;
         a list of results in input order), or raw; failures of a list raise ``BatchError``
         holding every result, error and item in doubt (see ``Bitrix.call``)."""
-        return await asyncio.to_thread(self._sync.call, method, items, raw)
+        return await _in_thread(self._sync.call, method, items, raw, deadline=deadline)
 
-    async def call_batch(self, params: Mapping[str, Any]) -> Dict[str, Any]:
+    async def call_batch(self, params: Mapping[str, Any], *,
+                         deadline: Optional[float] = None) -> Any:
         """Run one ``batch`` of your own: ``{"halt": 0, "cmd": {label: "method?query"}}``;
         returns ``{label: result}`` (see ``Bitrix.call_batch``)."""
-        return await asyncio.to_thread(self._sync.call_batch, params)
+        return await _in_thread(self._sync.call_batch, params, deadline=deadline)
 
-    async def list_and_get(self, method_branch: str, ID_field_name: str = "ID") -> Dict[Any, Any]:
+    async def list_and_get(self, method_branch: str, ID_field_name: str = "ID", *,
+                           deadline: Optional[float] = None) -> Any:
         """fast_bitrix24's ``list_and_get``: every ID via ``<branch>.list``, then
         ``<branch>.get`` for each (see ``Bitrix.list_and_get``)."""
-        return await asyncio.to_thread(self._sync.list_and_get, method_branch, ID_field_name)
+        return await _in_thread(self._sync.list_and_get, method_branch, ID_field_name,
+                                deadline=deadline)
 
     def slow(self, max_concurrent_requests: int = 1) -> ContextManager[bool]:
         """``with bx.slow(2):`` caps requests in flight (the cap is not tied to a thread)."""
@@ -118,6 +152,29 @@ class BitrixAsync:
 
     def __repr__(self) -> str:
         return repr(self._sync).replace("<Bitrix ", "<BitrixAsync ", 1)
+
+
+async def _in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``function(*args, **kwargs)`` in a worker thread; cancelling the awaiting task stops
+    it (see the module docstring) before CancelledError reaches the task."""
+    cancel = threading.Event()
+    token = CANCEL.set(cancel)  # asyncio.to_thread copies the context into the thread
+    try:
+        work = asyncio.ensure_future(asyncio.to_thread(function, *args, **kwargs))
+    finally:
+        CANCEL.reset(token)
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError as cancelled:
+        if work.done():
+            raise
+        cancel.set()
+        # The call sends nothing more; what is on the wire ends within its timeout.
+        await asyncio.wait([work])
+        stopped = None if work.cancelled() else work.exception()
+        if stopped is None:
+            raise
+        raise cancelled from stopped
 
 
 def _take(rows: Any, count: int) -> List[Any]:

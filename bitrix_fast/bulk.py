@@ -38,7 +38,9 @@ from typing import (Any, Callable, Deque, Dict, Iterable, Iterator, List, Mappin
                     Sequence, Tuple)
 
 from .batch import CommandResult
-from .errors import AuthError, BatchError, BitrixError, with_item
+from .control import Control
+from .errors import (AuthError, BatchError, BitrixError, Cancelled, DeadlineExceeded,
+                     with_item)
 
 logger = logging.getLogger("bitrix_fast")
 
@@ -146,6 +148,7 @@ class BulkCall(Iterator[Outcome]):
         progress: Optional[Callable[[], Any]] = None,
         on_send: Optional[Callable[[Tuple[int, ...]], None]] = None,
         clock: Callable[[], float] = time.monotonic,
+        control: Optional[Control] = None,
     ) -> None:
         if look_ahead < 1:
             raise ValueError("look_ahead must be at least 1")
@@ -164,6 +167,10 @@ class BulkCall(Iterator[Outcome]):
         self._progress: Any = None
         self._on_send = on_send
         self._clock = clock
+        self._control = control
+        self._delivered = 0
+        if control is not None:
+            control.progress = lambda: f"{self._delivered:,} items answered"
 
         self._next_index = 0
         self._input_done = False
@@ -233,6 +240,7 @@ class BulkCall(Iterator[Outcome]):
         self._install_handler()
         while True:
             if self._ready:
+                self._delivered += 1
                 return self._ready.popleft()
             if self._finished:
                 self._end()
@@ -262,6 +270,7 @@ class BulkCall(Iterator[Outcome]):
     # -- the loop ---------------------------------------------------------------------------
 
     def _advance(self) -> None:
+        self._check_control()
         if self._stopping.is_set():
             self._settle_stop()
         else:
@@ -361,11 +370,26 @@ class BulkCall(Iterator[Outcome]):
                 self._ready.extend(Outcome(i, status, error=error) for i in chunk.indexes)
             self._in_flight.pop(future, None)
 
+    def _check_control(self) -> None:
+        """The call's deadline passed, or its async task was cancelled: stop, and raise that
+        once every outcome is out."""
+        if self._control is None or self._stopping.is_set():
+            return
+        try:
+            self._control.check()
+        except (DeadlineExceeded, Cancelled) as error:
+            if self._raise_at_end is None:
+                self._raise_at_end = error
+            self.stop(error)
+
     def _settle_stop(self) -> None:
         """Once per stop: start the bounded wait and take back what has not started."""
         if self._stop_deadline is not None:
             return
-        self._stop_deadline = self._clock() + self._stop_wait
+        wait = self._stop_wait
+        if isinstance(self._stop_reason, DeadlineExceeded):
+            wait = 0.0  # no wait outlasts the deadline: what still runs is in doubt
+        self._stop_deadline = self._clock() + wait
         for future, chunk in list(self._in_flight.items()):
             if future.cancel():
                 self._unsent.append(chunk)
@@ -402,7 +426,8 @@ class BulkCall(Iterator[Outcome]):
             return Outcome(index, Status.IN_DOUBT, error=_named(result.error, index, self.method))
         if result.error is None:  # skipped by the server and not resent
             return Outcome(index, Status.NOT_SENT, error=self._stop_reason)
-        if isinstance(result.error, Stopped):  # stopped right before it would have been sent
+        if isinstance(result.error, (Stopped, DeadlineExceeded, Cancelled)):
+            # stopped right before it would have been sent: it never left this machine
             return Outcome(index, Status.NOT_SENT, error=self._stop_reason or result.error)
         return Outcome(index, Status.ERROR, error=_named(result.error, index, self.method))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple,
@@ -22,7 +23,8 @@ from .bulk import BulkCall, Chunk, Interrupted, Outcome
 from .clock import SystemClock
 from .encoding import can_encode
 from .engine import Engine, may_have_executed
-from .errors import AuthError, BatchError, BitrixError, with_item
+from .control import Control
+from .errors import AuthError, BatchError, BitrixError, Cancelled, DeadlineExceeded, with_item
 from .executor import drive, map_ordered
 from .inflight import InFlight
 from .limiter import OperatingBudget, TokenBucket
@@ -100,7 +102,10 @@ class Bitrix:
     ``retry`` (a :class:`~bitrix_fast.retry.Retry`, or a number of retries), ``limiter`` (any
     object with ``acquire()``, ``on_refused()``, ``rate``, ``burst`` -- e.g. a shared
     ``RedisLimiter``; if it also has ``budget(limit)``, the operating budget comes from
-    there), ``progress`` (None: a bar when ``verbose`` and stderr is a terminal).
+    there), ``progress`` (None: a bar when ``verbose`` and stderr is a terminal),
+    ``deadline`` (seconds: the longest any one call may take, unless the call passes its own
+    ``deadline=``; then it raises :class:`~bitrix_fast.errors.DeadlineExceeded`, having sent
+    nothing more, saying how far it got).
     """
 
     def __init__(
@@ -121,9 +126,12 @@ class Bitrix:
         retry: Union[Retry, int, bool, None] = None,
         limiter: Any = None,
         progress: ProgressSetting = None,
+        deadline: Optional[float] = None,
     ) -> None:
         _check_constructor(request_pool_size, requests_per_second, batch_size,
                            operating_time_limit, client, ssl, max_workers)
+        Control.start("Bitrix", deadline, time.monotonic)  # checks it
+        self._deadline = deadline
         self.verbose = bool(verbose)
         self.batch_size = batch_size
         self._progress = progress
@@ -163,24 +171,26 @@ class Bitrix:
 
     # -- reading lists --------------------------------------------------------------------
 
-    def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None
-                ) -> List[Dict[str, Any]]:
+    def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
+                deadline: Optional[float] = None) -> List[Dict[str, Any]]:
         """Every row of a list method, each once, sorted by ID (unless the call sets its own
         order) -- or an error that says what could not be read (see README: how a list is
         proven complete). A method that answers with a dict instead of rows gets that dict
         back (a one-key dict unwrapped, as fast_bitrix24 does). Warns as fast_bitrix24 warns:
         a method that is not a list, ``select: ["*"]`` with no filter, None in a filter."""
         method = check_method(method)
+        control = self._control(method, deadline)
         compat.warn_get_all(method, params)
         plan = self._plan(method, params)
-        rows = list(self._iterate(method, plan, read_ahead=None))
+        rows = list(self._iterate(method, plan, read_ahead=None, control=control))
         if plan.result_dict is not None:
             return compat.unwrap(method, plan.result_dict)
         return plan.finish(rows)
 
     def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None,
                  *, read_ahead: Optional[int] = None,
-                 skip: Iterable[Tuple[int, int]] = ()) -> "Rows":
+                 skip: Iterable[Tuple[int, int]] = (),
+                 deadline: Optional[float] = None) -> "Rows":
         """Every row of a list method, yielded as replies arrive, each ID once, in no
         particular order. At most ``read_ahead`` requests' worth of rows are held at a time
         (by default as many as may be in flight: ``request_pool_size``, ~2,500 rows each),
@@ -193,17 +203,20 @@ class Bitrix:
                                        not isinstance(read_ahead, int) or read_ahead < 1):
             raise ValueError(f"iter_all(): read_ahead must be an int >= 1, got {read_ahead!r}")
         method = check_method(method)
+        control = self._control(method, deadline)
         plan = self._plan(method, params, skip=_intervals(skip))
-        return Rows(self._iterate(method, plan, read_ahead=read_ahead), plan)
+        return Rows(self._iterate(method, plan, read_ahead=read_ahead, control=control), plan)
 
     def get_by_ID(self, method: str, ID_list: Iterable[Any], ID_field_name: str = "ID",
-                  params: Optional[Mapping[str, Any]] = None) -> Any:
+                  params: Optional[Mapping[str, Any]] = None, *,
+                  deadline: Optional[float] = None) -> Any:
         """``method`` called once per ID, batched and in parallel: ``{ID: result}`` with the
         IDs as str keys (as the batch reply prints them: ``5`` -> ``"5"``), in ``ID_list``'s
         order, results as the portal gave them. For a single ID, its result alone (a
         one-element list as its element), as fast_bitrix24 returns it. A failure raises
         :class:`BatchError` keyed the same way."""
         method = check_method(method)
+        control = self._control(method, deadline)
         base = check_params(params, method)
         if not isinstance(ID_field_name, str) or not ID_field_name.strip():
             raise TypeError("ID_field_name must be a non-empty str")
@@ -220,17 +233,21 @@ class Bitrix:
             labelled.setdefault(compat.id_label(ID), ID)
         labels = list(labelled)
         try:
-            results = self._bulk(method, [{field: ID, **base} for ID in labelled.values()])
-        except BatchError as error:
-            _raise_if_refused_as_a_whole(error)
-            for name in ("results", "errors", "in_doubt", "not_sent"):
-                setattr(error, name, {labels[i]: value
-                                      for i, value in getattr(error, name).items()})
+            results = self._bulk(method, [{field: ID, **base} for ID in labelled.values()],
+                                 control)
+        except (BatchError, DeadlineExceeded, Cancelled) as error:
+            report = error if isinstance(error, BatchError) else getattr(error, "partial", None)
+            if isinstance(error, BatchError):
+                _raise_if_refused_as_a_whole(error)
+            if report is not None:
+                for name in ("results", "errors", "in_doubt", "not_sent"):
+                    setattr(report, name, {labels[i]: value
+                                           for i, value in getattr(report, name).items()})
             raise
         return compat.by_id({labels[index]: results[index] for index in range(len(labels))})
 
-    def first_pages(self, method: str, params_list: Sequence[Mapping[str, Any]]
-                    ) -> List["Page"]:
+    def first_pages(self, method: str, params_list: Sequence[Mapping[str, Any]], *,
+                    deadline: Optional[float] = None) -> List["Page"]:
         """The first page (up to 50 rows) of ``method`` for each parameter set, with the
         server's ``total`` and ``next`` for it: one counted command each, 50 commands per
         request, requests in parallel; results in input order.
@@ -239,6 +256,7 @@ class Bitrix:
         ["ID"]}`` asks how many rows an ID range holds. Counts are the server's claims
         (a COUNT over joins can exceed the rows); any failed command raises its error."""
         method = check_method(method)
+        control = self._control(method, deadline)
         if isinstance(params_list, (str, bytes, Mapping)) or not isinstance(params_list,
                                                                             Sequence):
             raise TypeError("first_pages(): params_list must be a list of parameter dicts")
@@ -251,11 +269,11 @@ class Bitrix:
 
         def run(chunk: List[int]) -> List[CommandResult]:
             commands = [Command(f"c{n:04d}", method, prepared[i]) for n, i in enumerate(chunk)]
-            return self._engine.batch(commands, read_only=True)
+            return self._engine.batch(commands, read_only=True, control=control)
 
         facts = methods.list_facts(method)
         pages: List[Page] = []
-        for outcomes in map_ordered(run, chunks, self._pool_()):
+        for outcomes in map_ordered(run, chunks, self._pool_(), check=_check(control)):
             for outcome in outcomes:
                 if not outcome.ok:
                     raise outcome.error or BitrixError(f"{method}: a page was not read")
@@ -267,7 +285,8 @@ class Bitrix:
     # -- calling methods ------------------------------------------------------------------
 
     def call(self, method: str, items: Union[Mapping[str, Any], Sequence[Mapping[str, Any]],
-                                             None] = None, raw: bool = False) -> Any:
+                                             None] = None, raw: bool = False, *,
+             deadline: Optional[float] = None) -> Any:
         """Call ``method``, with fast_bitrix24's result shapes:
 
         * one dict: called once; returns its result (a one-key result such as
@@ -282,38 +301,45 @@ class Bitrix:
         Failures raise :class:`BatchError` holding every result that succeeded, every error,
         and every item whose fate is unknown."""
         if raw:
-            return self._raw(method, items)
+            return self._raw(method, items, deadline)
         method = check_method(method)
+        control = self._control(method, deadline)
         compat.warn_call(method)
         if items is None or isinstance(items, Mapping):
             params = check_params(items, method)
-            envelope = self._engine.call(method, params, read_only=methods.is_read_only(method))
+            envelope = self._engine.call(method, params, read_only=methods.is_read_only(method),
+                                         control=control)
             return compat.call_one(method, envelope.get("result") if isinstance(envelope, dict)
                                    else envelope)
         if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
             raise TypeError("items must be a dict or a list of dicts")
         prepared = [check_params(item, method) for item in items]
         try:
-            results = self._bulk(method, prepared)
-        except BatchError as error:
-            _raise_if_refused_as_a_whole(error)
-            error.results = {i: compat.unwrap(method, r) for i, r in error.results.items()}
+            results = self._bulk(method, prepared, control)
+        except (BatchError, DeadlineExceeded, Cancelled) as error:
+            report = error if isinstance(error, BatchError) else getattr(error, "partial", None)
+            if isinstance(error, BatchError):
+                _raise_if_refused_as_a_whole(error)
+            if report is not None:
+                report.results = {i: compat.unwrap(method, r) for i, r in report.results.items()}
             raise
         return compat.call_many(method, [results[index] for index in range(len(prepared))])
 
-    def _raw(self, method: str, items: Any) -> Any:
+    def _raw(self, method: str, items: Any, deadline: Optional[float] = None) -> Any:
         name = methods.normalize(method)
+        control = self._control(name, deadline)
         params = {} if items is None else items
         if not isinstance(params, (Mapping, list)):
             raise TypeError("call(raw=True) sends items as the JSON body: a dict or a list")
         read_only = (_batch_reads_only(params) if name == "batch"
                      else methods.is_read_only(name))
-        return self._engine.call(name, params, read_only=read_only)
+        return self._engine.call(name, params, read_only=read_only, control=control)
 
     def iter_call(self, method: str, items: Iterable[Mapping[str, Any]], *,
                   look_ahead: Optional[int] = None,
                   stop_wait: Optional[float] = None,
-                  on_send: Optional[Callable[[Tuple[int, ...]], None]] = None) -> BulkCall:
+                  on_send: Optional[Callable[[Tuple[int, ...]], None]] = None,
+                  deadline: Optional[float] = None) -> BulkCall:
         """Call ``method`` once per item of ``items`` (any iterable of parameter dicts, read
         lazily), 50 items per batch request, batches in parallel; yield one
         :class:`~bitrix_fast.bulk.Outcome` per item as each batch returns (not in input
@@ -342,12 +368,13 @@ class Bitrix:
         Results are unwrapped as ``call`` unwraps them (``{"item": {...}}`` -> ``{...}``).
         """
         return self._iter_call(method, items, look_ahead=look_ahead, stop_wait=stop_wait,
-                               on_send=on_send, unwrap=True)
+                               on_send=on_send, unwrap=True,
+                               control=self._control(method, deadline))
 
     def _iter_call(self, method: str, items: Iterable[Mapping[str, Any]], *,
                    look_ahead: Optional[int], stop_wait: Optional[float],
                    on_send: Optional[Callable[[Tuple[int, ...]], None]],
-                   unwrap: bool) -> BulkCall:
+                   unwrap: bool, control: Optional[Control]) -> BulkCall:
         method = check_method(method)
         if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
             raise TypeError(f"{method}: items must be an iterable of parameter dicts")
@@ -364,10 +391,12 @@ class Bitrix:
 
         def run(chunk: Chunk, before_send: Callable[[], None]) -> List[CommandResult]:
             if chunk.single:
-                return [self._single(method, dict(chunk.items[0]), read_only, before_send)]
+                return [self._single(method, dict(chunk.items[0]), read_only, before_send,
+                                     control)]
             commands = [Command(f"c{n:04d}", method, params)
                         for n, params in enumerate(chunk.items)]
-            return self._engine.batch(commands, read_only=read_only, before_send=before_send)
+            return self._engine.batch(commands, read_only=read_only, before_send=before_send,
+                                      control=control)
 
         return BulkCall(
             method, items, run, self._pool_(),
@@ -381,9 +410,11 @@ class Bitrix:
             progress=lambda: make_progress(self._progress, self.verbose, method, total=total,
                                            unit="items", burst=getattr(self._limiter, "burst", 50)),
             on_send=on_send,
+            control=control,
         )
 
-    def call_batch(self, params: Mapping[str, Any]) -> Any:
+    def call_batch(self, params: Mapping[str, Any], *,
+                   deadline: Optional[float] = None) -> Any:
         """Run one ``batch`` of your own: ``{"halt": 0, "cmd": {label: "method?query"}}``.
         Returns the reply's results as the portal gave them: ``{label: result}``, or a list
         when ``cmd`` is a list. ``$result[...]`` references are passed through as written.
@@ -400,7 +431,8 @@ class Bitrix:
             if not isinstance(command, str):
                 raise TypeError(f"call_batch(): command {label!r} must be a 'method?query' str")
         read_only = _batch_reads_only(params)
-        envelope = self._engine.call("batch", dict(params), read_only=read_only)
+        envelope = self._engine.call("batch", dict(params), read_only=read_only,
+                                     control=self._control("batch", deadline))
         halt = {str(k).lower(): v for k, v in params.items()}.get("halt")
         # A reply without a command's result (labels missing, a null or garbled result)
         # loses nothing and claims nothing: the command is in doubt; with halt=1, the
@@ -420,7 +452,8 @@ class Bitrix:
             return [results[label] for label in cmd]
         return results
 
-    def list_and_get(self, method_branch: str, ID_field_name: str = "ID") -> Any:
+    def list_and_get(self, method_branch: str, ID_field_name: str = "ID", *,
+                     deadline: Optional[float] = None) -> Any:
         """fast_bitrix24's ``list_and_get``: every ID via ``<branch>.list``, then
         ``<branch>.get`` for each, answered as :meth:`get_by_ID` answers. Deprecated there and
         here (a DeprecationWarning): ``get_all`` with a ``select`` reads 50 times more rows
@@ -430,14 +463,17 @@ class Bitrix:
         if re.search(r"\.(list|get)$", branch):
             raise ValueError(f"list_and_get(): {method_branch!r} must be a branch such as "
                              f"'crm.lead', without '.list' or '.get'")
-        rows = self.get_all(f"{branch}.list", {"select": [ID_field_name]})
+        control = self._control(branch, deadline)
+        rows = self.get_all(f"{branch}.list", {"select": [ID_field_name]},
+                            deadline=control.remaining())
         try:
             ids = [row[ID_field_name] for row in rows]
         except (TypeError, KeyError):
             raise ValueError(f"list_and_get(): the rows of {branch}.list have no "
                              f"{ID_field_name!r} field; it cannot be used with this branch "
                              f"(pass ID_field_name?)") from None
-        return self.get_by_ID(f"{branch}.get", ids, ID_field_name)
+        return self.get_by_ID(f"{branch}.get", ids, ID_field_name,
+                              deadline=control.remaining())
 
     # -- control --------------------------------------------------------------------------
 
@@ -493,44 +529,70 @@ class Bitrix:
         return Listing(method, checked, methods.list_facts(method), batch_size=self.batch_size,
                        single=not can_encode(checked), skip=skip)
 
-    def _iterate(self, method: str, plan: Listing, *, read_ahead: Optional[int]
-                 ) -> Iterator[Any]:
-        in_flight = self._workers if read_ahead is None else min(read_ahead, self._workers)
-        with make_progress(self._progress, self.verbose, method) as bar:
-            yield from drive(plan, self._run, self._pool_(), max_in_flight=in_flight,
-                             on_rows=bar.update)
+    def _control(self, method: str, deadline: Optional[float]) -> Control:
+        """This call's deadline (its own, else the client's) and cancel signal."""
+        return Control.start(method, self._deadline if deadline is None else deadline,
+                             time.monotonic)
 
-    def _run(self, work: Work) -> List[CommandResult]:
+    def _iterate(self, method: str, plan: Listing, *, read_ahead: Optional[int],
+                 control: Control) -> Iterator[Any]:
+        in_flight = self._workers if read_ahead is None else min(read_ahead, self._workers)
+        handed = [0]
+        control.progress = lambda: (f"{handed[0]:,} rows" +
+                                    (f" of ~{plan.total:,}" if plan.total else ""))
+
+        def run(work: Work) -> List[CommandResult]:
+            return self._run(work, control)
+
+        with make_progress(self._progress, self.verbose, method) as bar:
+            for row in drive(plan, run, self._pool_(), max_in_flight=in_flight,
+                             on_rows=bar.update, check=_check(control)):
+                handed[0] += 1
+                yield row
+
+    def _run(self, work: Work, control: Optional[Control] = None) -> List[CommandResult]:
         if work.single:
             (command,) = work.commands
-            envelope = self._engine.call(command.method, dict(command.params), read_only=True)
+            envelope = self._engine.call(command.method, dict(command.params), read_only=True,
+                                         control=control)
             return [_as_result(command, envelope)]
         return self._engine.batch(work.commands, resend=not work.chained, read_only=all(
-            methods.is_read_only(c.method) for c in work.commands))
+            methods.is_read_only(c.method) for c in work.commands), control=control)
 
-    def _bulk(self, method: str, items: List[Dict[str, Any]]) -> Dict[int, Any]:
+    def _bulk(self, method: str, items: List[Dict[str, Any]],
+              control: Optional[Control] = None) -> Dict[int, Any]:
         """Run one command per item; {position: unwrapped result}, or BatchError holding every
         result, error, item in doubt and item not sent. Ctrl+C raises
-        :class:`~bitrix_fast.bulk.Interrupted` (a KeyboardInterrupt) holding the same."""
+        :class:`~bitrix_fast.bulk.Interrupted` (a KeyboardInterrupt) holding the same; a
+        passed deadline raises DeadlineExceeded, a cancel Cancelled, with it as ``partial``."""
         outcomes: List[Outcome] = []
         try:
             for outcome in self._iter_call(method, items, look_ahead=None, stop_wait=None,
-                                           on_send=None, unwrap=False):
+                                           on_send=None, unwrap=False, control=control):
                 outcomes.append(outcome)
         except KeyboardInterrupt:
             raise Interrupted(bulk.report(method, outcomes)[1]) from None
+        except (DeadlineExceeded, Cancelled) as stopped:
+            report = bulk.report(method, outcomes)[1]
+            if isinstance(stopped, DeadlineExceeded):
+                raise DeadlineExceeded(method, stopped.seconds, stopped.progress,
+                                       partial=report) from None
+            cancelled = Cancelled(str(stopped))
+            cancelled.partial = report  # type: ignore[attr-defined]
+            raise cancelled from None
         results, error = bulk.report(method, outcomes)
         if error.errors or error.in_doubt or error.not_sent:
             raise error
         return results
 
     def _single(self, method: str, params: Dict[str, Any], read_only: bool,
-                before_send: Optional[Callable[[], None]] = None) -> CommandResult:
+                before_send: Optional[Callable[[], None]] = None,
+                control: Optional[Control] = None) -> CommandResult:
         """One item as its own JSON call, its failure recorded rather than raised."""
         command = Command("c0000", method, params)
         try:
             envelope = self._engine.call(method, params, read_only=read_only,
-                                         before_send=before_send)
+                                         before_send=before_send, control=control)
         except BitrixError as error:
             doubt = not read_only and may_have_executed(error)
             return CommandResult(command.label, method, error=error, in_doubt=doubt,
@@ -559,6 +621,13 @@ def _budget_margin(limit: float) -> float:
     """Seconds short of the operating limit at which a method waits for the reset: 5 s of
     480 (b24jssdk's figure, for replies already in flight), a tenth of smaller budgets."""
     return min(5.0, limit / 10)
+
+
+def _check(control: Optional[Control]) -> Optional[Callable[[], None]]:
+    """``control.check`` when the call can stop early (a deadline, a cancel signal)."""
+    if control is None or (control.until is None and control.cancel is None):
+        return None
+    return control.check
 
 
 def _intervals(skip: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:

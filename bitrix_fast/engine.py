@@ -6,6 +6,7 @@ no reference to the client. It is safe to call from many threads at once.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import random as _random
 import threading
@@ -13,6 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from . import batch as batchlib
 from .batch import Command, CommandResult
+from .control import Control
 from .costs import BilledTime
 from .errors import (ApiError, AuthError, BitrixError, LimiterError, OperationTimeLimit,
                      RateLimited, RetryExhausted, TransportError, is_refusal, with_method)
@@ -23,6 +25,8 @@ from .secrets import redact
 logger = logging.getLogger("bitrix_fast")
 
 _REFRESH_CODES = {"EXPIRED_TOKEN", "INVALID_TOKEN"}
+#: Longest single sleep while a deadline or a cancel may arrive.
+_CHECK_EVERY = 0.25
 #: How many times one request may trade an expired token for a new one before giving up.
 _MAX_REFRESHES = 3
 
@@ -77,6 +81,12 @@ class Engine:
         self._random = random
         self.stats = stats or Stats()
         self._inflight = inflight or InFlight(max(1, gate.limit))
+        # A limiter of the user's own may not take ``check`` (then its waits are not cut
+        # short by a deadline; the request is still not sent after one).
+        try:
+            self._limiter_checks = "check" in inspect.signature(limiter.acquire).parameters
+        except (TypeError, ValueError):
+            self._limiter_checks = False
         self._billed = BilledTime()
         self._cap: Optional[int] = None
         self._cap_lock = threading.Lock()
@@ -85,16 +95,20 @@ class Engine:
 
     def call(self, method: str, params: Mapping[str, Any], *, read_only: bool,
              budget_methods: Iterable[str] = (),
-             before_send: Optional[Callable[[], None]] = None) -> Any:
+             before_send: Optional[Callable[[], None]] = None,
+             control: Optional[Control] = None) -> Any:
         """One request with retries; returns the parsed envelope. ``before_send`` runs right
         before each attempt goes on the wire (after every wait): it may raise, and then
-        nothing is sent."""
+        nothing is sent. ``control`` bounds every wait by its deadline and stops the call
+        (before anything more is sent) when the deadline passes or it is cancelled."""
         retry = self._retry
         refreshes = 0
         methods = tuple(budget_methods) or (method,)
         while True:
             try:
-                return self._attempt(method, params, methods, before_send)
+                if control is not None:
+                    control.check()
+                return self._attempt(method, params, methods, before_send, control)
             except AuthError as error:
                 if (self._credentials.refreshable and error.code.upper() in _REFRESH_CODES
                         and refreshes < _MAX_REFRESHES):
@@ -107,11 +121,12 @@ class Engine:
                 raise
             except BitrixError as error:
                 self._account(method, error)
-                retry = self._advance(retry, method, error, read_only)
+                retry = self._advance(retry, method, error, read_only, control)
 
     def batch(self, commands: Sequence[Command], *, read_only: bool,
               resend: bool = True,
-              before_send: Optional[Callable[[], None]] = None) -> List[CommandResult]:
+              before_send: Optional[Callable[[], None]] = None,
+              control: Optional[Control] = None) -> List[CommandResult]:
         """Run commands in one ``batch`` request; resend only the commands refused or (for
         reads) failed transiently -- unless ``resend`` is off (commands that refer to each
         other's results cannot travel alone: a read batch is then sent again whole). Every
@@ -135,7 +150,8 @@ class Engine:
             methods = ("batch",) + tuple(sorted({c.method for c in pending}))
             try:
                 envelope = self.call("batch", batchlib.pack(pending), read_only=read_only,
-                                     budget_methods=methods, before_send=before_send)
+                                     budget_methods=methods, before_send=before_send,
+                                     control=control)
             except BitrixError as error:
                 may_have_run = not read_only and may_have_executed(error)
                 called = {command.method for command in pending}
@@ -155,7 +171,7 @@ class Engine:
             if not resend and read_only and unanswered is not None:
                 # Chained reads cannot be resent one by one: the whole batch goes again.
                 try:
-                    retry = self._advance(retry, "batch", unanswered, read_only)
+                    retry = self._advance(retry, "batch", unanswered, read_only, control)
                     continue
                 except BitrixError:
                     pass  # out of retries: the outcomes below carry the error
@@ -187,7 +203,7 @@ class Engine:
             if again:
                 try:
                     retry = self._advance(retry, "batch", first_error or _NotExecuted(),
-                                          read_only)
+                                          read_only, control)
                 except BitrixError as error:
                     for command in again:
                         doubt = command.label in doubted
@@ -221,9 +237,11 @@ class Engine:
     # -- one attempt ------------------------------------------------------------------------
 
     def _attempt(self, method: str, params: Mapping[str, Any], methods: Sequence[str],
-                 before_send: Optional[Callable[[], None]] = None) -> Any:
+                 before_send: Optional[Callable[[], None]] = None,
+                 control: Optional[Control] = None) -> Any:
         if self._respect_budget:
-            self._wait_for_budget(methods)
+            self._wait_for_budget(methods, control)
+        check = control.check if control is not None else None
         kind = tuple(methods)
         # The budget sees this request's expected server time while it is in flight, so
         # fifty requests of a method near its wall are not all sent on an old figure.
@@ -231,14 +249,19 @@ class Engine:
         for name, seconds in expected.items():
             self._budget.begin(name, seconds)
         try:
-            with self._gate.slot(lambda: self._soft_limit(kind)):
-                waited = self._limiter.acquire()
+            with self._gate.slot(lambda: self._soft_limit(kind), check=check):
+                waited = (self._limiter.acquire(check=check) if check is not None
+                          and self._limiter_checks else self._limiter.acquire())
                 if waited:
                     self.stats.add("limiter_wait", waited)
+                if check is not None:
+                    check()  # the deadline passed, or the call was cancelled, meanwhile
                 if before_send is not None:
                     before_send()  # e.g. a stop while this request waited for its token
                 self.stats.add("requests")
-                reply = self._transport.send(method, params)
+                left = control.remaining() if control is not None else None
+                reply = (self._transport.send(method, params) if left is None else
+                         self._transport.send(method, params, read_timeout=left))
         finally:
             for name, seconds in expected.items():
                 self._budget.end(name, seconds)
@@ -255,11 +278,14 @@ class Engine:
                          commands, reply.status, reply.elapsed, reply.size, waited)
         return body
 
-    def _wait_for_budget(self, methods: Sequence[str]) -> None:
+    def _wait_for_budget(self, methods: Sequence[str], control: Optional[Control]) -> None:
         while True:
             delay = max(self._budget.delay(m) for m in methods)
             if delay <= 0:
                 return
+            if control is not None:
+                control.check()
+                delay = max(0.001, control.bound(min(delay, _CHECK_EVERY)))
             logger.info("pausing %.1fs: operating budget of %s", delay, ", ".join(methods))
             self.stats.add("budget_wait", delay)
             self._clock.sleep(delay)
@@ -297,7 +323,8 @@ class Engine:
             self._throttle.on_overload()
             self._apply_throttle()
 
-    def _advance(self, retry: Retry, method: str, error: BitrixError, read_only: bool) -> Retry:
+    def _advance(self, retry: Retry, method: str, error: BitrixError, read_only: bool,
+                 control: Optional[Control] = None) -> Retry:
         """The Retry for the next attempt after ``error`` (having slept its backoff), or raise."""
         if isinstance(error, LimiterError) or not retry.should_retry(error, read_only=read_only):
             raise error
@@ -306,9 +333,16 @@ class Engine:
         retry = retry.increment(method, error)
         self.stats.add("retries")
         delay = retry.backoff(self._random)
+        if control is not None:
+            delay = control.bound(delay)
         if delay > 0:
             self.stats.add("backoff_wait", delay)
-            self._clock.sleep(delay)
+            while delay > 0:  # in slices: a deadline or a cancel ends the wait
+                step = delay if control is None else min(delay, _CHECK_EVERY)
+                self._clock.sleep(step)
+                delay -= step
+                if control is not None:
+                    control.check()
         logger.info("%s: retrying after %s", method, error)
         return retry
 

@@ -23,6 +23,10 @@
     ├── RetryExhausted            a retryable failure kept happening; .last_error is the last one
     ├── ListingError              a list method's replies cannot be paged completely (it ignores
     │                             start, or contradicts itself); .method .reason, nothing returned
+    ├── DeadlineExceeded          the call's ``deadline=`` passed; says how far it got
+    │                             (.progress; .partial: a BatchError for bulk calls)
+    ├── Cancelled                 the BitrixAsync task was cancelled (an asyncio.CancelledError
+    │                             reaches the awaiting code; this is its ``__cause__``)
     └── LimiterError              a shared limiter (Redis) is unreachable; nothing was sent
         └── RedisUnavailable      (bitrix_fast.redis)
 
@@ -274,6 +278,39 @@ def _short(error: BaseException) -> str:
     if description:
         return description if len(description) <= 40 else description[:39] + "…"
     return type(error).__name__
+
+
+class DeadlineExceeded(BitrixError):
+    """The call's ``deadline`` (seconds) passed before it was done: nothing more was sent,
+    and no wait outlasted it. ``progress`` says how far it got (``"12,500 rows"``); for
+    ``call(method, items)`` and ``get_by_ID`` ``partial`` is the :class:`BatchError` with
+    every result, error, item in doubt and item never sent."""
+
+    executed_maybe = False
+    retryable = False
+
+    def __init__(self, method: str, seconds: float, progress: str = "",
+                 partial: Optional["BatchError"] = None) -> None:
+        self.method = method
+        self.seconds = seconds
+        self.progress = progress
+        self.partial = partial
+        text = f"{method}: deadline of {seconds:g} s passed"
+        if progress:
+            text += f" after {progress}"
+        if partial is not None:
+            text += f" ({partial._message().split(': ', 1)[-1]})"
+        super().__init__(text)
+
+    def __reduce__(self):
+        return (type(self), (self.method, self.seconds, self.progress, self.partial))
+
+
+class Cancelled(BitrixError):
+    """The ``BitrixAsync`` task this call ran for was cancelled: nothing more was sent."""
+
+    executed_maybe = False
+    retryable = False
 
 
 class RetryExhausted(BitrixError):

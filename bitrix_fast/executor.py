@@ -13,6 +13,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Type
 from .batch import CommandResult
 from .work import Plan, Work
 
+#: Longest wait for a reply between two ``check`` calls.
+CHECK_EVERY = 0.25
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -24,10 +27,12 @@ def drive(
     *,
     max_in_flight: int,
     on_rows: Optional[Callable[[int, Optional[int]], None]] = None,
+    check: Optional[Callable[[], None]] = None,
 ) -> Iterator[Any]:
     """Yield the rows of ``plan`` as replies arrive. ``run`` sends one Work (through the
     engine) and returns its command results. A failure cancels what has not started and
-    propagates; closing the generator does the same."""
+    propagates; closing the generator does the same, and so does ``check`` raising (a
+    deadline, a cancel: it is called while waiting, at least every ``CHECK_EVERY`` s)."""
     in_flight: Dict[Future, Work] = {}
 
     def top_up() -> None:
@@ -40,7 +45,10 @@ def drive(
     try:
         top_up()
         while in_flight:
-            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            if check is not None:
+                check()
+            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED,
+                               timeout=None if check is None else CHECK_EVERY)
             for future in _in_submission_order(finished, in_flight):
                 work = in_flight.pop(future)
                 rows = plan.feed(work, future.result())
@@ -63,20 +71,25 @@ def map_ordered(
     pool: ThreadPoolExecutor,
     *,
     on_done: Optional[Callable[[T, R], None]] = None,
+    check: Optional[Callable[[], None]] = None,
 ) -> List[R]:
-    """``[fn(chunk) for chunk in chunks]`` run in parallel; results in input order."""
+    """``[fn(chunk) for chunk in chunks]`` run in parallel; results in input order.
+    ``check`` raising (a deadline, a cancel) cancels what has not started and propagates."""
     futures = [pool.submit(fn, chunk) for chunk in chunks]
     index = {future: position for position, future in enumerate(futures)}
     results: List[Any] = [None] * len(futures)
     pending = set(futures)
     try:
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED,
+                                     timeout=None if check is None else CHECK_EVERY)
             for future in finished:
                 position = index[future]
                 results[position] = future.result()
                 if on_done is not None:
                     on_done(chunks[position], results[position])
+            if check is not None and pending:
+                check()
     finally:
         for future in pending:
             future.cancel()

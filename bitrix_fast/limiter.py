@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from typing import Any, Deque, Dict, Optional, Protocol
+from typing import Any, Callable, Deque, Dict, Optional, Protocol
 
 from .bucket_state import Level, MemoryState
 from .clock import SYSTEM_CLOCK, Clock
 
+#: Longest sleep between two ``check`` calls while a caller may have to give up.
+CHECK_EVERY = 0.25
 #: A token short by less than this still counts as whole. It absorbs float rounding, so a
 #: waiter woken exactly on time does not go back to sleep for 1e-17 s.
 _EPSILON = 1e-9
@@ -78,7 +80,10 @@ class TokenBucket:
         self._cond = threading.Condition()
         self._queue: Deque[object] = deque()
 
-    def acquire(self) -> float:
+    def acquire(self, check: Optional[Callable[[], None]] = None) -> float:
+        """Block until a request may be sent; return the seconds waited. ``check`` is called
+        while waiting, at least every ``CHECK_EVERY`` seconds: it raises to give up (a call's
+        deadline, a cancel), and then no token is taken."""
         clock = self._clock
         start = clock.now()
         with self._cond:
@@ -90,10 +95,15 @@ class TokenBucket:
             while True:
                 with self._cond:
                     while self._queue[0] is not ticket:
-                        self._cond.wait()
+                        if check is not None:
+                            check()
+                        self._cond.wait(CHECK_EVERY if check is not None else None)
                     wait = self._take(1)
                     if wait == 0.0:
                         return clock.now() - start
+                if check is not None:
+                    check()
+                    wait = min(wait, CHECK_EVERY)
                 # Sleep without the lock. If the rate drops meanwhile, _take() finds the
                 # token not yet due and we sleep again; if it rises, we are late at most once.
                 clock.sleep(wait)

@@ -193,12 +193,17 @@ class ConcurrencyGate:
         return self._peak
 
     @contextmanager
-    def slot(self, soft: Optional[Callable[[], int]] = None) -> Iterator[None]:
-        """Hold one place for the duration of one HTTP request."""
+    def slot(self, soft: Optional[Callable[[], int]] = None,
+             check: Optional[Callable[[], None]] = None) -> Iterator[None]:
+        """Hold one place for the duration of one HTTP request. ``check`` is called while
+        waiting (it raises to give up: a deadline, a cancel)."""
+        timed = soft is not None or check is not None
         with self._cond:
             while self._in_flight >= self._limit or (
                     soft is not None and self._in_flight >= soft()):
-                self._cond.wait(self._recheck if soft is not None else None)
+                if check is not None:
+                    check()
+                self._cond.wait(self._recheck if timed else None)
             self._in_flight += 1
             self._peak = max(self._peak, self._in_flight)
         try:

@@ -95,9 +95,15 @@ class Transport:
         # Mounted for this portal only, so a caller's own session keeps its other adapters.
         self._session.mount(f"{parts.scheme}://{parts.netloc}/", adapter)
 
-    def send(self, method: str, params: Mapping[str, Any]) -> Reply:
+    def send(self, method: str, params: Mapping[str, Any], *,
+             read_timeout: Optional[float] = None) -> Reply:
         """One HTTP request. Returns the envelope; raises ApiError for ``{"error": ...}``
-        answers and a TransportError when there is no usable answer."""
+        answers and a TransportError when there is no usable answer. ``read_timeout``
+        shortens the read timeout for this request (what is left of a call's deadline)."""
+        timeout = self._timeout
+        if read_timeout is not None:
+            timeout = (min(timeout[0], max(read_timeout, 0.001)),
+                       min(timeout[1], max(read_timeout, 0.001)))
         body = {**params, **self._credentials.params()}
         data = json.dumps(body, default=encoding.json_default, ensure_ascii=False,
                           allow_nan=False).encode("utf-8")
@@ -106,7 +112,7 @@ class Transport:
         failure: Optional[TransportError] = None
         try:
             response = self._session.post(
-                url, data=data, timeout=self._timeout, verify=self._verify,
+                url, data=data, timeout=timeout, verify=self._verify,
                 allow_redirects=False,
                 headers={"Content-Type": "application/json", "Accept": "application/json",
                          "User-Agent": USER_AGENT})
@@ -114,7 +120,7 @@ class Transport:
         except _FOREIGN as error:
             # Built here, raised below: raised in this block, the new error would keep
             # ``error`` -- and the URL in it -- as its __context__.
-            failure = translate(method, error, self._redact, self._timeout[1], url=url)
+            failure = translate(method, error, self._redact, timeout[1], url=url)
         if failure is not None:
             raise failure
         elapsed = time.monotonic() - started
