@@ -11,6 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple,
                     Optional, Sequence, Sized, Tuple, Union)
 from urllib.parse import urlsplit
@@ -23,7 +24,7 @@ from .bulk import BulkCall, Chunk, Interrupted, Outcome
 from .clock import SystemClock
 from .encoding import can_encode
 from .engine import Engine, may_have_executed
-from .control import Control
+from .control import Control, Halted
 from .errors import AuthError, BatchError, BitrixError, Cancelled, DeadlineExceeded, with_item
 from .executor import drive, map_ordered
 from .inflight import InFlight
@@ -51,9 +52,10 @@ class Page(NamedTuple):
 class Rows(Iterator[Dict[str, Any]]):
     """The rows of one ``iter_all`` listing, as they arrive (see :meth:`Bitrix.iter_all`)."""
 
-    def __init__(self, rows: Iterator[Any], listing: Listing) -> None:
+    def __init__(self, rows: Iterator[Any], listing: Listing, control: Control) -> None:
         self._rows = rows
         self._listing = listing
+        self._control = control
         self._published: List[Tuple[int, int]] = []
         self._finished = False
 
@@ -78,6 +80,12 @@ class Rows(Iterator[Dict[str, Any]]):
         if self._finished:
             return self._listing.covered()
         return self._listing.handed_out()
+
+    def stop(self, grace: float = 0.3) -> None:
+        """Send nothing more: the iteration goes on with the rows of replies already on the
+        wire (for at most ``grace`` seconds), then ends. ``covered()`` then says what of the
+        listing is complete (an export interrupted this way loses the least)."""
+        self._control.halt(grace)
 
     def close(self) -> None:
         """Stop the listing: nothing more is sent; what is in flight is dropped."""
@@ -205,7 +213,8 @@ class Bitrix:
         method = check_method(method)
         control = self._control(method, deadline)
         plan = self._plan(method, params, skip=_intervals(skip))
-        return Rows(self._iterate(method, plan, read_ahead=read_ahead, control=control), plan)
+        return Rows(self._iterate(method, plan, read_ahead=read_ahead, control=control), plan,
+                    control)
 
     def get_by_ID(self, method: str, ID_list: Iterable[Any], ID_field_name: str = "ID",
                   params: Optional[Mapping[str, Any]] = None, *,
@@ -544,9 +553,15 @@ class Bitrix:
         def run(work: Work) -> List[CommandResult]:
             return self._run(work, control)
 
+        check = _check(control)
         with make_progress(self._progress, self.verbose, method) as bar:
             for row in drive(plan, run, self._pool_(), max_in_flight=in_flight,
-                             on_rows=bar.update, check=_check(control)):
+                             on_rows=bar.update,
+                             check=None if check is None else partial(control.check,
+                                                                       halts=False),
+                             halted=lambda: (control.grace_until if control.halted.is_set()
+                                             else None),
+                             is_halt=lambda error: isinstance(error, Halted)):
                 handed[0] += 1
                 yield row
 

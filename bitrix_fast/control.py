@@ -1,4 +1,5 @@
-"""When a call must stop: its deadline, and a cancel signal (a ``BitrixAsync`` task cancelled).
+"""When a call must stop: its deadline, a cancel signal (a ``BitrixAsync`` task cancelled), and
+a halt (``Rows.stop()``: send nothing more, let what is in flight land).
 
 A :class:`Control` travels with one public call into every wait it makes -- the operating
 budget's pauses, the in-flight gate, the bucket, the backoff between retries, each HTTP
@@ -16,11 +17,18 @@ import contextvars
 import threading
 from typing import Callable, Optional
 
-from .errors import Cancelled, DeadlineExceeded
+from .errors import BitrixError, Cancelled, DeadlineExceeded
 
 #: The cancel signal of the ``BitrixAsync`` task the current call runs for, if any.
 CANCEL: "contextvars.ContextVar[Optional[threading.Event]]" = contextvars.ContextVar(
     "bitrix_fast_cancel", default=None)
+
+
+class Halted(BitrixError):
+    """A request not sent because its call was halted (:meth:`Control.halt`)."""
+
+    executed_maybe = False
+    retryable = False
 
 
 class Control:
@@ -35,6 +43,10 @@ class Control:
         self.seconds = deadline
         self.until = None if deadline is None else self._started + deadline
         self.cancel = cancel
+        #: set by :meth:`halt`: no request is sent any more, replies in flight still count
+        self.halted = threading.Event()
+        #: until when replies already on the wire are waited for after a halt
+        self.grace_until: Optional[float] = None
         #: filled in by the caller as work is done, for the message (``"1,250 rows"``)
         self.progress: Callable[[], str] = lambda: ""
 
@@ -60,14 +72,23 @@ class Control:
         left = self.remaining()
         return seconds if left is None else min(seconds, left)
 
+    def halt(self, grace: float) -> None:
+        """Send nothing more; replies already on the wire are waited for ``grace`` s."""
+        self.grace_until = self._now() + max(0.0, grace)
+        self.halted.set()
+
     @property
     def stopped(self) -> bool:
         return (self.cancel is not None and self.cancel.is_set()) or (
             self.until is not None and self._now() >= self.until)
 
-    def check(self) -> None:
+    def check(self, *, halts: bool = True) -> None:
         """Raise :class:`~bitrix_fast.errors.Cancelled` or
-        :class:`~bitrix_fast.errors.DeadlineExceeded` once the call must stop."""
+        :class:`~bitrix_fast.errors.DeadlineExceeded` once the call must stop, and
+        :class:`Halted` after :meth:`halt` (unless ``halts`` is False: the caller still
+        waits for replies)."""
+        if halts and self.halted.is_set():
+            raise Halted(f"{self.method}: stopped before this request was sent")
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(f"{self.method}: cancelled{self._so_far()}")
         if self.until is not None and self._now() >= self.until:

@@ -7,6 +7,7 @@ the consumer has taken the rows before it, so memory does not grow with the tabl
 """
 from __future__ import annotations
 
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
@@ -28,15 +29,21 @@ def drive(
     max_in_flight: int,
     on_rows: Optional[Callable[[int, Optional[int]], None]] = None,
     check: Optional[Callable[[], None]] = None,
+    halted: Optional[Callable[[], Optional[float]]] = None,
+    is_halt: Callable[[BaseException], bool] = lambda error: False,
 ) -> Iterator[Any]:
     """Yield the rows of ``plan`` as replies arrive. ``run`` sends one Work (through the
     engine) and returns its command results. A failure cancels what has not started and
     propagates; closing the generator does the same, and so does ``check`` raising (a
-    deadline, a cancel: it is called while waiting, at least every ``CHECK_EVERY`` s)."""
+    deadline, a cancel: it is called while waiting, at least every ``CHECK_EVERY`` s).
+
+    ``halted()`` returning a time (monotonic) stops the listing gracefully: no more work
+    is started, replies to work in flight are still yielded until then, and the iteration
+    ends; work that failed because of the halt (``is_halt`` on its errors) is dropped."""
     in_flight: Dict[Future, Work] = {}
 
     def top_up() -> None:
-        while len(in_flight) < max_in_flight:
+        while len(in_flight) < max_in_flight and (halted is None or halted() is None):
             work = plan.next_work()
             if work is None:
                 return
@@ -47,18 +54,28 @@ def drive(
         while in_flight:
             if check is not None:
                 check()
-            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED,
-                               timeout=None if check is None else CHECK_EVERY)
+            until = halted() if halted is not None else None
+            timeout = None if check is None and halted is None else CHECK_EVERY
+            if until is not None:
+                left = until - time.monotonic()
+                if left <= 0:
+                    return  # the grace after a halt is over: what is still out is dropped
+                timeout = min(CHECK_EVERY, left)
+            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED, timeout=timeout)
             for future in _in_submission_order(finished, in_flight):
                 work = in_flight.pop(future)
-                rows = plan.feed(work, future.result())
+                results = future.result()
+                if halted is not None and halted() is not None and any(
+                        r.error is not None and is_halt(r.error) for r in results):
+                    continue  # never sent: the halt stopped it
+                rows = plan.feed(work, results)
                 # What this reply made possible goes out before its rows are handed over:
                 # the consumer's time then overlaps with the next requests.
                 top_up()
                 if on_rows is not None:
                     on_rows(len(rows), plan.total)
                 yield from rows
-        if not plan.done:
+        if not plan.done and (halted is None or halted() is None):
             raise RuntimeError("list plan stalled: no work in flight and not done")
     finally:
         for future in in_flight:

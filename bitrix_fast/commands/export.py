@@ -25,7 +25,7 @@ from ..errors import BitrixError
 from ..listing import row_id
 from ..params import check_list_params
 from ..progress import interactive, make_bar
-from . import common, files, resume
+from . import checkpoint, common, files, resume
 from .common import UsageError
 from .filters import parse_filters, parse_select
 from .writers import EXTRA, make_writer
@@ -95,6 +95,8 @@ def _export(args: argparse.Namespace) -> int:
     part = files.part_of(args.output)
 
     found = resume.scan(part, fmt, facts) if args.resume else resume.Existing()
+    # The ID intervals an interrupted run has on disk in full: not read again.
+    skip = checkpoint.load(part, method, params) if args.resume else []
     if args.resume and not os.path.exists(part) and not args.quiet:
         common.say("export", f"note: no {part} to resume; exporting every row")
     columns = _columns(params.get("select"), found, fmt, part)
@@ -104,21 +106,33 @@ def _export(args: argparse.Namespace) -> int:
         if found.dropped:
             resume.cut(part, found.size)
         stream = _open(args.output if to_stdout else part, append=args.resume)
-        # on_sync: where a record of "rows up to here are on disk" would be kept for a resume
-        # that reads only what is missing.
-        writer = make_writer(fmt, stream, columns, header_written=found.columns is not None)
+        rows = bx.iter_all(method, params, skip=skip)
+
+        def record(_count: int = 0) -> None:
+            # Called once the rows are fsynced: what the listing has handed out in full is
+            # on disk, and a resume need not read it again.
+            checkpoint.save(part, method, params, sorted(set(skip) | set(rows.covered())))
+
+        if not to_stdout and not args.resume:
+            checkpoint.remove(part)  # a new export: an old record describes another .part
+        writer = make_writer(fmt, stream, columns, header_written=found.columns is not None,
+                             on_sync=None if to_stdout else record)
         started = time.monotonic()
         written = skipped = 0
+        stop = _GracefulStop(rows)
         try:
-            with common.signals(common.raise_interrupt):
-                for row in bx.iter_all(method, params):
+            with common.signals(stop.handler):
+                for row in rows:
                     if found.rows and row_id(row, facts) in found.ids:
                         skipped += 1
                         continue
                     writer.write(row)
                     written += 1
+                stop.raise_if_stopped()
                 writer.finish()
         except BaseException as error:
+            if not to_stdout:
+                _checkpoint_now(writer, stream, record)
             _close(stream, to_stdout)
             if not to_stdout:
                 _keep_part(part, found.rows + written, error, args, method)
@@ -128,9 +142,46 @@ def _export(args: argparse.Namespace) -> int:
         else:
             files.sync_and_close(stream)
             files.commit(part, args.output)
+            checkpoint.remove(part)
     if not args.quiet:
         _summary(method, args.output, written, skipped, found, time.monotonic() - started)
     return common.EXIT_OK
+
+
+class _GracefulStop:
+    """Ctrl+C / SIGTERM during an export: the first stops the listing -- nothing more is
+    sent, rows of replies already on the wire still land (for ``GRACE`` s) and are written
+    and recorded, so a resume reads as little as possible -- then the export ends as
+    interrupted; a second one ends it at once."""
+
+    #: Seconds the replies on the wire get to land after a stop (the process still ends
+    #: within about half a second).
+    GRACE = 0.3
+
+    def __init__(self, rows: Any) -> None:
+        self._rows = rows
+        self.stopped = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self.stopped:
+            raise KeyboardInterrupt
+        self.stopped = True
+        self._rows.stop(self.GRACE)
+
+    def raise_if_stopped(self) -> None:
+        if self.stopped:
+            raise KeyboardInterrupt
+
+
+def _checkpoint_now(writer: Any, stream: Any, record: Any) -> None:
+    """On the way out of a failed or interrupted run: flush and fsync what was written, then
+    record what is complete, so the resume reads as little as possible."""
+    try:
+        writer.flush()
+        os.fsync(stream.fileno())
+        record()
+    except (OSError, ValueError):
+        pass  # the record of the last timed flush stands
 
 
 def _keep_part(part: str, rows: int, error: BaseException, args: argparse.Namespace,
