@@ -12,7 +12,7 @@ from bitrix_fast.mirror.deletions import RangeCheck, RangeFilterIgnored
 from bitrix_fast.mirror.fields import CONVERTERS, describe, fields_call, kind_of
 from bitrix_fast.mirror.run import merge_select
 from bitrix_fast.mirror.spec import Listing, column_name, table_name
-from bitrix_fast.mirror.store import open_store
+from bitrix_fast.mirror.connect import open_store
 
 
 class FakePortal:

@@ -11,7 +11,7 @@ from . import fields as field_types
 from .deletions import PAGE, RangeCheck, RangeFilterIgnored
 from .errors import MirrorConflict, MirrorError
 from .spec import Listing, column_name, ids_of
-from .store import open_store
+from .connect import open_store
 from .writer import Seen, TableWriter
 
 logger = logging.getLogger("bitrix_fast.mirror")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from array import array
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
-from urllib.parse import urlsplit
 
 from .errors import StoreError
 from .spec import STATE_TABLE
@@ -26,31 +25,6 @@ STATE_COLUMNS = ("table_name", "method", "params", "filter", "select_fields", "c
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def open_store(url: str) -> "SqlStore":
-    """``postgresql://...`` (or ``postgres://``) for PostgreSQL; ``sqlite:///path``,
-    ``sqlite:////absolute/path`` or a plain file path for SQLite."""
-    if not isinstance(url, str) or not url.strip():
-        raise ValueError("db: give a database URL or an SQLite file path")
-    url = url.strip()
-    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
-    if scheme in ("postgresql", "postgres"):
-        from .postgres import PostgresStore
-
-        return PostgresStore(url)
-    if scheme in ("", "sqlite"):
-        from .sqlite import SqliteStore
-
-        path = url[len("sqlite:///"):] if scheme else url
-        if scheme and not url.lower().startswith("sqlite:///"):
-            raise ValueError(f"db {url!r}: write sqlite:///relative.sqlite or "
-                             f"sqlite:////absolute/path.sqlite")
-        if not path or path == ":memory:":
-            raise ValueError("db: an SQLite mirror needs a file (a memory database is gone "
-                             "when the run ends)")
-        return SqliteStore(path)
-    raise ValueError(f"db {url!r}: only sqlite:/// and postgresql:// URLs are supported")
 
 
 class SqlStore:

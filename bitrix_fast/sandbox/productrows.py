@@ -23,7 +23,8 @@ from .dialects import CLASSIC
 from .entities import PRODUCTROW
 from .listing import fetch_page
 from .outcome import CallContext, Outcome
-from .query import compile_filter, param, select_fields, split_key
+from .filterkeys import split_key
+from .query import compile_filter, param, select_fields
 from .quirks import NO_QUIRKS
 
 #: the only filter keys the method reads

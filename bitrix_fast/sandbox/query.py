@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .dialects import Dialect
+from .filterkeys import split_key
 from .entities import Entity, Field
 from .values import filter_flag, php_float, php_int, php_str, php_truthy, to_epoch
 
 #: longest first, so "!=%" is not read as "!=" followed by a field called "%TITLE"
-OPERATORS = ("!=%", "!%=", "=%", "%=", "!%", "!@", "!=", ">=", "<=", "!", "=", ">", "<", "@", "%")
 _COMPARISONS = (">", ">=", "<", "<=")
 _NUMERIC = ("int", "ints", "real", "time")
 
@@ -41,14 +41,6 @@ def param(params: Mapping[str, Any], name: str) -> Any:
         if key.lower() == lowered:
             return value
     return None
-
-
-def split_key(key: str) -> Tuple[str, str]:
-    """``">=ID"`` -> ``(">=", "ID")``; a key without an operator -> ``("", key)``."""
-    for op in OPERATORS:
-        if key.startswith(op):
-            return op, key[len(op):]
-    return "", key
 
 
 def compile_filter(dialect: Dialect, entity: Entity, filter_: Any) -> Where:

@@ -42,6 +42,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, FrozenSet, Iterable, Union
 
+from .filterkeys import split_key
+
 __all__ = ["KNOWN", "Quirks", "NO_QUIRKS", "parse_quirks", "without_id_keys", "understated",
            "TABLE_ORDER"]
 
@@ -97,9 +99,6 @@ NO_QUIRKS = Quirks()
 
 def without_id_keys(filter_: Any, id_name: str) -> Any:
     """The filter minus every key on the ID field, whatever its operator (nested too)."""
-    # imported here: outcome.py imports this module, and query.py (via dialects) imports outcome
-    from .query import split_key
-
     if isinstance(filter_, list):
         return [without_id_keys(v, id_name) if isinstance(v, (dict, list)) else v
                 for v in filter_]

@@ -36,7 +36,8 @@ from .dialects import LEGACY, renderer
 from .entities import COMMENTITEM, ELAPSEDITEM, Entity
 from .listing import PAGE_SIZE
 from .outcome import ApiFault, CallContext, Outcome
-from .query import compile_filter, compile_order, id_param, param, select_fields, split_key
+from .filterkeys import split_key
+from .query import compile_filter, compile_order, id_param, param, select_fields
 from .values import php_int, php_str
 
 #: fields ORDER / FILTER may name, and the filter operators the tasks module knows
