@@ -3,7 +3,7 @@ client; peak RSS is this client's alone). Prints one JSON line with what it meas
 
     python benchmarks/_client.py SPEC_JSON
 
-SPEC: {"lib": "bitrix_fast" | "fast_bitrix24", "job": "export" | "iterate" | "add",
+SPEC: {"lib": "bitrix_fast" | "fast_bitrix24", "job": "export" | "iterate" | "add" | "get",
        "webhook": ..., "method": ..., "params": {...}, "rate": 20, "burst": 50,
        "ids_out": path (export/iterate: the IDs received, as text), "items": N (add)}
 """
@@ -66,6 +66,8 @@ def run_bitrix_fast(spec: Dict[str, Any], timeline: Timeline) -> Dict[str, Any]:
             return {"ids": None, "count": count, "retries": bx.stats()["retries"]}
         elif spec["job"] == "export":
             ids = [int(row["ID"]) for row in bx.get_all(spec["method"], spec["params"])]
+        elif spec["job"] == "get":
+            return _get(spec, bx.get_by_ID, timeline)
         else:
             return _add(spec, lambda items: bx.call("crm.deal.add", items), timeline)
         stats = bx.stats()
@@ -98,9 +100,20 @@ def run_fast_bitrix24(spec: Dict[str, Any], timeline: Timeline) -> Dict[str, Any
     timeline.start()
     if spec["job"] == "add":
         return _add(spec, lambda items: list(bx.call("crm.deal.add", items)), timeline)
+    if spec["job"] == "get":
+        return _get(spec, bx.get_by_ID, timeline)
     rows = bx.get_all(spec["method"], spec["params"])
     timeline.count = max(timeline.count, len(rows))
     return {"ids": [int(row["ID"]) for row in rows], "retries": None}
+
+
+def _get(spec: Dict[str, Any], get_by_id: Any, timeline: Timeline) -> Dict[str, Any]:
+    """``get_by_ID`` of deals 1..items: the IDs whose record came back."""
+    answer = get_by_id("crm.deal.get", list(range(1, spec["items"] + 1)))
+    ids = [int(key) for key, value in answer.items()
+           if isinstance(value, dict) and str(value.get("ID")) == str(key)]
+    timeline.add(len(ids))
+    return {"ids": ids}
 
 
 def _add(spec: Dict[str, Any], call: Any, timeline: Timeline) -> Dict[str, Any]:

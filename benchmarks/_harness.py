@@ -38,6 +38,11 @@ class Scenario:
     sql_filter: Optional[str] = None  # the rows the params' filter keeps, as SQL
     faults: Optional[str] = None
     items: int = 0
+    quirks: str = ""  # the sandbox's misbehaviours of real portals (README: sandbox quirks)
+    plan: Optional[str] = None  # the sandbox plan, when not the benchmark's
+    #: the portal's time per request (a batch), for the floor: burst at once, then the rate,
+    #: plus one request's time
+    latency: float = 0.0
 
 
 def available_libs(wanted: tuple) -> tuple:
@@ -51,10 +56,11 @@ def available_libs(wanted: tuple) -> tuple:
 
 
 def run_once(scenario: Scenario, lib: str, *, plan: str, rate: float, burst: int,
-             seed: int = 7, timeout: float = 600) -> Dict[str, Any]:
+             seed: int = 7, timeout: float = 900) -> Dict[str, Any]:
     """One client against one fresh portal; the client's report plus the portal's counts."""
-    with Sandbox(deals=scenario.deals, id_gaps=scenario.id_gaps, plan=plan,
-                 cost=scenario.cost, faults=scenario.faults, seed=seed) as sb:
+    with Sandbox(deals=scenario.deals, id_gaps=scenario.id_gaps,
+                 plan=scenario.plan or plan, cost=scenario.cost, faults=scenario.faults,
+                 seed=seed, quirks=scenario.quirks) as sb:
         with tempfile.TemporaryDirectory() as tmp:
             ids_out = os.path.join(tmp, "ids.txt")
             spec = {"lib": lib, "job": scenario.job, "webhook": sb.webhook,
@@ -99,15 +105,17 @@ def run_scenario(scenario: Scenario, *, repeats: int, plan: str, rate: float, bu
         median["all_correct"] = all(run["correct"] for run in runs)
         median["max_503"] = max(run["refused_503"] for run in runs)
         median["max_429"] = max(run["refused_429"] for run in runs)
+        median["floor"] = floor_seconds(median["requests"], burst, rate, scenario.latency)
         out[lib] = median
         print(f"  {scenario.name:<24} {lib:<14} {median['seconds']:7.2f} s "
               f"(runs {median['all_seconds']})", file=sys.stderr)
     return out
 
 
-def floor_seconds(requests: int, burst: int, rate: float) -> float:
-    """The least time ``requests`` can take on the portal: all beyond the burst at ``rate``."""
-    return max(0.0, (requests - burst) / rate)
+def floor_seconds(requests: int, burst: int, rate: float, latency: float = 0.0) -> float:
+    """The least time ``requests`` can take on the portal: all beyond the burst at ``rate``,
+    plus the time one request takes (the last one is answered only then)."""
+    return max(0.0, (requests - burst) / rate) + latency
 
 
 def markdown_table(results: Dict[str, Dict[str, Dict[str, Any]]], *, burst: int,
@@ -122,7 +130,7 @@ def markdown_table(results: Dict[str, Dict[str, Dict[str, Any]]], *, burst: int,
                 verdict = "died: " + r["error"].split(":")[0]
             else:
                 verdict = "yes" if r["all_correct"] else f"no ({r.get('problem', '')})"
-            floor = floor_seconds(r["requests"], burst, rate)
+            floor = r.get("floor") or floor_seconds(r["requests"], burst, rate)
             vs_floor = f"{r['seconds'] / floor:.2f}x" if floor > 0 and r["correct"] else "-"
             ratio = "-"
             if lib == "bitrix_fast" and peer and peer["correct"] and r["correct"]:
@@ -170,6 +178,8 @@ def plot(results: Dict[str, Dict[str, Dict[str, Any]]], path: str, title: str) -
 def _expected(sb: Sandbox, scenario: Scenario) -> set:
     if scenario.job == "add":
         return set()
+    if scenario.job == "get":
+        return set(range(1, scenario.items + 1)) & sb.store.ids("deal")
     if scenario.sql_filter is None:
         return sb.store.ids("deal")
     with sb.store.locked() as conn:

@@ -21,8 +21,9 @@ handler, a first Ctrl+C only asks the call to stop (so it never cuts the consume
 an outcome in half) and ``KeyboardInterrupt`` is raised once everything is reported; a second
 Ctrl+C raises at once. This is what :func:`asyncio.run` does for its main task.
 
-The first batch goes out alone: if the portal refuses the credentials, one batch is refused
-rather than a whole look-ahead of them.
+The first request goes out alone, carrying one item: if the portal refuses the credentials,
+one item is refused rather than a whole burst of batches, and on a portal whose batches take
+seconds the rest follows after one command's time, not a batch's.
 """
 from __future__ import annotations
 
@@ -467,7 +468,11 @@ class BulkCall(Iterator[Outcome]):
     def _next_chunk(self) -> Optional[Chunk]:
         indexes: List[int] = []
         params: List[Mapping[str, Any]] = []
-        while (len(params) < self._batch_size and not self._singles
+        # The first request goes alone and carries one item: it proves the credentials
+        # (a wrong webhook costs one request, not a burst) in the time of one command,
+        # not of a whole batch -- which on a real portal takes seconds.
+        size = 1 if self._probing and not self._in_flight else self._batch_size
+        while (len(params) < size and not self._singles
                and len(self._ready) < self._batch_size and not self._stopping.is_set()):
             pulled = self._pull()
             if pulled is None:
