@@ -179,7 +179,7 @@ class Engine:
             first_error: Optional[BitrixError] = None
             for command, outcome in zip(pending, outcomes):
                 if outcome.time:
-                    self._observe(command.method, outcome.time)
+                    self._observe(command.method, outcome.time, in_batch=True)
                 if outcome.error is not None and not outcome.in_doubt:
                     try:
                         self._account(command.method, outcome.error)
@@ -296,8 +296,9 @@ class Engine:
         return self._inflight.limit(kind, self._limiter.rate,
                                     free if isinstance(free, (int, float)) else 0.0)
 
-    def _observe(self, method: str, time_block: Mapping[str, Any]) -> None:
-        self._billed.observe(method, time_block.get("duration"))
+    def _observe(self, method: str, time_block: Mapping[str, Any], *,
+                 in_batch: bool = False) -> None:
+        self._billed.observe(method, time_block.get("duration"), in_batch=in_batch)
         operating = time_block.get("operating")
         if operating is None:
             return

@@ -138,8 +138,11 @@ class RangePlan:
             after = self._head[1]  # type: ignore[index]
             command = Command("tail", self._method, self._q.params(after=after, descending=True))
             return Work([command], single=True, tags=[_Tag("tail", role="cap")])
-        # A part-filled batch is worth sending only when nothing in flight can fill it up.
-        if not self._ready or (self._in_flight and self._ready_commands() < self._batch):
+        # A batch less than half full waits while replies in flight may add to it (small
+        # leftovers of several spans pack into one request); a fuller one goes at once, so
+        # the end of a listing does not wait a round trip for a request it does not need.
+        if not self._ready or (self._in_flight and
+                               2 * self._ready_commands() < self._batch):
             return None
         commands: List[Command] = []
         tags: List[_Tag] = []
