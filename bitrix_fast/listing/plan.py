@@ -54,6 +54,8 @@ EVEN_FACTOR = 1.6
 #: Up to this many segments of rows after the first page, spans are planned from the first
 #: page's density at once (no round trip to learn where the IDs end).
 HEAD_SPANS = 2
+#: A part-filled batch with at least this share of its commands goes without waiting.
+NEARLY_FULL = 0.9
 #: Slack on the measured share of joined duplicates when judging a total it explains.
 JOIN_SLACK = 0.03
 #: Up to this many segments of rows, spans are one segment each (one round of requests);
@@ -138,11 +140,11 @@ class RangePlan:
             after = self._head[1]  # type: ignore[index]
             command = Command("tail", self._method, self._q.params(after=after, descending=True))
             return Work([command], single=True, tags=[_Tag("tail", role="cap")])
-        # A batch less than half full waits while replies in flight may add to it (small
-        # leftovers of several spans pack into one request); a fuller one goes at once, so
-        # the end of a listing does not wait a round trip for a request it does not need.
+        # A batch that is not nearly full waits while replies in flight may add to it (small
+        # leftovers of several spans pack into one request); a nearly full one goes at once,
+        # so the last span of a listing does not wait a round trip for every other reply.
         if not self._ready or (self._in_flight and
-                               2 * self._ready_commands() < self._batch):
+                               self._ready_commands() < NEARLY_FULL * self._batch):
             return None
         commands: List[Command] = []
         tags: List[_Tag] = []
