@@ -15,13 +15,14 @@ import argparse
 import json
 import os
 import random
-import resource
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from typing import Any, Dict, List
+
+from _client import peak_rss_mb  # the benchmarks folder is on sys.path when run
 
 from bitrix_fast.sandbox import Sandbox
 
@@ -53,19 +54,6 @@ def child(spec: Dict[str, Any]) -> None:
     report["seconds"] = time.monotonic() - started
     report["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(report))
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak RSS. Not ru_maxrss: on Linux that keeps the high-water mark
-    of the process image before exec, i.e. of the benchmark that forked us."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(spec: Dict[str, Any]) -> Dict[str, Any]:

@@ -82,9 +82,9 @@ class Rows(Iterator[Dict[str, Any]]):
         return self._listing.handed_out()
 
     def stop(self, grace: float = 0.3) -> None:
-        """Send nothing more: the iteration goes on with the rows of replies already on the
-        wire (for at most ``grace`` seconds), then ends. ``covered()`` then says what of the
-        listing is complete (an export interrupted this way loses the least)."""
+        """Send nothing more: the iteration goes on with the rows of replies already received
+        and of those landing within ``grace`` seconds, then ends. ``covered()`` then says what
+        of the listing is complete (an export interrupted this way loses the least)."""
         self._control.halt(grace)
 
     def close(self) -> None:

@@ -59,8 +59,17 @@ def drive(
             if until is not None:
                 left = until - time.monotonic()
                 if left <= 0:
-                    return  # the grace after a halt is over: what is still out is dropped
-                timeout = min(CHECK_EVERY, left)
+                    # The grace after a halt is over: what is still out is dropped, but
+                    # replies already here are used (they cost nothing more, and a resume
+                    # need not read them again), however slowly the consumer took the rest.
+                    for future in [f for f in in_flight if not f.done()]:
+                        future.cancel()
+                        del in_flight[future]
+                    if not in_flight:
+                        return
+                    timeout = 0.0
+                else:
+                    timeout = min(CHECK_EVERY, left)
             finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED, timeout=timeout)
             for future in _in_submission_order(finished, in_flight):
                 work = in_flight.pop(future)

@@ -105,3 +105,37 @@ def test_map_ordered_keeps_input_order():
         out = map_ordered(slow_square, list(range(20)), pool,
                           on_done=lambda chunk, result: done.append(chunk))
     assert out == [x * x for x in range(20)] and sorted(done) == list(range(20))
+
+
+def test_after_a_halt_replies_already_received_are_still_used_and_the_rest_dropped():
+    """A halt's grace can run out while the consumer is busy: replies that are already here
+    are still fed (a resume need not read them again); those not back are dropped unfed."""
+    plan = CountingPlan(6)
+    release = threading.Event()
+    halt_at = []
+
+    def run(work):
+        unit = work.tags[0]
+        if unit < 2:  # the last two units hang until the test ends
+            release.wait(5)
+        elif unit < 5:  # these land while the consumer is busy with unit 5's rows
+            time.sleep(0.05)
+        return [CommandResult("c0000", "x.list", result=[])]
+
+    def halted():
+        return halt_at[0] if halt_at else None
+
+    with ThreadPoolExecutor(8) as pool:
+        rows = []
+        try:
+            for row in drive(plan, run, pool, max_in_flight=6, halted=halted):
+                if not halt_at:
+                    # Halted at unit 5's first row, with a grace that is over before the
+                    # consumer comes back; meanwhile units 2-4 arrive.
+                    halt_at.append(time.monotonic() + 0.01)
+                    time.sleep(0.2)
+                rows.append(row)
+        finally:
+            release.set()
+    units = {unit for unit, _ in rows}
+    assert units == {2, 3, 4, 5} and len(rows) == 40

@@ -225,29 +225,35 @@ def guarded(prog: str, body: Callable[[], int], *, method: str = "",
         return EXIT_IO
 
 
-def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+def _number(kind: Callable[[str], Any], *, zero: bool, what: str = "a number"
+            ) -> Callable[[str], Any]:
+    """An argparse type: ``kind`` of the text, > 0 (or >= 0 with ``zero``)."""
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"must be {'>=' if zero else '>'} 0: {text!r}")
         return value
 
     parse.__name__ = kind.__name__
     return parse
 
 
-positive_int = _positive(int)
-positive_float = _positive(float)
+positive_int = _number(int, zero=False)
+positive_float = _number(float, zero=False)
+_non_negative_int = _number(int, zero=True, what="a whole number")
+seconds = _number(float, zero=True, what="a number of seconds")
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
-    return value
+def add_listing_arguments(parser: argparse.ArgumentParser, select_help: str,
+                          params_example: str) -> None:
+    """The list call's own arguments, alike for every command that reads a listing."""
+    add = parser.add_argument
+    add("method", metavar="METHOD", help="a list method, e.g. crm.deal.list")
+    add("--select", metavar="F1,F2,...", help=select_help)
+    add("--filter", action="append", default=[], metavar="[OP]FIELD=VALUE",
+        help="a filter entry; repeat for more (all must hold)")
+    add("--params", metavar="JSON", help="other parameters as a JSON object, e.g. "
+                                         f"'{params_example}' for crm.item.list")

@@ -53,12 +53,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "tasks.task.list, ...) to a file, streaming, at the portal's limits.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("method", metavar="METHOD", help="a list method, e.g. crm.deal.list")
-    add("--select", metavar="F1,F2,...", help="fields to export (the ID field is always added)")
-    add("--filter", action="append", default=[], metavar="[OP]FIELD=VALUE",
-        help="a filter entry; repeat for more (all must hold)")
-    add("--params", metavar="JSON", help='other parameters as a JSON object, e.g. '
-                                         '\'{"entityTypeId": 2}\' for crm.item.list')
+    common.add_listing_arguments(parser, "fields to export (the ID field is always added)",
+                                 '{"entityTypeId": 2}')
     add("--format", choices=("jsonl", "csv"), default=None,
         help="default: from the --output suffix (.csv), else jsonl")
     add("--output", "-o", default="-", metavar="FILE",
@@ -150,8 +146,8 @@ def _export(args: argparse.Namespace) -> int:
 
 class _GracefulStop:
     """Ctrl+C / SIGTERM during an export: the first stops the listing -- nothing more is
-    sent, rows of replies already on the wire still land (for ``GRACE`` s) and are written
-    and recorded, so a resume reads as little as possible -- then the export ends as
+    sent; replies already received, and those landing within ``GRACE`` s, are written and
+    recorded, so a resume reads as little as possible -- then the export ends as
     interrupted; a second one ends it at once."""
 
     #: Seconds the replies on the wire get to land after a stop (the process still ends

@@ -16,13 +16,16 @@ is not in the file. That is correct whatever order the rows were written in:
 * nothing is twice -- a row is skipped exactly when its ID is in the file, and ``iter_all``
   yields each ID once.
 
-The price is that the resumed run reads the already exported rows again (at ~2,500 rows per
-request that is 0.2 s per 1,000 rows on a standard plan, and the portal's limits are still
-respected); we pay it for correctness. Rows changed between the two runs keep the version
+Reading everything again would cost a whole export, so the export also records which ID
+intervals the ``.part`` holds in full (:mod:`.checkpoint`), and the resumed run skips them
+(``iter_all(skip=...)``); the set of IDs still guards against a row written twice. Without a
+record (another call's, or a plainly paged method) the resumed run reads everything again
+and writes only what is new. Rows changed between the two runs keep the version
 already written; rows deleted meanwhile stay in the file; rows added meanwhile are exported.
 
-Memory stays small: the IDs are kept in :class:`IdSet`, a bitmap with one bit per ID value
-up to the largest ID (1.25 MB per ten million), not a Python set (~60 bytes per ID).
+Memory stays small: the IDs are kept in :class:`~bitrix_fast.listing.IdSet`, a bitmap with
+one bit per ID value up to the largest ID (1.25 MB per ten million), not a Python set (~60
+bytes per ID).
 
 A kill can cut the last record short (writes are buffered). :func:`scan` reads complete
 records only -- each ends with ``\\n``; for CSV a record may span lines inside quotes -- and
@@ -38,45 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterator, List, Optional, Tuple
 
 from ..methods import MethodFacts
-from ..listing import row_id
+from ..listing import IdSet, row_id
 from .common import UsageError
-
-#: IDs below this go into the bitmap (16 MB at most); larger or negative ones into a set.
-BITMAP_LIMIT = 1 << 27
-
-
-class IdSet:
-    """A set of integer IDs stored as a bitmap (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self._bits = bytearray()
-        self._other: set = set()
-        self._len = 0
-
-    def add(self, value: int) -> None:
-        if not 0 <= value < BITMAP_LIMIT:
-            if value not in self._other:
-                self._other.add(value)
-                self._len += 1
-            return
-        byte, bit = divmod(value, 8)
-        if byte >= len(self._bits):
-            self._bits.extend(bytes(max(byte + 1 - len(self._bits), len(self._bits))))
-        if not self._bits[byte] & (1 << bit):
-            self._bits[byte] |= 1 << bit
-            self._len += 1
-
-    def __contains__(self, value: object) -> bool:
-        if not isinstance(value, int):
-            return False
-        if 0 <= value < BITMAP_LIMIT:
-            byte, bit = divmod(value, 8)
-            return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
-        return value in self._other
-
-    def __len__(self) -> int:
-        return self._len
-
 
 @dataclass
 class Existing:

@@ -40,18 +40,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "run, apply only the rows added, changed and deleted since.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("method", metavar="METHOD", help="a list method, e.g. crm.deal.list")
+    common.add_listing_arguments(parser, "fields to keep (the ID field is always added)",
+                                 '{"entityTypeId": 1032}')
     add("--db", required=True, metavar="URL", help="the database (see below)")
-    add("--select", metavar="F1,F2,...", help="fields to keep (the ID field is always added)")
-    add("--filter", action="append", default=[], metavar="[OP]FIELD=VALUE",
-        help="a filter entry; repeat for more (all must hold)")
-    add("--params", metavar="JSON", help='other parameters as a JSON object, e.g. '
-                                         '\'{"entityTypeId": 1032}\' for crm.item.list')
     add("--table", metavar="NAME", help="the table to keep the listing in")
-    add("--overlap", type=_seconds, default=None, metavar="S",
+    add("--overlap", type=common.seconds, default=None, metavar="S",
         help="re-read changes from this many seconds before the last run's start "
              "(default 300)")
-    add("--wait", type=_seconds, default=0.0, metavar="S",
+    add("--wait", type=common.seconds, default=0.0, metavar="S",
         help="wait this long for another run of the same mirror to finish (default 0: "
              "exit 75 at once)")
     common.add_connection_arguments(parser)
@@ -114,15 +110,3 @@ def _params(args: argparse.Namespace) -> Dict[str, Any]:
     if not isinstance(params, dict):
         raise UsageError("--params must be a JSON object")
     return params
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
-    return value
-
-
