@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Optional
 from urllib.parse import urlsplit
 
 from .secrets import REDACTED, redact

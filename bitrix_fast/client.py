@@ -25,7 +25,7 @@ from .clock import SystemClock
 from .encoding import can_encode
 from .engine import Engine, may_have_executed
 from .control import Control, Halted
-from .errors import AuthError, BatchError, BitrixError, Cancelled, DeadlineExceeded, with_item
+from .errors import AuthError, BatchError, BitrixError, Cancelled, DeadlineExceeded
 from .executor import drive, map_ordered
 from .inflight import InFlight
 from .limiter import OperatingBudget, TokenBucket

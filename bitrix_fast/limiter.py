@@ -323,7 +323,6 @@ class OperatingBudget:
 
     def in_flight_delay(self, method: str) -> float:
         """The wait that work in flight alone calls for (a shared budget adds it to its own)."""
-        now = self._clock.now()
         with self._lock:
             state = self._methods.get(method.lower())
             if state is None or not state.operating < self._hard <= state.operating + state.reserved:

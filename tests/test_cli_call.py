@@ -8,7 +8,8 @@ import pytest
 
 from bitrix_fast import Bitrix
 from bitrix_fast.cli import main
-from bitrix_fast.commands.call import side_paths
+from bitrix_fast.bulk import Status
+from bitrix_fast.commands.journal import SideFiles
 
 
 #: The client flags matching the sandbox's x10 plan (500 at once, 20 per second).
@@ -215,6 +216,11 @@ def test_usage_errors_exit_2(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "secretcode1" not in err
     assert all(line.startswith("bitrix-fast call: ") for line in err.splitlines())
+
+
+def side_paths(output, items):
+    sides = SideFiles(output, items)
+    return tuple(sides.path(s) for s in (Status.ERROR, Status.IN_DOUBT, Status.NOT_SENT))
 
 
 def test_side_file_names():

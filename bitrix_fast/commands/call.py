@@ -79,14 +79,6 @@ def run(args: argparse.Namespace) -> int:
                           webhook=lambda: common.webhook_hint(args))
 
 
-def side_paths(output: str, items: str) -> Tuple[str, str, str]:
-    """(failed, in_doubt, not_sent) file names for this output (or items file, if output is
-    stdout)."""
-    sides = SideFiles(output, items)
-    return (sides.path(Status.ERROR), sides.path(Status.IN_DOUBT),
-            sides.path(Status.NOT_SENT))
-
-
 class ItemsFile:
     """The ``--items`` file, read once per pass: a path, or stdin copied to a temporary file."""
 

@@ -188,12 +188,6 @@ def signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def raise_interrupt(signum: int, frame: Any) -> None:
-    """A signal handler: SIGTERM (a cron job killed, ``docker stop``) stops us as Ctrl+C does,
-    with every file flushed and the exit code 130."""
-    raise KeyboardInterrupt
-
-
 def say(prog: str, message: str, webhook: Optional[str] = None) -> None:
     """Print one line to stderr, with any webhook secret replaced by ``***``."""
     line = redact(one_line(message), secrets_of(webhook))

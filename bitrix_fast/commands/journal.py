@@ -35,7 +35,6 @@ from .resume import complete_lines
 #: One byte per item: no outcome yet (never sent), or the status of its last outcome.
 NONE = 0
 CODES = {Status.RESULT: 1, Status.ERROR: 2, Status.IN_DOUBT: 3, Status.NOT_SENT: 4}
-STATUS_OF = {code: status for status, code in CODES.items()}
 #: Items a resumed run does not send again: they reached the portal (or may have).
 DONE = frozenset(CODES[s] for s in (Status.RESULT, Status.ERROR, Status.IN_DOUBT))
 

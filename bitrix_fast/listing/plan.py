@@ -77,7 +77,6 @@ class Span:
     counted: bool = False
     #: the next segment counts the span and reads both ends first (uneven densities)
     probe: bool = False
-    busy: bool = False
     refusals: int = 0
 
     @property
@@ -97,12 +96,11 @@ class RangePlan:
     """Plans one ``*.list`` listing over ID ranges. See the module docstring."""
 
     def __init__(self, query: ListQuery, *, batch_size: int = MAX_COMMANDS,
-                 skip: Sequence[Tuple[int, int]] = (), parallel: int = 50) -> None:
+                 skip: Sequence[Tuple[int, int]] = ()) -> None:
         self._q = query
         self._method = query.method
         self._facts = query.facts
         self._batch = max(2, batch_size)
-        self._parallel = max(1, parallel)
         #: segments a span is planned for: 1 while the listing fits in what the portal admits
         #: at once (every span in the first round), 2 when requests are the bottleneck (one
         #: proof per two segments of rows instead of per one)
@@ -332,7 +330,6 @@ class RangePlan:
     def _segment(self, span: Span, room: int, commands: List[Command],
                  tags: List[_Tag]) -> None:
         q, ref = self._q, self._ref
-        span.busy = True
         # A probe is one counted page: its count sizes the rest exactly, and a span in a
         # hole between clusters costs one command (the cap comes with the next segment).
         capped = not span.probe and span.rows <= self._capacity()
@@ -356,7 +353,6 @@ class RangePlan:
         tags.append(_Tag("span", span.key, "cap", ref))
 
     def _read_segment(self, span: Span, part: List[Tuple[_Tag, CommandResult]]) -> List[Any]:
-        span.busy = False
         after0, top0 = span.after, span.top
         rows: List[Any] = []
         seen: List[int] = []
