@@ -8,6 +8,7 @@ the two never share a GIL, and the client's peak RSS is its own.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -43,6 +44,13 @@ class Scenario:
     #: the portal's time per request (a batch), for the floor: burst at once, then the rate,
     #: plus one request's time
     latency: float = 0.0
+
+
+def scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every scenario benchmark takes: repeats, a subset, a JSON dump."""
+    parser.add_argument("--repeats", type=int, default=None, help="runs per client (default 3)")
+    parser.add_argument("--only", help="run only scenarios whose name contains this text")
+    parser.add_argument("--json", metavar="FILE", help="write the full results as JSON")
 
 
 def available_libs(wanted: tuple) -> tuple:

@@ -19,7 +19,7 @@ import json
 import sys
 from typing import Dict, List
 
-from _harness import Scenario, markdown_table, plot, run_scenario
+from _harness import Scenario, markdown_table, plot, run_scenario, scenario_arguments
 
 from bitrix_fast.commands.files import write_atomically
 
@@ -52,10 +52,8 @@ def scenarios(scale: float) -> List[Scenario]:
 def main(argv: List[str] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the rows, one run each")
-    parser.add_argument("--repeats", type=int, default=None, help="runs per client (default 3)")
-    parser.add_argument("--only", help="run only scenarios whose name contains this text")
+    scenario_arguments(parser)
     parser.add_argument("--plot", metavar="FILE.png", help="draw rows received over time")
-    parser.add_argument("--json", metavar="FILE", help="write the full results as JSON")
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
     chosen = [s for s in scenarios(0.1 if args.quick else 1.0)

@@ -23,7 +23,7 @@ import json
 import sys
 from typing import Dict, List
 
-from _harness import Scenario, markdown_table, run_scenario
+from _harness import Scenario, markdown_table, run_scenario, scenario_arguments
 
 BURST, RATE = 50, 20.0  # the x10 plan
 
@@ -52,9 +52,7 @@ def enterprise(scale: float) -> List[Scenario]:
 def main(argv: List[str] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one run, a tenth of the export")
-    parser.add_argument("--repeats", type=int, default=None, help="runs per client (default 3)")
-    parser.add_argument("--only", help="run only scenarios whose name contains this text")
-    parser.add_argument("--json", metavar="FILE", help="write the full results as JSON")
+    scenario_arguments(parser)
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
     scale = 0.1 if args.quick else 1.0

@@ -29,6 +29,14 @@ from typing import Callable, Iterator, List, Optional
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell starts background jobs (``pytest &`` in a script, ``nohup``) with SIGINT
+    # ignored, and Python keeps it ignored: every Ctrl+C test would then send SIGINT into
+    # nothing and wait for an interrupt that never comes. These tests are about Ctrl+C.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -395,3 +397,17 @@ def test_a_failing_on_send_sends_nothing_more_and_is_raised(pool):
     assert set(groups[Status.RESULT]) == set(engine.sent)
     assert not set(calls[2]) & set(engine.sent)  # the batch whose record failed stayed home
     assert set(calls[2]) <= set(groups[Status.NOT_SENT])
+
+
+def test_the_ctrl_c_tests_work_in_a_job_started_with_sigint_ignored():
+    # `pytest &` in a script or under nohup starts with SIGINT ignored; the suite must still
+    # be able to test Ctrl+C there rather than wait forever for an interrupt.
+    here = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         f"{here}/test_bulk.py::test_a_second_ctrl_c_raises_at_once",
+         f"{here}/test_bulk.py::test_ctrl_c_while_waiting_reports_everything_then_raises"],
+        cwd=os.path.dirname(here), capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "2 passed" in done.stdout
