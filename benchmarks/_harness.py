@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast.testing.sandbox import Sandbox
 
 HERE = Path(__file__).resolve().parent
 CLIENT = HERE / "_client.py"

@@ -21,7 +21,7 @@ from typing import Dict, List
 
 from _harness import Scenario, markdown_table, plot, run_scenario, scenario_arguments
 
-from bitrix_fast.commands.files import write_atomically
+from bitrix_fast.cli.files import write_atomically
 
 BURST, RATE = 50, 20.0  # the x10 plan
 

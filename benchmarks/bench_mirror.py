@@ -24,7 +24,7 @@ from typing import Any, Dict, List
 
 from _client import peak_rss_mb  # the benchmarks folder is on sys.path when run
 
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast.testing.sandbox import Sandbox
 
 SELECT = "TITLE,STAGE_ID,OPPORTUNITY,DATE_MODIFY"
 BURST, RATE = 50, 20.0

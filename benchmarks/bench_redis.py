@@ -36,7 +36,7 @@ def worker(kind: str, webhook: str, rate: float, burst: int, redis_url: str, key
     from bitrix_fast import Bitrix
 
     if kind == "redis":
-        from bitrix_fast.redis import RedisLimiter
+        from bitrix_fast.pacing.shared import RedisLimiter
 
         options = {"limiter": RedisLimiter(redis_url, rate=rate, burst=burst, key=key)}
     else:
@@ -140,7 +140,7 @@ def main() -> int:
     parser.add_argument("--redis", default="", help="a Redis URL (default: start redis-server)")
     args = parser.parse_args()
 
-    from bitrix_fast.sandbox.limits import make_plan
+    from bitrix_fast.testing.sandbox.limits import make_plan
 
     plan = make_plan(args.plan)
     sandbox, webhook = start_sandbox(args.deals, args.plan)

@@ -1,6 +1,6 @@
 """How fast does the sandbox serve rows? (It must never be the bottleneck of a benchmark.)
 
-Starts ``python -m bitrix_fast.sandbox`` in a subprocess (so client and server do not share
+Starts ``python -m bitrix_fast.testing.sandbox`` in a subprocess (so client and server do not share
 a GIL), reads the webhook from its first stdout line, then exports every deal with a
 threaded ``requests`` client sending ``batch`` requests of 50 ID-range list commands
 (``start=-1``, 50 rows each). Prints a markdown table; exits 1 below the floor.
@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 
 def start_server(deals: int, plan: str) -> Tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bitrix_fast.sandbox", "--port", "0", "--deals", str(deals), "--plan", plan],
+        [sys.executable, "-m", "bitrix_fast.testing.sandbox", "--port", "0", "--deals", str(deals), "--plan", plan],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert proc.stdout is not None

@@ -3,41 +3,23 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .__version__ import __version__
-from .errors import (
-    ApiError,
-    AuthError,
-    BadResponse,
-    BatchError,
-    BitrixError,
-    ConnectError,
-    Cancelled,
-    ConnectionDropped,
-    DeadlineExceeded,
-    ErrorInServerResponseException,
-    IncompleteListWarning,
-    LimiterError,
-    ListingError,
-    MethodNotFound,
-    OperationTimeLimit,
-    RateLimited,
-    Redirected,
-    ResponseTimeout,
-    RetryExhausted,
-    TransportError,
-)
+from .errors import (ApiError, AuthError, BadResponse, BatchError, BitrixError, ConnectError, Cancelled,
+    ConnectionDropped, DeadlineExceeded, ErrorInServerResponseException, IncompleteListWarning,
+    LimiterError, ListingError, MethodNotFound, OperationTimeLimit, RateLimited, Redirected,
+    ResponseTimeout, RetryExhausted, TransportError)
 
 if TYPE_CHECKING:
     # What type checkers and IDEs see: the real classes, signatures and all. At run time
     # they load lazily through __getattr__ below.
     from .async_client import BitrixAsync
-    from .auth import OAuthRefresher
+    from .net.credentials import OAuthRefresher
     from .client import Bitrix
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # The client (and requests with it) loads on first use: the package's pytest plugin imports
 # this package in every pytest run of every project that installs bitrix_fast.
-_LAZY = {"Bitrix": ".client", "BitrixAsync": ".async_client", "OAuthRefresher": ".auth"}
+_LAZY = {"Bitrix": ".client", "BitrixAsync": ".async_client", "OAuthRefresher": ".net.credentials"}
 
 
 def __getattr__(name: str) -> Any:

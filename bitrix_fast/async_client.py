@@ -22,10 +22,10 @@ from typing import (Any, AsyncIterator, Callable, ContextManager, Dict, Iterable
 import requests
 
 from .client import Bitrix
-from .control import CANCEL
-from .progress import ProgressSetting
-from .retry import Retry
-from .transport import DEFAULT_TIMEOUT, TimeoutSpec
+from .run.stop import CANCEL
+from .run.progress import ProgressSetting
+from .run.retry import Retry
+from .net.transport import DEFAULT_TIMEOUT, TimeoutSpec
 
 T = TypeVar("T")
 

@@ -18,25 +18,29 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import auth, bucket_state, bulk, compat, methods
-from .batch import MAX_COMMANDS, Command, CommandResult, unpack
-from .bulk import BulkCall, Chunk, Interrupted, Outcome
+from .net import credentials as auth
+from .pacing import bucket_level as bucket_state
+from .writes import bulk
+from . import compat
+from .protocol import methods
+from .protocol.batch import MAX_COMMANDS, Command, CommandResult, unpack
+from .writes.bulk import BulkCall, Chunk, Interrupted, Outcome
 from .clock import SystemClock
-from .encoding import can_encode
-from .engine import Engine, may_have_executed
-from .control import Control, Halted
+from .protocol.encoding import can_encode
+from .run.engine import Engine, may_have_executed
+from .run.stop import Control, Halted
 from .errors import AuthError, BatchError, BitrixError, Cancelled, DeadlineExceeded
-from .executor import drive, map_ordered
-from .inflight import InFlight
-from .limiter import OperatingBudget, TokenBucket
-from .params import check_list_params, check_method, check_params
+from .run.scheduler import drive, map_ordered
+from .pacing.inflight import InFlight
+from .pacing.bucket import OperatingBudget, TokenBucket
+from .protocol.params import check_list_params, check_method, check_params
 from .listing import Listing, rows_of
-from .work import Work
-from .progress import ProgressSetting, make_progress
-from .retry import Retry, RetryBudget
-from .throttle import AdaptiveThrottle, ConcurrencyGate
-from .secrets import redact
-from .transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport
+from .run.work import Work
+from .run.progress import ProgressSetting, make_progress
+from .run.retry import Retry, RetryBudget
+from .pacing.throttle import AdaptiveThrottle, ConcurrencyGate
+from .protocol.redaction import redact
+from .net.transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport
 
 logger = logging.getLogger("bitrix_fast")
 
@@ -107,7 +111,7 @@ class Bitrix:
     Keyword-only: ``max_workers`` (a cap on requests in flight and threads; by default
     ``request_pool_size``, and fewer are in flight whenever the portal's rate times its time
     per request needs fewer), ``timeout`` (seconds or ``(connect, read)``),
-    ``retry`` (a :class:`~bitrix_fast.retry.Retry`, or a number of retries), ``limiter`` (any
+    ``retry`` (a :class:`~bitrix_fast.run.retry.Retry`, or a number of retries), ``limiter`` (any
     object with ``acquire()``, ``on_refused()``, ``rate``, ``burst`` -- e.g. a shared
     ``RedisLimiter``; if it also has ``budget(limit)``, the operating budget comes from
     there), ``progress`` (None: a bar when ``verbose`` and stderr is a terminal),
@@ -351,7 +355,7 @@ class Bitrix:
                   deadline: Optional[float] = None) -> BulkCall:
         """Call ``method`` once per item of ``items`` (any iterable of parameter dicts, read
         lazily), 50 items per batch request, batches in parallel; yield one
-        :class:`~bitrix_fast.bulk.Outcome` per item as each batch returns (not in input
+        :class:`~bitrix_fast.writes.bulk.Outcome` per item as each batch returns (not in input
         order): its input ``index`` and a ``status`` -- ``RESULT`` (``.result``), ``ERROR``
         (``.error``), ``IN_DOUBT`` (the request may have run: check before resending) or
         ``NOT_SENT`` (never sent: safe to send again).
@@ -361,7 +365,7 @@ class Bitrix:
         call: nothing more is sent and every item not sent comes out ``NOT_SENT``. So do
         ``stop()``, ``close()`` and Ctrl+C, after waiting for the requests in flight (at most
         ``stop_wait`` seconds, by default the request timeout; what still runs is then in
-        doubt); Ctrl+C is re-raised once every item is reported. See :mod:`bitrix_fast.bulk`.
+        doubt); Ctrl+C is re-raised once every item is reported. See :mod:`bitrix_fast.writes.bulk`.
 
         ``on_send(indexes)``, if given, is called in a worker thread just before each batch
         is sent, with its items' indexes: where a journal records "about to be sent", so that
@@ -578,7 +582,7 @@ class Bitrix:
               control: Optional[Control] = None) -> Dict[int, Any]:
         """Run one command per item; {position: unwrapped result}, or BatchError holding every
         result, error, item in doubt and item not sent. Ctrl+C raises
-        :class:`~bitrix_fast.bulk.Interrupted` (a KeyboardInterrupt) holding the same; a
+        :class:`~bitrix_fast.writes.bulk.Interrupted` (a KeyboardInterrupt) holding the same; a
         passed deadline raises DeadlineExceeded, a cancel Cancelled, with it as ``partial``."""
         outcomes: List[Outcome] = []
         try:

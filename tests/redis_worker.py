@@ -44,7 +44,7 @@ def run_workers(*args: str, processes: int = 4, timeout: float = 120.0) -> List[
 
 def main(argv: list) -> None:
     mode, url, key, rate, burst = argv[:5]
-    from bitrix_fast.redis import RedisLimiter
+    from bitrix_fast.pacing.shared import RedisLimiter
 
     limiter = RedisLimiter(url, rate=float(rate), burst=int(burst), key=key, timeout=2.0,
                            headroom=int(argv[6]) if len(argv) > 6 else None)

@@ -5,12 +5,12 @@ import logging
 import pytest
 
 from bitrix_fast import Bitrix, BitrixAsync
-from bitrix_fast.progress import make_progress
+from bitrix_fast.run.progress import make_progress
 
 
 @pytest.fixture(scope="module")
 def portal():
-    from bitrix_fast.sandbox import Sandbox
+    from bitrix_fast.testing.sandbox import Sandbox
 
     with Sandbox(deals=3_000, tasks=120, plan="x10") as sb:
         yield sb

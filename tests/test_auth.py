@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from bitrix_fast.auth import TokenAuth, Webhook, redact
+from bitrix_fast.net.credentials import TokenAuth, Webhook, redact
 
 CODE = "q1w2e3r4t5y6u7i8"
 

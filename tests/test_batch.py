@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bitrix_fast.batch import MAX_COMMANDS, Command, labels, pack, unpack
+from bitrix_fast.protocol.batch import MAX_COMMANDS, Command, labels, pack, unpack
 from bitrix_fast.errors import ApiError, BadResponse, OperationTimeLimit, RateLimited
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real_responses"

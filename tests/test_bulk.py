@@ -14,11 +14,11 @@ from typing import List
 
 import pytest
 
-from bitrix_fast.batch import CommandResult
-from bitrix_fast.bulk import BulkCall, Chunk, Status, Stopped, report
-from bitrix_fast.encoding import can_encode
+from bitrix_fast.protocol.batch import CommandResult
+from bitrix_fast.writes.bulk import BulkCall, Chunk, Status, Stopped, report
+from bitrix_fast.protocol.encoding import can_encode
 from bitrix_fast.errors import BitrixError, ApiError, AuthError, ConnectionDropped
-from bitrix_fast.params import check_params
+from bitrix_fast.protocol.params import check_params
 
 
 class FakeEngine:

@@ -8,8 +8,8 @@ import pytest
 
 from bitrix_fast import Bitrix
 from bitrix_fast.cli import main
-from bitrix_fast.bulk import Status
-from bitrix_fast.commands.journal import SideFiles
+from bitrix_fast.writes.bulk import Status
+from bitrix_fast.cli.journal import SideFiles
 
 
 #: The client flags matching the sandbox's x10 plan (500 at once, 20 per second).

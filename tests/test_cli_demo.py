@@ -18,7 +18,7 @@ def test_demo_prints_its_table_and_checks_every_row():
 
 
 def test_the_ceiling_for_the_default_200k_rows():
-    from bitrix_fast.commands.demo import _table
+    from bitrix_fast.cli.demo import _table
 
     served = {"requests": 81, "refused_503": 1, "refused_429": 0, "refused_429_commands": 0,
               "commands": 4000}

@@ -13,11 +13,11 @@ import pytest
 
 from bitrix_fast import Bitrix
 from bitrix_fast.cli import main
-from bitrix_fast.commands.common import UsageError
-from bitrix_fast.commands.filters import parse_filter, parse_filters
-from bitrix_fast.commands.resume import scan
+from bitrix_fast.cli.common import UsageError
+from bitrix_fast.cli.filters import parse_filter, parse_filters
+from bitrix_fast.cli.resume import scan
 from bitrix_fast.listing import IdSet
-from bitrix_fast.methods import list_facts
+from bitrix_fast.protocol.methods import list_facts
 
 DEALS = list_facts("crm.deal.list")
 

@@ -14,7 +14,7 @@ import pytest
 
 from bitrix_fast import Bitrix
 from bitrix_fast.cli import main
-from bitrix_fast.commands.common import error_message, plural
+from bitrix_fast.cli.common import error_message, plural
 from bitrix_fast.errors import ApiError, ConnectError
 
 WEBHOOK = "http://127.0.0.1:9/rest/1/secretcode1/"

@@ -8,8 +8,8 @@ import sys
 import time
 
 from bitrix_fast.cli import main
-from bitrix_fast.commands import checkpoint
-from bitrix_fast.sandbox import CostModel, Sandbox
+from bitrix_fast.cli import checkpoint
+from bitrix_fast.testing.sandbox import CostModel, Sandbox
 
 FLAGS = ["--request-pool-size", "50", "--requests-per-second", "20", "--quiet"]
 

@@ -14,8 +14,8 @@ import pytest
 
 from bitrix_fast import Bitrix
 from bitrix_fast.cli import main
-from bitrix_fast.sandbox import Sandbox
-from bitrix_fast.sandbox.cost import CostModel
+from bitrix_fast.testing.sandbox import Sandbox
+from bitrix_fast.testing.sandbox.cost import CostModel
 
 #: Client flags matching the sandbox's x10 plan (50 requests at once, 20 per second).
 X10 = ["--request-pool-size", "50", "--requests-per-second", "20"]

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from bitrix_fast import AuthError, BatchError, Bitrix, MethodNotFound
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast.testing.sandbox import Sandbox
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_standard_plan_export_of_100k_rows_sees_no_refusals():
 
 
 def test_first_pages_counts_id_ranges_fifty_per_request():
-    from bitrix_fast.sandbox import Sandbox
+    from bitrix_fast.testing.sandbox import Sandbox
 
     with Sandbox(deals=3_000, id_gaps="sparse", plan="x10") as sb:
         ids = sorted(sb.store.ids("deal"))

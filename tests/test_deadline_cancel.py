@@ -7,7 +7,7 @@ import pytest
 
 from bitrix_fast import Bitrix, BitrixAsync
 from bitrix_fast.errors import Cancelled, DeadlineExceeded
-from bitrix_fast.sandbox import CostModel, Sandbox
+from bitrix_fast.testing.sandbox import CostModel, Sandbox
 
 
 def titles(sb):

@@ -8,11 +8,10 @@ import pytest
 
 import bitrix_fast
 from bitrix_fast import compat
-from bitrix_fast.auth import Webhook
-from bitrix_fast.errors import (ApiError, AuthError, BatchError, BitrixError,
-                                ErrorInServerResponseException, MethodNotFound, RateLimited,
-                                RetryExhausted, TransportError)
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast.net.credentials import Webhook
+from bitrix_fast.errors import (ApiError, AuthError, BatchError, BitrixError, ErrorInServerResponseException,
+    MethodNotFound, RateLimited, RetryExhausted, TransportError)
+from bitrix_fast.testing.sandbox import Sandbox
 
 
 # -- unwrapping: by method, never by the number of keys alone ------------------------------

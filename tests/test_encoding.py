@@ -4,9 +4,9 @@ import decimal
 
 import pytest
 
-from bitrix_fast.encoding import Unencodable, build_query, can_encode, command
-from bitrix_fast.sandbox.batch import php_bool
-from bitrix_fast.sandbox.phpquery import parse_str, to_python
+from bitrix_fast.protocol.encoding import Unencodable, build_query, can_encode, command
+from bitrix_fast.testing.sandbox.batch import php_bool
+from bitrix_fast.testing.sandbox.phpquery import parse_str, to_python
 
 
 def php_meaning(value):

@@ -2,16 +2,15 @@
 never is, how refusals tune the limiter and budget, and how tokens are refreshed."""
 import pytest
 
-from bitrix_fast.auth import TokenAuth, Webhook
-from bitrix_fast.batch import Command
-from bitrix_fast.engine import Engine
-from bitrix_fast.errors import (ApiError, AuthError, BadResponse, ConnectError,
-                                ConnectionDropped, OperationTimeLimit, RateLimited,
-                                ResponseTimeout, RetryExhausted, api_error)
-from bitrix_fast.limiter import OperatingBudget, TokenBucket
-from bitrix_fast.retry import Retry, RetryBudget
-from bitrix_fast.throttle import AdaptiveThrottle, ConcurrencyGate
-from bitrix_fast.transport import Reply
+from bitrix_fast.net.credentials import TokenAuth, Webhook
+from bitrix_fast.protocol.batch import Command
+from bitrix_fast.run.engine import Engine
+from bitrix_fast.errors import (ApiError, AuthError, BadResponse, ConnectError, ConnectionDropped, OperationTimeLimit,
+    RateLimited, ResponseTimeout, RetryExhausted, api_error)
+from bitrix_fast.pacing.bucket import OperatingBudget, TokenBucket
+from bitrix_fast.run.retry import Retry, RetryBudget
+from bitrix_fast.pacing.throttle import AdaptiveThrottle, ConcurrencyGate
+from bitrix_fast.net.transport import Reply
 from fakes import FakeClock
 
 HOOK = "https://portal.example/rest/1/abcdefgh/"

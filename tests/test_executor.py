@@ -5,9 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bitrix_fast.batch import Command, CommandResult
-from bitrix_fast.executor import drive, map_ordered
-from bitrix_fast.work import Work
+from bitrix_fast.protocol.batch import Command, CommandResult
+from bitrix_fast.run.scheduler import drive, map_ordered
+from bitrix_fast.run.work import Work
 
 
 class CountingPlan:

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from bitrix_fast import Bitrix
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast.testing.sandbox import Sandbox
 
 FAST = "standard-x1000"  # rows per request do not depend on the rate: run without waiting
 

@@ -6,9 +6,9 @@ import math
 import pytest
 
 from bitrix_fast import Bitrix
-from bitrix_fast.inflight import MARGIN, SLOWDOWN, InFlight
-from bitrix_fast.limiter import TokenBucket
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast.pacing.inflight import MARGIN, SLOWDOWN, InFlight
+from bitrix_fast.pacing.bucket import TokenBucket
+from bitrix_fast.testing.sandbox import Sandbox
 from fakes import FakeClock
 
 

@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from bitrix_fast import BatchError, Bitrix, BitrixError
-from bitrix_fast.bulk import Interrupted, Status
-from bitrix_fast.sandbox import Sandbox
-from bitrix_fast.sandbox.cost import CostModel
+from bitrix_fast.writes.bulk import Interrupted, Status
+from bitrix_fast.testing.sandbox import Sandbox
+from bitrix_fast.testing.sandbox.cost import CostModel
 
 
 def titles(sb):

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from bitrix_fast.clock import SYSTEM_CLOCK
-from bitrix_fast.limiter import OperatingBudget, TokenBucket
+from bitrix_fast.pacing.bucket import OperatingBudget, TokenBucket
 from fakes import FakeClock
 
 SLACK = OperatingBudget._RESET_SLACK

@@ -9,7 +9,7 @@ from bitrix_fast.listing import Listing
 from bitrix_fast.listing.coverage import Coverage
 from bitrix_fast.listing.paging import PlainPlan
 from bitrix_fast.listing.plan import RangePlan
-from bitrix_fast.methods import list_facts
+from bitrix_fast.protocol.methods import list_facts
 from listfakes import FakeList, id_space, run
 
 DEALS = list_facts("crm.deal.list")
@@ -245,7 +245,7 @@ def test_get_all_order_is_by_id_in_the_requested_direction():
 def test_dict_result_is_handed_back():
     class DictServer(FakeList):
         def batch(self, commands):
-            from bitrix_fast.batch import CommandResult
+            from bitrix_fast.protocol.batch import CommandResult
             return [CommandResult(c.label, c.method, result={"a": 1, "b": 2}) for c in commands]
 
     plan = listing()

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bitrix_fast.errors import ListingError
 from bitrix_fast.listing import Listing
-from bitrix_fast.methods import list_facts
+from bitrix_fast.protocol.methods import list_facts
 from listfakes import FakeList
 
 QUIRKS = ("joined_pages", "ignored_filters", "ignored_start", "understated_total",

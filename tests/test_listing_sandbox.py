@@ -7,7 +7,7 @@ import pytest
 
 from bitrix_fast import Bitrix
 from bitrix_fast.errors import ListingError
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast.testing.sandbox import Sandbox
 
 ROWS = 6_000
 #: (method, params, table, SQL filter of the rows expected, ID key in rows)

@@ -7,9 +7,8 @@ import pickle
 import pytest
 
 from bitrix_fast import BatchError, Bitrix
-from bitrix_fast.errors import (ApiError, AuthError, BadResponse, ConnectError, Redirected,
-                                ResponseTimeout, RetryExhausted, api_error, with_item,
-                                with_method)
+from bitrix_fast.errors import (ApiError, AuthError, BadResponse, ConnectError, Redirected, ResponseTimeout,
+    RetryExhausted, api_error, with_item, with_method)
 
 
 def test_an_api_error_reads_method_code_status_description():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast.testing.sandbox import Sandbox
 
 SCRIPT = Path(__file__).parent / "data" / "fast_bitrix24_script.py"
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bitrix_fast.progress import SustainedRate, make_bar, make_progress
+from bitrix_fast.run.progress import SustainedRate, make_bar, make_progress
 from fakes import FakeClock
 
 ROWS = 2500  # rows per batch request of an export
@@ -124,6 +124,6 @@ def test_progress_passes_the_burst_to_its_bar(monkeypatch):
         made.update(description=description, total=total, unit=unit, burst=burst)
         return None
 
-    monkeypatch.setattr("bitrix_fast.progress.make_bar", fake_bar)
+    monkeypatch.setattr("bitrix_fast.run.progress.make_bar", fake_bar)
     make_progress(True, True, "crm.deal.add", total=10, unit="items", burst=250)
     assert made == {"description": "crm.deal.add", "total": 10, "unit": "items", "burst": 250}

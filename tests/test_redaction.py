@@ -15,10 +15,9 @@ import pytest
 import requests
 import urllib3
 
-from bitrix_fast import (AuthError, BatchError, BitrixError, Bitrix, ConnectError, Redirected,
-                         RetryExhausted)
-from bitrix_fast.retry import Retry
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast import (AuthError, BatchError, BitrixError, Bitrix, ConnectError, Redirected, RetryExhausted)
+from bitrix_fast.run.retry import Retry
+from bitrix_fast.testing.sandbox import Sandbox
 
 CERT = Path(__file__).parent / "data" / "tls" / "selfsigned.pem"
 

@@ -7,8 +7,8 @@ import pytest
 import redis
 
 from bitrix_fast import Bitrix
-from bitrix_fast.limiter import OperatingBudget
-from bitrix_fast.redis import RedisLimiter, RedisOperatingBudget
+from bitrix_fast.pacing.bucket import OperatingBudget
+from bitrix_fast.pacing.shared import RedisLimiter, RedisOperatingBudget
 
 SLACK = OperatingBudget._RESET_SLACK
 WINDOW = 60.0

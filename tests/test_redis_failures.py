@@ -10,8 +10,8 @@ import time
 import pytest
 
 from bitrix_fast import BitrixError
-from bitrix_fast.redis import RedisConnection, RedisLimiter, RedisUnavailable
-from bitrix_fast.redis.connection import describe
+from bitrix_fast.pacing.shared import RedisConnection, RedisLimiter, RedisUnavailable
+from bitrix_fast.pacing.shared.connection import describe
 
 PASSWORD = "s3cret-Pa55word"
 TIMEOUT = 0.5

@@ -1,4 +1,4 @@
-"""``bitrix_fast.redis`` is optional: bitrix_fast imports without redis-py, and the module
+"""``bitrix_fast.pacing.shared`` is optional: bitrix_fast imports without redis-py, and the module
 itself says how to install it. Subprocesses, so this interpreter's modules stay untouched."""
 from __future__ import annotations
 
@@ -23,14 +23,14 @@ def test_bitrix_fast_imports_without_redis():
 
 
 def test_bitrix_fast_redis_without_redis_says_how_to_install():
-    result = run(WITHOUT_REDIS + "from bitrix_fast.redis import RedisLimiter")
+    result = run(WITHOUT_REDIS + "from bitrix_fast.pacing.shared import RedisLimiter")
     assert result.returncode == 1
-    assert "ImportError: bitrix_fast.redis needs the redis package: " \
+    assert "ImportError: bitrix_fast.pacing.shared needs the redis package: " \
            "pip install 'bitrix_fast[redis]'" in result.stderr
 
 
 def test_the_module_does_not_shadow_redis_py():
-    result = run("import redis, bitrix_fast.redis.connection as c, bitrix_fast.redis as b\n"
+    result = run("import redis, bitrix_fast.pacing.shared.connection as c, bitrix_fast.pacing.shared as b\n"
                  "assert c.redis is redis and b is not redis and hasattr(redis, 'Redis')\n"
                  "assert 'bitrix_fast' not in redis.__file__\n"
                  "print(redis.__file__)")

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from bitrix_fast.clock import SystemClock
-from bitrix_fast.redis import RedisLimiter, portal_key
+from bitrix_fast.pacing.shared import RedisLimiter, portal_key
 
 RATE, BURST = 200.0, 20
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import redis
 
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast.testing.sandbox import Sandbox
 
 from redis_worker import run_workers
 

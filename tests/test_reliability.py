@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from bitrix_fast import BatchError, Bitrix, OAuthRefresher
-from bitrix_fast.sandbox import CostModel, Sandbox
+from bitrix_fast.testing.sandbox import CostModel, Sandbox
 
 
 def export_ids(bx, method="crm.deal.list"):
@@ -73,7 +73,7 @@ def test_adds_with_dropped_connections_name_exactly_the_items_in_doubt():
 
 
 def test_writes_can_opt_into_resending_after_500s():
-    from bitrix_fast.retry import Retry
+    from bitrix_fast.run.retry import Retry
 
     with Sandbox(plan="x10", faults="500=0.05", seed=21) as sb:
         results, errors, in_doubt = _bulk_add(sb, 1_000, retry=Retry(resend_writes=True))

@@ -3,21 +3,9 @@ import threading
 
 import pytest
 
-from bitrix_fast.errors import (
-    ApiError,
-    AuthError,
-    BadResponse,
-    ConnectError,
-    ConnectionDropped,
-    MethodNotFound,
-    OperationTimeLimit,
-    RateLimited,
-    ResponseTimeout,
-    Redirected,
-    RetryExhausted,
-    api_error,
-)
-from bitrix_fast.retry import Retry, RetryBudget, not_executed
+from bitrix_fast.errors import (ApiError, AuthError, BadResponse, ConnectError, ConnectionDropped, MethodNotFound,
+    OperationTimeLimit, RateLimited, ResponseTimeout, Redirected, RetryExhausted, api_error)
+from bitrix_fast.run.retry import Retry, RetryBudget, not_executed
 
 M = "crm.deal.list"
 

@@ -9,9 +9,8 @@ from collections import Counter
 
 import pytest
 
-from bitrix_fast import (BadResponse, BatchError, Bitrix, Redirected, ResponseTimeout,
-                         RetryExhausted)
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast import (BadResponse, BatchError, Bitrix, Redirected, ResponseTimeout, RetryExhausted)
+from bitrix_fast.testing.sandbox import Sandbox
 
 
 def _code(portal) -> str:

@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from bitrix_fast import BatchError, BitrixError, Bitrix, OAuthRefresher
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast.testing.sandbox import Sandbox
 
 
 def texts_of(error: BaseException):

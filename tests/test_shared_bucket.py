@@ -8,9 +8,9 @@ import time
 import pytest
 
 from bitrix_fast import Bitrix
-from bitrix_fast.bucket_state import FileState, MemoryState, forget, state_for
-from bitrix_fast.limiter import TokenBucket
-from bitrix_fast.sandbox import Sandbox
+from bitrix_fast.pacing.bucket_level import FileState, MemoryState, forget, state_for
+from bitrix_fast.pacing.bucket import TokenBucket
+from bitrix_fast.testing.sandbox import Sandbox
 from fakes import FakeClock
 
 

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from bitrix_fast.throttle import AdaptiveThrottle, ConcurrencyGate
+from bitrix_fast.pacing.throttle import AdaptiveThrottle, ConcurrencyGate
 from fakes import FakeClock
 
 

@@ -8,10 +8,10 @@ import responses
 import urllib3.exceptions
 from responses import matchers
 
-from bitrix_fast.auth import TokenAuth, Webhook
-from bitrix_fast.errors import (AuthError, BadResponse, ConnectError, ConnectionDropped,
-                                MethodNotFound, RateLimited, Redirected, ResponseTimeout)
-from bitrix_fast.transport import Transport
+from bitrix_fast.net.credentials import TokenAuth, Webhook
+from bitrix_fast.errors import (AuthError, BadResponse, ConnectError, ConnectionDropped, MethodNotFound, RateLimited,
+    Redirected, ResponseTimeout)
+from bitrix_fast.net.transport import Transport
 
 CODE = "s3cr3tc0de0123"
 HOOK = f"https://portal.example/rest/7/{CODE}/"
@@ -194,7 +194,7 @@ def test_a_redirect_without_a_location_still_says_what_happened():
 
 @responses.activate
 def test_the_oauth_token_endpoint_redirect_hides_the_client_secret():
-    from bitrix_fast.transport import get_json
+    from bitrix_fast.net.transport import get_json
 
     url = "http://oauth.example/oauth/token/"
     responses.get(url, status=301, headers={

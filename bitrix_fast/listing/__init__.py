@@ -10,7 +10,7 @@
     listing.py   one listing: the strategy, the switch when replies contradict it, dedup
     rows.py      rows of a reply, their IDs, deduplication
 
-:class:`Listing` is the plan the executor drives (:class:`bitrix_fast.work.Plan`).
+:class:`Listing` is the plan the executor drives (:class:`bitrix_fast.run.work.Plan`).
 """
 from __future__ import annotations
 

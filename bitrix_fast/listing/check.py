@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, List, Optional
 
 from ..errors import ListingError
-from ..methods import MethodFacts
+from ..protocol.methods import MethodFacts
 from .rows import row_id
 
 

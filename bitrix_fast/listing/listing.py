@@ -1,7 +1,7 @@
 """One listing, start to end: the strategy the method allows, switched when replies
 contradict it, every row deduplicated by ID, and the server's claims checked at the end.
 
-This is the plan the executor drives (:class:`bitrix_fast.work.Plan`). Inside, one strategy
+This is the plan the executor drives (:class:`bitrix_fast.run.work.Plan`). Inside, one strategy
 at a time does the work: the ID-range plan (:mod:`.plan`), plain paging (:mod:`.paging`), or
 paging by ``NAV_PARAMS``. When the range plan meets a reply that contradicts its request (the
 method ignores the ID filter or the order), the listing logs one warning and goes on with
@@ -15,10 +15,10 @@ import logging
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..batch import CommandResult
+from ..protocol.batch import CommandResult
 from ..errors import IncompleteListWarning, ListingError
-from ..methods import MethodFacts
-from ..work import Work
+from ..protocol.methods import MethodFacts
+from ..run.work import Work
 from .check import Contradiction
 from .paging import IgnoresStart, NavPlan, PlainPlan
 from .plan import RangePlan

@@ -24,10 +24,10 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..batch import Command, CommandResult
+from ..protocol.batch import Command, CommandResult
 from ..errors import ListingError
-from ..methods import MethodFacts
-from ..work import Work
+from ..protocol.methods import MethodFacts
+from ..run.work import Work
 from .check import Contradiction
 from .query import PAGE, key_of, order_params
 from .rows import IdSet, row_id, rows_of

@@ -34,9 +34,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
-from ..batch import MAX_COMMANDS, Command, CommandResult
+from ..protocol.batch import MAX_COMMANDS, Command, CommandResult
 from ..errors import BitrixError, is_refusal
-from ..work import Work
+from ..run.work import Work
 from .check import Contradiction, check_ascending, check_descending, page_ids
 from .coverage import Coverage
 from .query import PAGE, ListQuery

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple
 
-from ..methods import MethodFacts
+from ..protocol.methods import MethodFacts
 
 #: Rows per page: fixed by the server (``IRestService::LIST_LIMIT``).
 PAGE = 50

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, List, Optional
 
-from ..methods import MethodFacts
+from ..protocol.methods import MethodFacts
 
 
 def rows_of(result: Any, facts: MethodFacts) -> Optional[List[Any]]:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .. import methods
-from ..params import check_list_params
+from ..protocol import methods
+from ..protocol.params import check_list_params
 
 #: PostgreSQL cuts identifiers at 63 bytes; longer names get a stable hashed tail instead.
 MAX_NAME = 63

@@ -12,7 +12,7 @@ import bisect
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..listing import row_id
-from ..methods import MethodFacts
+from ..protocol.methods import MethodFacts
 from .errors import MirrorError
 from .fields import CONVERTERS, kind_of
 from .spec import column_name

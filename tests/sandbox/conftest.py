@@ -32,7 +32,7 @@ class Recorder:
 @pytest.fixture
 def recording_portal(bitrix_sandbox_factory):
     """A portal whose store records what each method was called with."""
-    from bitrix_fast.sandbox.store import Store
+    from bitrix_fast.testing.sandbox.store import Store
 
     store = Store()
     store.seed(deals=60, users=2)

@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from bitrix_fast.sandbox.batch import encode_group, php_bool, run_batch, substitute
+from bitrix_fast.testing.sandbox.batch import encode_group, php_bool, run_batch, substitute
 
 
 class Echo:

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from bitrix_fast.sandbox.churn import Churner
-from bitrix_fast.sandbox.store import Store
+from bitrix_fast.testing.sandbox.churn import Churner
+from bitrix_fast.testing.sandbox.store import Store
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from bitrix_fast.sandbox.cost import PRESETS, CostModel, resolve_cost
-from bitrix_fast.sandbox.outcome import Outcome
+from bitrix_fast.testing.sandbox.cost import PRESETS, CostModel, resolve_cost
+from bitrix_fast.testing.sandbox.outcome import Outcome
 
 
 def test_formula():

@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from bitrix_fast.sandbox.faults import FaultPlan, parse_faults
+from bitrix_fast.testing.sandbox.faults import FaultPlan, parse_faults
 
 
 def test_parse_faults():

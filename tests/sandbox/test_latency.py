@@ -7,11 +7,11 @@ import time
 import pytest
 import requests
 
-from bitrix_fast.sandbox.cost import PRESETS, CostModel, resolve_cost
-from bitrix_fast.sandbox.outcome import Outcome
-from bitrix_fast.sandbox.portal import Sandbox
-from bitrix_fast.sandbox.stats import Stats
-from bitrix_fast.sandbox.workers import WorkerPool
+from bitrix_fast.testing.sandbox.cost import PRESETS, CostModel, resolve_cost
+from bitrix_fast.testing.sandbox.outcome import Outcome
+from bitrix_fast.testing.sandbox.portal import Sandbox
+from bitrix_fast.testing.sandbox.stats import Stats
+from bitrix_fast.testing.sandbox.workers import WorkerPool
 
 PAGE = Outcome(None, rows=50)  # a list page without the count (start=-1)
 GET = Outcome(None, rows=1)

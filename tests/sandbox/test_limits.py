@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from bitrix_fast.sandbox.cost import CostModel
-from bitrix_fast.sandbox.limits import LeakyBucket, OperatingLedger, make_plan
-from bitrix_fast.sandbox.stats import window_excess
+from bitrix_fast.testing.sandbox.cost import CostModel
+from bitrix_fast.testing.sandbox.limits import LeakyBucket, OperatingLedger, make_plan
+from bitrix_fast.testing.sandbox.stats import window_excess
 
 
 class FakeClock:

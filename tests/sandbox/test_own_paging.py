@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bitrix_fast.sandbox.outcome import ApiFault, CallContext
-from bitrix_fast.sandbox.quirks import Quirks
-from bitrix_fast.sandbox.store import Store
+from bitrix_fast.testing.sandbox.outcome import ApiFault, CallContext
+from bitrix_fast.testing.sandbox.quirks import Quirks
+from bitrix_fast.testing.sandbox.store import Store
 
 REAL = Path(__file__).resolve().parent.parent / "fixtures" / "real_responses"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")

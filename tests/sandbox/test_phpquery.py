@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bitrix_fast.sandbox.phpquery import parse_str, parse_url_command, to_python
+from bitrix_fast.testing.sandbox.phpquery import parse_str, parse_url_command, to_python
 
 CASES = [
     # basics
@@ -120,7 +120,7 @@ def test_the_plain_name_fast_path_agrees_with_the_full_rules():
     """parse_str takes a shortcut for plain names; it must give what register() gives."""
     import random
 
-    from bitrix_fast.sandbox.phpquery import PhpArray, _decode, plain, register
+    from bitrix_fast.testing.sandbox.phpquery import PhpArray, _decode, plain, register
 
     def slow(qs):
         track = PhpArray()

@@ -56,9 +56,9 @@ def test_marker_is_registered(pytester):
 
 def test_importing_the_plugin_is_cheap():
     code = (
-        "import sys; import bitrix_fast.sandbox.pytest_plugin; "
-        "heavy = [m for m in ('http.server', 'sqlite3', 'bitrix_fast.sandbox.portal', 'bitrix_fast.sandbox.store', "
-        "'bitrix_fast.sandbox.server') if m in sys.modules]; print(heavy)"
+        "import sys; import bitrix_fast.testing.pytest_plugin; "
+        "heavy = [m for m in ('http.server', 'sqlite3', 'bitrix_fast.testing.sandbox.portal', 'bitrix_fast.testing.sandbox.store', "
+        "'bitrix_fast.testing.sandbox.server') if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

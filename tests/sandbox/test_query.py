@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from bitrix_fast.sandbox.outcome import ApiFault, CallContext
-from bitrix_fast.sandbox.dialects import CLASSIC, TASK
-from bitrix_fast.sandbox.entities import DEAL, TASK as TASKS
-from bitrix_fast.sandbox.query import compile_order, split_key
-from bitrix_fast.sandbox.store import Store
+from bitrix_fast.testing.sandbox.outcome import ApiFault, CallContext
+from bitrix_fast.testing.sandbox.dialects import CLASSIC, TASK
+from bitrix_fast.testing.sandbox.entities import DEAL, TASK as TASKS
+from bitrix_fast.testing.sandbox.query import compile_order, split_key
+from bitrix_fast.testing.sandbox.store import Store
 
 ROWS = [
     {"TITLE": "Alpha", "OPPORTUNITY": 100, "CLOSED": "N", "STAGE_ID": "NEW",

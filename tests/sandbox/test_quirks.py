@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from bitrix_fast.sandbox.outcome import CallContext
-from bitrix_fast.sandbox.portal import Sandbox
-from bitrix_fast.sandbox.quirks import KNOWN, Quirks, parse_quirks, understated
-from bitrix_fast.sandbox.store import Store
+from bitrix_fast.testing.sandbox.outcome import CallContext
+from bitrix_fast.testing.sandbox.portal import Sandbox
+from bitrix_fast.testing.sandbox.quirks import KNOWN, Quirks, parse_quirks, understated
+from bitrix_fast.testing.sandbox.store import Store
 
 ALL = list(range(1, 121))
 

@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from bitrix_fast.sandbox.outcome import CallContext
-from bitrix_fast.sandbox.seed import id_space
-from bitrix_fast.sandbox.store import Store
+from bitrix_fast.testing.sandbox.outcome import CallContext
+from bitrix_fast.testing.sandbox.seed import id_space
+from bitrix_fast.testing.sandbox.store import Store
 
 
 def gaps(ids):

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from bitrix_fast.sandbox.outcome import ApiFault, Outcome
+from bitrix_fast.testing.sandbox.outcome import ApiFault, Outcome
 
 
 def _last_params(portal):
@@ -248,7 +248,7 @@ def test_xml_transport(bitrix_sandbox, http):
 
 # -- the Sandbox object ---------------------------------------------------------------------------
 def test_sandbox_lifecycle_and_churn():
-    from bitrix_fast.sandbox import Sandbox
+    from bitrix_fast.testing.sandbox import Sandbox
 
     portal = Sandbox(deals=200, churn=200, seed=1)
     with pytest.raises(RuntimeError):
@@ -271,7 +271,7 @@ def test_sandbox_lifecycle_and_churn():
 
 
 def test_sandbox_validates_before_starting():
-    from bitrix_fast.sandbox import Sandbox
+    from bitrix_fast.testing.sandbox import Sandbox
 
     for bad in ({"plan": "gold"}, {"cost": "cheap"}, {"faults": "418=1"}, {"batch_billing": "both"}):
         with pytest.raises(ValueError):

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from bitrix_fast.sandbox.outcome import ApiFault, CallContext
-from bitrix_fast.sandbox.store import Store
+from bitrix_fast.testing.sandbox.outcome import ApiFault, CallContext
+from bitrix_fast.testing.sandbox.store import Store
 
 
 @pytest.fixture

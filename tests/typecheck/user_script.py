@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Dict, Iterator, List, Optional
 
-from bitrix_fast import (ApiError, BatchError, Bitrix, BitrixAsync, BitrixError,
-                         OAuthRefresher, Redirected, RetryExhausted)
-from bitrix_fast.retry import Retry
+from bitrix_fast import (ApiError, BatchError, Bitrix, BitrixAsync, BitrixError, OAuthRefresher, Redirected,
+    RetryExhausted)
+from bitrix_fast.run.retry import Retry
 
 
 def export(webhook: str) -> List[Dict[str, Any]]:

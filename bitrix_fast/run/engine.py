@@ -1,0 +1,409 @@
+"""Send calls and batches under every policy: concurrency gate, operating budget, token bucket,
+retries that never duplicate a write, single-flight token refresh, adaptive throttling.
+
+The engine is handed its parts (transport, limiter, budget, retry, throttle, gate) and holds
+no reference to the client. It is safe to call from many threads at once.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import random as _random
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from ..protocol import batch as batchlib
+from ..protocol.batch import Command, CommandResult
+from .stop import Control
+from ..pacing.billing import BilledTime
+from ..errors import (ApiError, AuthError, BitrixError, LimiterError, OperationTimeLimit, RateLimited,
+    RetryExhausted, TransportError, is_refusal, with_method)
+from ..pacing.inflight import InFlight
+from .retry import Retry, RetryBudget, not_executed
+from ..protocol.redaction import redact
+
+logger = logging.getLogger("bitrix_fast")
+
+_REFRESH_CODES = {"EXPIRED_TOKEN", "INVALID_TOKEN"}
+#: Longest single sleep while a deadline or a cancel may arrive.
+_CHECK_EVERY = 0.25
+#: How many times one request may trade an expired token for a new one before giving up.
+_MAX_REFRESHES = 3
+
+
+class Stats:
+    """Thread-safe counters of what the engine did, for ``Bitrix.stats()``."""
+
+    _FIELDS = ("requests", "commands", "retries", "refreshes", "refused_503", "refused_429",
+               "limiter_wait", "budget_wait", "backoff_wait", "in_doubt", "failed")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: Dict[str, float] = {name: 0 for name in self._FIELDS}
+
+    def add(self, name: str, amount: float = 1) -> None:
+        with self._lock:
+            self._values[name] += amount
+
+    def snapshot(self) -> Dict[str, float]:
+        with self._lock:
+            return dict(self._values)
+
+
+class Engine:
+    def __init__(
+        self,
+        transport: Any,
+        credentials: Any,
+        *,
+        limiter: Any,
+        budget: Any,
+        retry: Retry,
+        retry_budget: RetryBudget,
+        throttle: Any,
+        gate: Any,
+        clock: Any,
+        respect_budget: bool = True,
+        random: Callable[[], float] = _random.random,
+        stats: Optional[Stats] = None,
+        inflight: Optional[InFlight] = None,
+    ) -> None:
+        self._transport = transport
+        self._credentials = credentials
+        self._limiter = limiter
+        self._budget = budget
+        self._retry = retry
+        self._retry_budget = retry_budget
+        self._throttle = throttle
+        self._gate = gate
+        self._clock = clock
+        self._respect_budget = respect_budget
+        self._random = random
+        self.stats = stats or Stats()
+        self._inflight = inflight or InFlight(max(1, gate.limit))
+        # A limiter of the user's own may not take ``check`` (then its waits are not cut
+        # short by a deadline; the request is still not sent after one).
+        try:
+            self._limiter_checks = "check" in inspect.signature(limiter.acquire).parameters
+        except (TypeError, ValueError):
+            self._limiter_checks = False
+        self._billed = BilledTime()
+        self._cap: Optional[int] = None
+        self._cap_lock = threading.Lock()
+
+    # -- public ---------------------------------------------------------------------------
+
+    def call(self, method: str, params: Mapping[str, Any], *, read_only: bool,
+             budget_methods: Iterable[str] = (),
+             before_send: Optional[Callable[[], None]] = None,
+             control: Optional[Control] = None) -> Any:
+        """One request with retries; returns the parsed envelope. ``before_send`` runs right
+        before each attempt goes on the wire (after every wait): it may raise, and then
+        nothing is sent. ``control`` bounds every wait by its deadline and stops the call
+        (before anything more is sent) when the deadline passes or it is cancelled."""
+        retry = self._retry
+        refreshes = 0
+        methods = tuple(budget_methods) or (method,)
+        while True:
+            try:
+                if control is not None:
+                    control.check()
+                return self._attempt(method, params, methods, before_send, control)
+            except AuthError as error:
+                if (self._credentials.refreshable and error.code.upper() in _REFRESH_CODES
+                        and refreshes < _MAX_REFRESHES):
+                    refreshes += 1
+                    self.stats.add("refreshes")
+                    # Single-flight: only the token this request sent is replaced; if another
+                    # thread has refreshed already, its token is simply used.
+                    self._credentials.refresh(self._credentials.last_sent())
+                    continue
+                raise
+            except BitrixError as error:
+                self._account(method, error)
+                retry = self._advance(retry, method, error, read_only, control)
+
+    def batch(self, commands: Sequence[Command], *, read_only: bool,
+              resend: bool = True,
+              before_send: Optional[Callable[[], None]] = None,
+              control: Optional[Control] = None) -> List[CommandResult]:
+        """Run commands in one ``batch`` request; resend only the commands refused or (for
+        reads) failed transiently -- unless ``resend`` is off (commands that refer to each
+        other's results cannot travel alone: a read batch is then sent again whole). Every
+        command comes back, in order, as a CommandResult: succeeded, failed (``error``), or
+        of unknown fate (``in_doubt``).
+
+        A 200 reply that does not answer for a command (its label missing, or a ``result``
+        that is null, a list or garbage) leaves that command in doubt: a read is resent, a
+        write never is (unless the Retry says ``resend_writes``) and comes back
+        ``in_doubt``; the other commands' results are kept. A write that was in doubt once
+        stays in doubt whatever happens to it later."""
+        final: Dict[str, CommandResult] = {}
+        pending = list(commands)
+        retry = self._retry
+        doubted: set = set()  # labels of writes that may have run in an earlier attempt
+
+        def hide(text: str) -> str:
+            return redact(text, self._credentials.secrets)
+
+        while pending:
+            methods = ("batch",) + tuple(sorted({c.method for c in pending}))
+            try:
+                envelope = self.call("batch", batchlib.pack(pending), read_only=read_only,
+                                     budget_methods=methods, before_send=before_send,
+                                     control=control)
+            except BitrixError as error:
+                may_have_run = not read_only and may_have_executed(error)
+                called = {command.method for command in pending}
+                if len(called) == 1:
+                    error = with_method(error, called.pop())
+                for command in pending:
+                    doubt = may_have_run or command.label in doubted
+                    final[command.label] = CommandResult(command.label, command.method,
+                                                         error=error, in_doubt=doubt,
+                                                         executed=doubt)
+                    self.stats.add("in_doubt" if doubt else "failed")
+                break
+            outcomes = batchlib.unpack(envelope.get("result") if isinstance(envelope, dict)
+                                       else None, pending, hide=hide)
+            self.stats.add("commands", len(pending))
+            unanswered = next((o.error for o in outcomes if o.in_doubt), None)
+            if not resend and read_only and unanswered is not None:
+                # Chained reads cannot be resent one by one: the whole batch goes again.
+                try:
+                    retry = self._advance(retry, "batch", unanswered, read_only, control)
+                    continue
+                except BitrixError:
+                    pass  # out of retries: the outcomes below carry the error
+            again: List[Command] = []
+            first_error: Optional[BitrixError] = None
+            for command, outcome in zip(pending, outcomes):
+                if outcome.time:
+                    self._observe(command.method, outcome.time, in_batch=True)
+                if outcome.error is not None and not outcome.in_doubt:
+                    try:
+                        self._account(command.method, outcome.error)
+                    except BitrixError:
+                        pass  # waiting is disallowed: the refusal stays this command's result
+                if outcome.in_doubt and not read_only:
+                    doubted.add(command.label)
+                if outcome.ok or not resend or not self._should_resend(outcome, read_only):
+                    if not outcome.ok and read_only and outcome.in_doubt:
+                        # A read that did not come back is simply not read.
+                        outcome = CommandResult(command.label, command.method,
+                                                error=outcome.error)
+                    final[command.label] = outcome
+                    if outcome.in_doubt:
+                        self.stats.add("in_doubt")
+                    elif not outcome.ok and resend:
+                        self.stats.add("failed")
+                    continue
+                again.append(command)
+                first_error = first_error or outcome.error
+            if again:
+                try:
+                    retry = self._advance(retry, "batch", first_error or _NotExecuted(),
+                                          read_only, control)
+                except BitrixError as error:
+                    for command in again:
+                        doubt = command.label in doubted
+                        final[command.label] = CommandResult(command.label, command.method,
+                                                             error=error, executed=doubt,
+                                                             in_doubt=doubt)
+                        self.stats.add("in_doubt" if doubt else "failed")
+                    again = []
+            pending = again
+        return [final[command.label] for command in commands]
+
+    def cap_concurrency(self, limit: Optional[int]) -> Optional[int]:
+        """Set (or with None lift) a hard cap on requests in flight; returns the previous cap."""
+        with self._cap_lock:
+            previous, self._cap = self._cap, limit
+        self._apply_throttle()
+        return previous
+
+    def snapshot(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = dict(self.stats.snapshot())
+        out["rate"] = self._limiter.rate
+        out["concurrency"] = self._gate.limit
+        out["in_flight"] = self._gate.in_flight
+        out["in_flight_peak"] = self._gate.peak
+        out["in_flight_limit"] = self._inflight.snapshot()
+        out["throttle"] = self._throttle.snapshot()
+        out["retry_budget"] = self._retry_budget.snapshot()
+        out["operating"] = self._budget.snapshot()
+        return out
+
+    # -- one attempt ------------------------------------------------------------------------
+
+    def _attempt(self, method: str, params: Mapping[str, Any], methods: Sequence[str],
+                 before_send: Optional[Callable[[], None]] = None,
+                 control: Optional[Control] = None) -> Any:
+        if self._respect_budget:
+            self._wait_for_budget(methods, control)
+        check = control.check if control is not None else None
+        kind = _kind(method, params, methods)
+        # The budget sees this request's expected server time while it is in flight, so
+        # fifty requests of a method near its wall are not all sent on an old figure.
+        expected = self._billed.expected(method, params, methods)
+        for name, seconds in expected.items():
+            self._budget.begin(name, seconds)
+        try:
+            with self._gate.slot(lambda: self._soft_limit(kind), check=check):
+                waited = (self._limiter.acquire(check=check) if check is not None
+                          and self._limiter_checks else self._limiter.acquire())
+                if waited:
+                    self.stats.add("limiter_wait", waited)
+                if check is not None:
+                    check()  # the deadline passed, or the call was cancelled, meanwhile
+                if before_send is not None:
+                    before_send()  # e.g. a stop while this request waited for its token
+                self.stats.add("requests")
+                left = control.remaining() if control is not None else None
+                reply = (self._transport.send(method, params) if left is None else
+                         self._transport.send(method, params, read_timeout=left))
+        finally:
+            for name, seconds in expected.items():
+                self._budget.end(name, seconds)
+        self._inflight.observe(kind, reply.elapsed)
+        body = reply.body
+        if isinstance(body, dict) and isinstance(body.get("time"), dict):
+            self._observe(method, body["time"])
+        self._throttle.on_success()
+        self._retry_budget.on_success()
+        self._apply_throttle()
+        if logger.isEnabledFor(logging.DEBUG):
+            commands = len(params.get("cmd", ())) if method == "batch" else 1
+            logger.debug("%s commands=%d status=%d %.3fs %d bytes waited=%.3fs", method,
+                         commands, reply.status, reply.elapsed, reply.size, waited)
+        return body
+
+    def _wait_for_budget(self, methods: Sequence[str], control: Optional[Control]) -> None:
+        while True:
+            delay = max(self._budget.delay(m) for m in methods)
+            if delay <= 0:
+                return
+            if control is not None:
+                control.check()
+                delay = max(0.001, control.bound(min(delay, _CHECK_EVERY)))
+            logger.info("pausing %.1fs: operating budget of %s", delay, ", ".join(methods))
+            self.stats.add("budget_wait", delay)
+            self._clock.sleep(delay)
+
+    def _soft_limit(self, kind: Any) -> int:
+        """Requests of ``kind`` that may be in flight now (see :mod:`.inflight`)."""
+        free = getattr(self._limiter, "available", 0.0)
+        return self._inflight.limit(kind, self._limiter.rate,
+                                    free if isinstance(free, (int, float)) else 0.0)
+
+    def _observe(self, method: str, time_block: Mapping[str, Any], *,
+                 in_batch: bool = False) -> None:
+        self._billed.observe(method, time_block.get("duration"), in_batch=in_batch)
+        operating = time_block.get("operating")
+        if operating is None:
+            return
+        try:
+            self._budget.observe(method, float(operating), _float(time_block.get("operating_reset_at")),
+                                 _float(time_block.get("finish", time_block.get("start"))))
+        except (TypeError, ValueError):
+            logger.debug("%s: unreadable time block ignored", method)
+
+    # -- failures ---------------------------------------------------------------------------
+
+    def _account(self, method: str, error: BitrixError) -> None:
+        """Tell the limiter and the budget what a refusal says about the portal's state."""
+        if isinstance(error, RateLimited):
+            self.stats.add("refused_503")
+            self._limiter.on_refused()
+        elif isinstance(error, OperationTimeLimit):
+            self.stats.add("refused_429")
+            if not self._respect_budget:
+                raise error
+            self._budget.on_limit_hit(method)
+        elif _is_overload(error):
+            self._throttle.on_overload()
+            self._apply_throttle()
+
+    def _advance(self, retry: Retry, method: str, error: BitrixError, read_only: bool,
+                 control: Optional[Control] = None) -> Retry:
+        """The Retry for the next attempt after ``error`` (having slept its backoff), or raise."""
+        if isinstance(error, LimiterError) or not retry.should_retry(error, read_only=read_only):
+            raise error
+        if not self._retry_budget.acquire(error):
+            raise RetryExhausted(method, len(retry.history) + 1, error) from error
+        retry = retry.increment(method, error)
+        self.stats.add("retries")
+        delay = retry.backoff(self._random)
+        if control is not None:
+            delay = control.bound(delay)
+        if delay > 0:
+            self.stats.add("backoff_wait", delay)
+            while delay > 0:  # in slices: a deadline or a cancel ends the wait
+                step = delay if control is None else min(delay, _CHECK_EVERY)
+                self._clock.sleep(step)
+                delay -= step
+                if control is not None:
+                    control.check()
+        logger.info("%s: retrying after %s", method, error)
+        return retry
+
+    def _should_resend(self, outcome: CommandResult, read_only: bool) -> bool:
+        error = outcome.error
+        if not outcome.executed and error is None:
+            return True  # halt stopped the batch before this command ran
+        if outcome.in_doubt and error is not None:
+            return self._retry.should_retry(error, read_only=read_only)  # no answer for it
+        if not isinstance(error, ApiError):
+            return False
+        if is_refusal(error):
+            return self._respect_budget or not isinstance(error, OperationTimeLimit)
+        return self._retry.should_retry(error, read_only=read_only)
+
+    def _apply_throttle(self) -> None:
+        concurrency = self._throttle.concurrency
+        cap = self._cap
+        limit = concurrency if cap is None else min(cap, concurrency)
+        if self._gate.limit != limit:
+            self._gate.limit = limit
+        rate = self._throttle.rate
+        if self._limiter.rate != rate:
+            self._limiter.rate = rate
+
+
+class _NotExecuted(BitrixError):
+    """A command the server skipped (halt) and that we are about to send again."""
+
+    executed_maybe = False
+
+
+def may_have_executed(error: BaseException) -> bool:
+    """False only when ``error`` proves the server did not run the request."""
+    if isinstance(error, RetryExhausted):
+        return may_have_executed(error.last_error)
+    if not_executed(error):
+        return False
+    if isinstance(error, ApiError):
+        # A client error is answered before anything runs; a 5xx may come from anywhere in
+        # the server's pipeline.
+        return (error.status or 0) >= 500
+    return True
+
+
+def _kind(method: str, params: Mapping[str, Any], methods: Sequence[str]) -> Any:
+    """What a request's time per request is measured under: the methods it calls and the
+    size class of its batch (1, 2-3, 4-7, ... 32-63 commands): a one-item batch answers in
+    one command's time, a full one in fifty's."""
+    if method != "batch":
+        return tuple(methods), 0
+    cmd = params.get("cmd")
+    return tuple(methods), (len(cmd) if isinstance(cmd, Mapping) else 1).bit_length()
+
+
+def _is_overload(error: BaseException) -> bool:
+    if isinstance(error, TransportError):
+        return True
+    return isinstance(error, ApiError) and (error.status or 0) >= 500 and not is_refusal(error)
+
+
+def _float(value: Any) -> Optional[float]:
+    return None if value is None else float(value)

@@ -1,0 +1,326 @@
+"""From a parsed ``/rest/`` request to a reply: the order of checks and the per-call path.
+
+Order, as on a cloud portal (bitrix-rest-semantics.md §5.2, limits.md):
+
+1. leaky bucket -> 503 ``QUERY_LIMIT_EXCEEDED`` (the request is not executed);
+2. injected faults that answer before executing (``500``, ``502``) or never (``hang``,
+   ``redirect``: the HTTP layer holds the connection or answers 301);
+3. unknown method -> 404 ``ERROR_METHOD_NOT_FOUND`` (before authentication);
+4. authentication -> 401 (see :mod:`.auth`);
+5. operating budget of (credential, method) -> 429 ``OPERATION_TIME_LIMIT``;
+6. the method itself (the store), then the cost model's delay, then billing and ``time``;
+7. injected faults that spoil the answer of a request that ran: ``504`` (an HTML page
+   instead), ``partial`` / ``nullresult`` (a batch reply missing labels / with a null
+   ``result``); ``drop`` and ``slow`` are applied by the HTTP layer.
+
+Batch commands take steps 3, 5 and 6 one by one (:meth:`Dispatcher.call`).
+
+What is billed is the server time the cost model assigns to a call (the delay the sandbox
+really sleeps), not the sandbox's own SQLite time: that depends on the test machine and on
+threads queueing for the database, and would make budgets and 429s flaky. ``duration``
+and ``processing`` report the real wall time, sleep included. Billing of a batch is a
+switch: ``"own"`` (docs and source: each command is billed to its own method,
+``batch`` is never billed) or ``"batch"`` (b24jssdk PR #539: the whole batch is billed to
+method ``batch``, refused as a whole when that is over budget, and every command's
+``result_time.operating`` shows the batch's running total while sub-methods read 0).
+"""
+from __future__ import annotations
+
+import functools
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .auth import Credentials, Identity
+from .batch import run_batch
+from .cost import CostModel
+from .faults import (BAD_GATEWAY_HTML, BATCH_ONLY, GATEWAY_TIMEOUT_HTML, INTERNAL_ERROR_BODY, FaultPlan,
+    batch_labels, leave_out)
+from .limits import LeakyBucket, OperatingLedger
+from .outcome import ApiFault, CallContext
+from .quirks import NO_QUIRKS, Quirks
+from .stats import Stats
+from .wire import JSON_TYPE
+from .workers import WorkerPool
+
+__all__ = ["RestRequest", "Reply", "Options", "Dispatcher", "time_block"]
+
+
+# Fresh instances each time: a shared exception object raised from many threads would
+# carry (and keep alive) whichever traceback was attached last.
+def too_many() -> ApiFault:
+    return ApiFault("QUERY_LIMIT_EXCEEDED", "Too many requests", 503)
+
+
+def blocked() -> ApiFault:
+    return ApiFault("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 429)
+
+
+def not_found() -> ApiFault:
+    return ApiFault("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+
+
+@dataclass
+class RestRequest:
+    """One ``/rest/`` call as the HTTP layer parsed it."""
+
+    method: str  # lower-cased, without .json/.xml; "" when the path names no method
+    params: Dict[str, Any]
+    webhook: Optional[Tuple[str, str]] = None  # (user id, code) on the webhook route
+    token: Optional[str] = None  # OAuth route: header, else ``auth``, else ``access_token``
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any  # a JSON-able value, or bytes together with a non-JSON content_type
+    content_type: str = JSON_TYPE
+    #: "drop" / "slow": applied by the HTTP layer after executing; "hang" / "redirect": the
+    #: HTTP layer answers instead (never / 301), nothing was executed
+    fault: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Options:
+    batch_billing: str = "own"
+    classic_out_of_range_page1: bool = True
+    minus1_total: str = "auto"
+    quirks: Quirks = NO_QUIRKS
+
+    def __post_init__(self) -> None:
+        if self.batch_billing not in ("own", "batch"):
+            raise ValueError("batch_billing must be 'own' or 'batch'")
+
+
+def _iso(moment: float) -> str:
+    return _iso_second(int(moment))
+
+
+# Two per command, and astimezone() looks the local zone up every time; the text only has
+# whole seconds, so one lookup per second serves them all.
+@functools.lru_cache(maxsize=8)
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second).astimezone().isoformat(timespec="seconds")
+
+
+def time_block(started: float, finished: float, processing: float, operating: float, reset_at: int) -> Dict[str, Any]:
+    """The ``time`` object (api-reference/data-types.md#time); ``start`` is an int as in 2026."""
+    return {
+        "start": int(started),
+        "finish": finished,
+        "duration": finished - started,
+        "processing": processing,
+        "date_start": _iso(started),
+        "date_finish": _iso(finished),
+        "operating_reset_at": reset_at,
+        "operating": operating,
+    }
+
+
+def _error(fault: ApiFault) -> Reply:
+    return Reply(fault.status, fault.body())
+
+
+class Dispatcher:
+    """Runs REST requests against the store under the portal's limits. Thread-safe."""
+
+    def __init__(
+        self,
+        store: Any,
+        credentials: Credentials,
+        bucket: LeakyBucket,
+        ledger: OperatingLedger,
+        cost: CostModel,
+        faults: FaultPlan,
+        stats: Stats,
+        options: Options = Options(),
+        *,
+        clock: Callable[[], float] = time.time,
+        perf: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
+        workers: Optional[WorkerPool] = None,
+    ) -> None:
+        self.store = store
+        self.credentials = credentials
+        self.bucket = bucket
+        self.ledger = ledger
+        self.cost = cost
+        self.faults = faults
+        self.stats = stats
+        self.options = options
+        self._clock = clock
+        self._perf = perf
+        self._sleep = sleep
+        self.workers = workers if workers is not None else WorkerPool(None, stats)
+
+    # -- one HTTP request ------------------------------------------------------------------
+    def handle(self, request: RestRequest) -> Reply:
+        self.stats.enter()
+        try:
+            return self._handle(request)
+        finally:
+            self.stats.leave()
+
+    def _handle(self, request: RestRequest) -> Reply:
+        accepted, at = self.bucket.try_acquire()
+        self.stats.request(accepted, at)
+        if not accepted:
+            fault = too_many()
+            self.stats.error(fault.code)
+            return _error(fault)
+        fault = self.faults.draw()
+        if fault in BATCH_ONLY and request.method != "batch":
+            fault = None  # nothing to spoil: a single call's reply has no labels
+        if fault:
+            self.stats.fault(fault)
+        if fault == "500":
+            return Reply(500, dict(INTERNAL_ERROR_BODY))
+        if fault == "502":
+            return Reply(502, BAD_GATEWAY_HTML, "text/html")
+        if fault in ("hang", "redirect"):
+            return Reply(0, b"", "text/html", fault=fault)
+        reply = self._execute(request)
+        if fault == "504":
+            return Reply(504, GATEWAY_TIMEOUT_HTML, "text/html")  # ... after the method ran
+        if fault in BATCH_ONLY:
+            if reply.status == 200 and isinstance(reply.body, dict):
+                groups = reply.body.get("result")
+                if fault == "nullresult":
+                    reply.body["result"] = None
+                elif isinstance(groups, dict):
+                    reply.body["result"] = leave_out(groups, batch_labels(request.params))
+            return reply
+        reply.fault = fault
+        return reply
+
+    def _execute(self, request: RestRequest) -> Reply:
+        with self.workers:  # a PHP worker, held while the method runs and its time is slept
+            return self._run(request)
+
+    def _run(self, request: RestRequest) -> Reply:
+        method = request.method
+        try:
+            if not self._knows(method):
+                raise not_found()
+            if request.webhook is not None:
+                identity = self.credentials.check_webhook(*request.webhook)
+            else:
+                identity = self.credentials.check_token(request.token)
+        except ApiFault as fault:
+            self.stats.error(fault.code)
+            return _error(fault)
+        if method == "batch":
+            return self._batch(identity, request.params)
+        entry, status, _ = self.call(identity, method, request.params)
+        return Reply(status, entry)
+
+    def _knows(self, method: str) -> bool:
+        return method == "batch" or (bool(method) and self.store.knows(method))
+
+    # -- one method call ---------------------------------------------------------------------
+    def call(
+        self,
+        identity: Identity,
+        method: str,
+        params: Dict[str, Any],
+        *,
+        in_batch: bool = False,
+        shared: Optional[Tuple[float, int]] = None,
+        at: Optional[float] = None,
+    ) -> Tuple[Dict[str, Any], int, float]:
+        """Run one method (a single call or a batch command).
+
+        Returns (entry, HTTP status, billable seconds).
+        ``shared`` is the batch's (operating, reset_at) under ``batch`` billing: the
+        command is then neither checked nor billed on its own method. A batch command does
+        not sleep its modelled cost itself: it is checked and billed at ``at``, its modelled
+        start, and the batch sleeps once for all its commands (see :meth:`_batch`).
+        """
+        started = self._clock() if at is None else at
+        key = (identity.kind, identity.entity, method)
+        billed = shared is None
+        try:
+            if billed and self.ledger.blocked(key, started):
+                raise blocked()
+            context = CallContext(
+                user_id=identity.user_id,
+                classic_out_of_range_page1=self.options.classic_out_of_range_page1,
+                minus1_total=self.options.minus1_total,
+                quirks=self.options.quirks,
+                extra={"auth_type": identity.kind},
+            )
+            begun = self._perf()
+            outcome = self.store.call(method, params, context)
+        except ApiFault as fault:
+            if not in_batch:
+                self.stats.error(fault.code)
+            return fault.body(), fault.status, 0.0
+        delay = self.cost.delay(outcome)
+        if delay > 0 and not in_batch:
+            self._sleep(delay)  # real server time, outside every lock
+        processing = self._perf() - begun + (delay if in_batch else 0.0)
+        if billed:
+            self.ledger.record(key, started, delay)
+            operating, reset_at = self.ledger.snapshot(key, started)
+        else:
+            operating, reset_at = shared  # type: ignore[misc]
+        entry: Dict[str, Any] = {"result": outcome.result}
+        if outcome.next is not None:
+            entry["next"] = outcome.next
+        if outcome.total is not None:
+            entry["total"] = outcome.total
+        entry["time"] = time_block(started, started + processing, processing, operating, reset_at)
+        self.stats.command(method, outcome)
+        return entry, 200, delay
+
+    # -- batch ---------------------------------------------------------------------------------
+    def _batch(self, identity: Identity, params: Dict[str, Any]) -> Reply:
+        started = self._clock()
+        begun = self._perf()
+        batch_key = (identity.kind, identity.entity, "batch")
+        shared: Optional[Tuple[float, int]] = None
+        if self.options.batch_billing == "batch":
+            if self.ledger.blocked(batch_key, started):
+                fault = blocked()
+                self.stats.error(fault.code)
+                return _error(fault)
+            shared = self.ledger.snapshot(batch_key, started)
+        seen: List[Tuple[float, int]] = []
+        billable = [0.0]
+
+        def execute(method: str, sub_params: Dict[str, Any]) -> Dict[str, Any]:
+            name = method.lower()
+            if not self._knows(name):
+                return not_found().body()
+            # On the modelled clock: each command starts when the ones before it would have
+            # finished on the portal.
+            at = self._clock() + billable[0]
+            entry, _, cost = self.call(identity, name, sub_params, in_batch=True, shared=shared,
+                                       at=at)
+            billable[0] += cost
+            if "time" in entry:
+                seen.append((entry["time"]["operating"], entry["time"]["operating_reset_at"]))
+            return entry
+
+        result = run_batch(params, execute)
+        if billable[0] > 0:
+            # One sleep for the whole batch: fifty short sleeps per request cost the server
+            # as much CPU in thread wake-ups as the queries themselves.
+            self._sleep(billable[0])
+        errors = result["result_error"]
+        for error in errors.values() if isinstance(errors, dict) else errors:
+            self.stats.error(str(error.get("error", "")), in_batch=True)
+        processing = self._perf() - begun
+        if shared is not None:
+            self.ledger.record(batch_key, started, billable[0])
+            operating, reset_at = self.ledger.snapshot(batch_key, started)
+        elif seen:
+            # `batch` itself is not billed; report the most loaded method it touched
+            operating = max(o for o, _ in seen)
+            reset_at = min(r for _, r in seen)
+        else:
+            operating, reset_at = 0, int(started + self.ledger.window)
+        body = {"result": result, "time": time_block(started, started + processing, processing, operating, reset_at)}
+        return Reply(200, body)

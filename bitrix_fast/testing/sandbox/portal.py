@@ -1,0 +1,291 @@
+"""The :class:`Sandbox`: one local Bitrix24-compatible portal, wired and served.
+
+::
+
+    with Sandbox(deals=5000, plan="x10", cost="light") as portal:
+        bx = bitrix_fast.Bitrix(portal.webhook)
+        ...
+        assert portal.stats()["refused_503"] == 0
+
+    # a portal that misbehaves and takes its time, as real ones do
+    Sandbox(deals=30_000, quirks="joined_pages,no_total", cost="real-small", workers=50)
+
+Everything is built here and passed in (store, credentials, limits, cost, faults, stats,
+dispatcher, HTTP server); nothing below knows the Sandbox. The server runs in a daemon
+thread on 127.0.0.1 (port 0 = any free port) until :meth:`Sandbox.close`.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Union
+
+from ...pacing import bucket_level as bucket_state
+from .auth import Credentials
+from .cost import CostModel, resolve_cost
+from .dispatch import Dispatcher, Options
+from .faults import FaultPlan
+from .limits import LeakyBucket, OperatingLedger, Plan, make_plan
+from .quirks import Quirks
+from .server import SandboxHTTPServer
+from .stats import Stats
+from .workers import WorkerPool
+
+__all__ = ["Sandbox"]
+
+
+class Sandbox:
+    """A running local portal. Use as a context manager, or call :meth:`start` / :meth:`close`.
+
+    :param deals, leads, contacts, companies, tasks, users: rows to seed
+    :param productrows, elapseditems, commentitems: rows of ``crm.productrow.list`` (product
+        rows of deals), ``task.elapseditem.getlist`` and ``task.commentitem.getlist`` (time
+        records and comments of tasks) to seed
+    :param id_gaps: ``uniform``, ``sparse`` or ``clustered`` ID spaces
+    :param plan: ``standard`` (50 burst, 2/s), ``enterprise`` (250, 5/s), ``x10`` (time x10)
+        or ``<plan>-x<N>``; ``burst``, ``rate``, ``operating_limit``, ``operating_window``
+        override single numbers
+    :param cost: a preset name (``none``, ``light``, ``heavy``, ``real-small``,
+        ``real-big``, ``real-wide``, their ``-x10`` forms, ``x10-latency``; see
+        :mod:`.cost`) or a :class:`~.cost.CostModel`
+    :param quirks: real portals' list misbehaviours to imitate, ``"joined_pages,no_total"``
+        or an iterable of names (see :mod:`.quirks`); none by default
+    :param joined_every: ``joined_pages`` doubles the rows whose ID is divisible by this
+    :param workers: at most this many requests execute at once, the rest wait in a queue
+        (a PHP-FPM pool); None = no cap
+    :param faults: ``"500=0.05,502=0.03,drop=0.01,slow=0.02"`` or a dict
+    :param churn: rows inserted/deleted per second while serving (0 = none)
+    :param token_ttl: lifetime of OAuth access tokens, seconds
+    :param db: SQLite file to keep the data in (default: memory)
+    :param batch_billing: ``own`` (docs) or ``batch`` (b24jssdk PR #539)
+    :param count_refused: refused requests also fill the leaky bucket
+    :param store: serve this store object instead of a new seeded SQLite one (the caller
+        keeps it: no seeding, not closed on exit); it needs ``knows`` and ``call``
+    """
+
+    def __init__(
+        self,
+        *,
+        deals: int = 0,
+        leads: int = 0,
+        contacts: int = 0,
+        companies: int = 0,
+        tasks: int = 0,
+        users: int = 1,
+        productrows: int = 0,
+        elapseditems: int = 0,
+        commentitems: int = 0,
+        id_gaps: str = "uniform",
+        plan: str = "standard",
+        cost: Union[str, CostModel, None] = "none",
+        faults: Union[str, Mapping[str, float], None] = None,
+        churn: float = 0.0,
+        token_ttl: float = 3600.0,
+        db: Optional[str] = None,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        batch_billing: str = "own",
+        burst: Optional[float] = None,
+        rate: Optional[float] = None,
+        operating_limit: Optional[float] = None,
+        operating_window: Optional[float] = None,
+        slow_seconds: float = 2.0,
+        classic_out_of_range_page1: bool = True,
+        minus1_total: str = "auto",
+        count_refused: bool = False,
+        churn_entity: str = "deal",
+        store: Any = None,
+        quirks: Union[str, Iterable[str], None] = None,
+        joined_every: int = 7,
+        workers: Optional[int] = None,
+    ) -> None:
+        # Validate everything before any thread or socket exists.
+        self.plan: Plan = make_plan(
+            plan, burst=burst, rate=rate, operating_limit=operating_limit, operating_window=operating_window
+        )
+        self.cost: CostModel = resolve_cost(cost)
+        self.faults = FaultPlan(faults, seed=seed, slow_seconds=slow_seconds)
+        self._quirks = Quirks(quirks, joined_every=joined_every)  # type: ignore[arg-type]
+        self.options = Options(
+            batch_billing=batch_billing,
+            classic_out_of_range_page1=classic_out_of_range_page1,
+            minus1_total=minus1_total,
+            quirks=self._quirks,
+        )
+        self.host = host
+        self._requested_port = int(port)
+        self._seed = seed
+        self._churn_rate = float(churn)
+        self._churn_entity = churn_entity
+        self._counts = dict(deals=deals, leads=leads, contacts=contacts, companies=companies, tasks=tasks,
+                            users=users, productrows=productrows, elapseditems=elapseditems,
+                            commentitems=commentitems, id_gaps=id_gaps, seed=seed)
+        self._db = db or ":memory:"
+        self.credentials = Credentials(token_ttl=token_ttl)
+        self.stats_collector = Stats()
+        self.workers = WorkerPool(workers, self.stats_collector)
+        self.bucket = LeakyBucket(self.plan.burst, self.plan.rate, count_refused=count_refused)
+        self.ledger = OperatingLedger(
+            self.plan.operating_limit, self.plan.operating_window, min_counted=self.plan.min_counted
+        )
+        self._own_store = store is None
+        self.store: Any = store
+        self.churner: Any = None
+        self._server: Optional[SandboxHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> "Sandbox":
+        """Seed the store and start serving; returns self. Idempotent."""
+        if self._server is not None:
+            return self
+        if self._own_store:
+            from .store import Store
+
+            self.store = Store(path=self._db)
+        try:
+            if self._own_store:
+                self.store.seed(**self._counts)
+            dispatcher = Dispatcher(
+                self.store, self.credentials, self.bucket, self.ledger, self.cost, self.faults,
+                self.stats_collector, self.options, workers=self.workers,
+            )
+            self._server = SandboxHTTPServer(
+                (self.host, self._requested_port), dispatcher, self.credentials, self.stats_collector,
+                slow_seconds=self.faults.slow_seconds,
+            )
+        except BaseException:
+            if self._own_store:
+                self.store.close()
+                self.store = None
+            raise
+        self.credentials.client_endpoint = self.rest_base
+        self.credentials.server_endpoint = self.rest_base
+        self.credentials.domain = f"{self.host}:{self.port}"
+        # A new portal's bucket is empty, whatever an earlier one on this port left behind
+        # in the clients' shared record of it.
+        bucket_state.forget(self.credentials.domain)
+        # the timeline counts from when serving starts, not from before seeding
+        self.stats_collector.reset()
+        self.bucket.reset()
+        # a short poll interval makes close() quick; serving itself is not affected
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+            name=f"bitrix-sandbox-{self.port}", daemon=True,
+        )
+        self._thread.start()
+        if self._churn_rate > 0:
+            self.start_churn()
+        return self
+
+    def close(self) -> None:
+        """Stop churn and serving, cut open connections, close the store. Idempotent."""
+        self.stop_churn()
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self.store is not None and self._own_store:
+            self.store.close()
+            self.store = None
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def quirks(self) -> FrozenSet[str]:
+        """The names of the quirks this portal imitates (see :mod:`.quirks`)."""
+        return self._quirks.names
+
+    # -- addresses -------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def rest_base(self) -> str:
+        """The OAuth REST base (``client_endpoint``): append a method name."""
+        return f"{self.base_url}/rest/"
+
+    @property
+    def webhook(self) -> str:
+        """The incoming webhook URL; append a method name."""
+        return f"{self.rest_base}{self.credentials.user_id}/{self.credentials.webhook_code}/"
+
+    @property
+    def oauth_endpoint(self) -> str:
+        """The token endpoint (``grant_type=refresh_token`` / ``authorization_code``)."""
+        return f"{self.base_url}/oauth/token/"
+
+    @property
+    def client_id(self) -> str:
+        return self.credentials.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.credentials.client_secret
+
+    # -- OAuth -------------------------------------------------------------------------------
+    def issue_tokens(self, user_id: Optional[int] = None) -> Dict[str, Any]:
+        """A token response as after installing the app (access + refresh token)."""
+        return self.credentials.issue_tokens(user_id)
+
+    def authorization_code(self, user_id: Optional[int] = None) -> str:
+        return self.credentials.authorization_code(user_id)
+
+    # -- observation -------------------------------------------------------------------------
+    def stats(self, timeline: bool = False) -> Dict[str, Any]:
+        return self.stats_collector.snapshot(timeline=timeline)
+
+    def reset_stats(self) -> None:
+        self.stats_collector.reset()
+
+    def timeline(self, include_refused: bool = False) -> List[float]:
+        """Arrival times (s since start/reset) of accepted ``/rest/`` requests."""
+        return self.stats_collector.timeline(include_refused)
+
+    def max_window_excess(self, burst: Optional[float] = None, rate: Optional[float] = None, *,
+                          include_refused: bool = True) -> float:
+        """<= 0 when no window of arrivals held more than ``burst + rate * t`` requests."""
+        return self.stats_collector.max_window_excess(
+            self.plan.burst if burst is None else burst,
+            self.plan.rate if rate is None else rate,
+            include_refused=include_refused,
+        )
+
+    # -- churn ---------------------------------------------------------------------------------
+    def start_churn(self, ops_per_s: Optional[float] = None, entity: Optional[str] = None) -> Any:
+        """Start inserting/deleting rows in the background; returns the Churner."""
+        if self.store is None:
+            raise RuntimeError("start the sandbox first")
+        self.stop_churn()
+        from .churn import Churner
+
+        self.churner = Churner(
+            self.store, ops_per_s=ops_per_s or self._churn_rate or 10.0,
+            entity=entity or self._churn_entity, seed=self._seed,
+        )
+        self.churner.start()
+        return self.churner
+
+    def stop_churn(self) -> None:
+        if self.churner is not None:
+            self.churner.stop()
+
+    def __repr__(self) -> str:
+        state = f"port={self.port}" if self._server is not None else "stopped"
+        quirks = f" quirks={','.join(sorted(self.quirks))}" if self.quirks else ""
+        return f"<Sandbox {state} plan={self.plan} cost={self.cost}{quirks}>"
