@@ -12,14 +12,14 @@ if TYPE_CHECKING:
     # What type checkers and IDEs see: the real classes, signatures and all. At run time
     # they load lazily through __getattr__ below.
     from .async_client import BitrixAsync
-    from .net.credentials import OAuthRefresher
+    from .net.oauth import OAuthRefresher
     from .client import Bitrix
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # The client (and requests with it) loads on first use: the package's pytest plugin imports
 # this package in every pytest run of every project that installs bitrix_fast.
-_LAZY = {"Bitrix": ".client", "BitrixAsync": ".async_client", "OAuthRefresher": ".net.credentials"}
+_LAZY = {"Bitrix": ".client", "BitrixAsync": ".async_client", "OAuthRefresher": ".net.oauth"}
 
 
 def __getattr__(name: str) -> Any:

@@ -25,7 +25,8 @@ from .client import Bitrix
 from .run.stop import CANCEL
 from .run.progress import ProgressSetting
 from .run.retry import Retry
-from .net.transport import DEFAULT_TIMEOUT, TimeoutSpec
+from .config import TimeoutSpec
+from .net.transport import DEFAULT_TIMEOUT
 
 T = TypeVar("T")
 

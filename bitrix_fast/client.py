@@ -40,7 +40,9 @@ from .run.progress import ProgressSetting, make_progress
 from .run.retry import Retry, RetryBudget
 from .pacing.throttle import AdaptiveThrottle, ConcurrencyGate
 from .protocol.redaction import redact
-from .net.transport import DEFAULT_TIMEOUT, TimeoutSpec, Transport
+from .net.sender import Sender
+from .net.transport import DEFAULT_TIMEOUT, RequestsTransport
+from .config import TimeoutSpec, timeout_pair
 
 logger = logging.getLogger("bitrix_fast")
 
@@ -155,8 +157,12 @@ class Bitrix:
         workers = max_workers or request_pool_size
         self._workers = workers
         clock = SystemClock()
-        self._transport = Transport(self._credentials, session=client, pool_size=workers,
-                                    timeout=timeout, verify=ssl)
+        credentials = self._credentials
+        self._transport = Sender(
+            credentials,
+            RequestsTransport(credentials.base_url, session=client, pool_size=workers,
+                              verify=ssl, hide=lambda text: redact(text, credentials.secrets)),
+            clock=clock, timeout=timeout_pair(timeout))
         self._limiter = limiter if limiter is not None else _portal_bucket(
             requests_per_second, request_pool_size, clock,
             urlsplit(self._credentials.base_url).netloc)
@@ -396,7 +402,7 @@ class Bitrix:
         if not isinstance(look_ahead, int) or isinstance(look_ahead, bool) or look_ahead < 1:
             raise ValueError(f"{method}: look_ahead must be an int >= 1, got {look_ahead!r}")
         if stop_wait is None:
-            stop_wait = sum(getattr(self._transport, "_timeout", DEFAULT_TIMEOUT))
+            stop_wait = sum(self._transport.timeout)
         if not isinstance(stop_wait, (int, float)) or isinstance(stop_wait, bool) or stop_wait < 0:
             raise ValueError(f"{method}: stop_wait must be seconds >= 0, got {stop_wait!r}")
         read_only = methods.is_read_only(method)

@@ -10,7 +10,7 @@ from bitrix_fast.errors import (ApiError, AuthError, BadResponse, ConnectError, 
 from bitrix_fast.pacing.bucket import OperatingBudget, TokenBucket
 from bitrix_fast.run.retry import Retry, RetryBudget
 from bitrix_fast.pacing.throttle import AdaptiveThrottle, ConcurrencyGate
-from bitrix_fast.net.transport import Reply
+from bitrix_fast.net.sender import Reply
 from fakes import FakeClock
 
 HOOK = "https://portal.example/rest/1/abcdefgh/"

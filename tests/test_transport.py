@@ -11,7 +11,20 @@ from responses import matchers
 from bitrix_fast.net.credentials import TokenAuth, Webhook
 from bitrix_fast.errors import (AuthError, BadResponse, ConnectError, ConnectionDropped, MethodNotFound, RateLimited,
     Redirected, ResponseTimeout)
-from bitrix_fast.net.transport import Transport
+from bitrix_fast.clock import SYSTEM_CLOCK
+from bitrix_fast.config import timeout_pair
+from bitrix_fast.net.sender import Sender, get_json
+from bitrix_fast.net.transport import DEFAULT_TIMEOUT, RequestsTransport
+from bitrix_fast.protocol.redaction import redact
+
+
+def Transport(credentials, *, session=None, pool_size=10, timeout=DEFAULT_TIMEOUT, verify=True):
+    """The HTTP seam as the client builds it: a sender over the requests transport."""
+    return Sender(credentials,
+                  RequestsTransport(credentials.base_url, session=session, pool_size=pool_size,
+                                    verify=verify,
+                                    hide=lambda text: redact(text, credentials.secrets)),
+                  clock=SYSTEM_CLOCK, timeout=timeout_pair(timeout))
 
 CODE = "s3cr3tc0de0123"
 HOOK = f"https://portal.example/rest/7/{CODE}/"
@@ -111,7 +124,9 @@ def test_ssl_error_names_the_ssl_switch():
 
 
 def test_pool_sized_to_workers_without_urllib3_retries():
-    adapter = transport(pool_size=37)._session.get_adapter(HOOK)
+    session = requests.Session()
+    transport(pool_size=37, session=session)
+    adapter = session.get_adapter(HOOK)
     assert adapter._pool_maxsize == 37 and adapter.max_retries.total == 0
 
 
@@ -194,13 +209,13 @@ def test_a_redirect_without_a_location_still_says_what_happened():
 
 @responses.activate
 def test_the_oauth_token_endpoint_redirect_hides_the_client_secret():
-    from bitrix_fast.net.transport import get_json
-
     url = "http://oauth.example/oauth/token/"
     responses.get(url, status=301, headers={
         "Location": "https://oauth.example/oauth/token/?client_secret=sekr3tvalue"})
     with requests.Session() as session, pytest.raises(Redirected) as caught:
-        get_json(session, url, {"client_secret": "sekr3tvalue"}, secrets=["sekr3tvalue"])
+        get_json(RequestsTransport(url, session=session,
+                                   hide=lambda text: redact(text, ["sekr3tvalue"])),
+                 url, {"client_secret": "sekr3tvalue"}, secrets=["sekr3tvalue"])
     assert "sekr3tvalue" not in str(caught.value) and "client_secret=***" in str(caught.value)
 
 

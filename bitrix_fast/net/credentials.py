@@ -14,10 +14,37 @@ import re
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Protocol, Tuple
 from urllib.parse import urlsplit
 
 from ..protocol.redaction import REDACTED, redact
+
+class Credentials(Protocol):
+    """What the sender and the engine need from a way of signing requests."""
+
+    #: False for a webhook: its code never changes, so a refusal is final.
+    refreshable: bool
+    #: The REST base every method name is appended to.
+    base_url: str
+    #: ``base_url`` with the secret part replaced by ``***``, for reprs and messages.
+    display: str
+
+    @property
+    def secrets(self) -> Tuple[str, ...]:
+        """Every string that must never appear in a message, a log line or a repr."""
+
+    def url(self, method: str) -> str:
+        """The address of ``method``."""
+
+    def params(self) -> Dict[str, Any]:
+        """Parameters to add to a request about to be sent (an OAuth ``auth`` token)."""
+
+    def last_sent(self) -> Optional[str]:
+        """The token this thread sent last: the one a refusal is about (None: no tokens)."""
+
+    def refresh(self, stale: Optional[str]) -> Any:
+        """Replace ``stale`` with a fresh token (single-flight across threads)."""
+
 
 _WEBHOOK_PATH = re.compile(r"^(?P<prefix>.*/rest/)(?P<uid>[^/]+)/(?P<code>[^/]+)/?$")
 #: Parts of a webhook path that are never a secret (redacting them would garble messages).
@@ -232,80 +259,6 @@ def _run_awaitable(awaitable: Any) -> Any:
     if "error" in box:
         raise box["error"]
     return box["value"]
-
-
-class OAuthRefresher:
-    """A ``token_func`` that performs the documented refresh-token grant.
-
-    ``Bitrix("https://<portal>/rest/", token_func=OAuthRefresher(client_id, client_secret,
-    refresh_token, on_update=save))``. Each refresh rotates the refresh token (the old one is
-    then refused with ``invalid_grant``), so every new token set is handed to ``on_update``
-    to be stored before it is used. ``access_token``, when given, is used first, saving one
-    refresh. ``endpoint`` is the OAuth server's token URL (Bitrix24 cloud:
-    ``https://oauth.bitrix.info/oauth/token/``); a dead refresh token raises ``AuthError``.
-    """
-
-    DEFAULT_ENDPOINT = "https://oauth.bitrix.info/oauth/token/"
-
-    def __init__(
-        self,
-        client_id: str,
-        client_secret: str,
-        refresh_token: str,
-        *,
-        access_token: Optional[str] = None,
-        on_update: Optional[Callable[[Dict[str, Any]], None]] = None,
-        endpoint: str = DEFAULT_ENDPOINT,
-        session: Any = None,
-        timeout: Any = (10.0, 30.0),
-        ssl: Any = True,
-    ) -> None:
-        for name, value in (("client_id", client_id), ("client_secret", client_secret),
-                            ("refresh_token", refresh_token)):
-            if not isinstance(value, str) or not value:
-                raise TypeError(f"{name} must be a non-empty str")
-        import requests
-
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._refresh_token = refresh_token
-        self._access_token = access_token
-        self._on_update = on_update
-        self.endpoint = endpoint
-        self._session = session if session is not None else requests.Session()
-        self._timeout = timeout
-        self._ssl = ssl
-        self._lock = threading.Lock()
-        guard_logs(self)
-
-    @property
-    def secrets(self) -> tuple:
-        return tuple(s for s in (self._client_secret, self._refresh_token, self._access_token)
-                     if s)
-
-    def __call__(self) -> Dict[str, Any]:
-        from .transport import get_json
-
-        with self._lock:
-            if self._access_token is not None:
-                token, self._access_token = self._access_token, None
-                return {"access_token": token}
-            reply = get_json(
-                self._session, self.endpoint,
-                {"grant_type": "refresh_token", "client_id": self._client_id,
-                 "client_secret": self._client_secret, "refresh_token": self._refresh_token},
-                secrets=(self._client_secret, self._refresh_token), timeout=self._timeout,
-                verify=self._ssl)
-            if not isinstance(reply, dict) or not reply.get("access_token") \
-                    or not reply.get("refresh_token"):
-                raise TypeError("the OAuth server answered without access_token/refresh_token")
-            self._refresh_token = reply["refresh_token"]
-            if self._on_update is not None:
-                self._on_update(dict(reply))
-            return reply
-
-    def __repr__(self) -> str:
-        return f"OAuthRefresher(client_id={self._client_id!r}, endpoint={self.endpoint!r})"
 
 
 def credentials(webhook: str, token_func: Optional[Callable[[], Any]]):

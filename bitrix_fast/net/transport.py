@@ -1,51 +1,46 @@
-"""Send one request to the portal and turn whatever comes back into a reply or one of our errors.
+"""The HTTP transport: carry one request to the portal and bring back its response.
 
-This is the only module that names ``requests`` / ``urllib3`` exceptions. It owns one
-``requests.Session`` whose connection pool is at least as large as the worker pool (a smaller
-pool makes urllib3 discard connections under load), with urllib3's own retries off: retrying
-is a policy decision taken above, where we know whether a request is safe to resend.
+:class:`Transport` is the whole contract (``exchange`` one :class:`HttpRequest` for one
+:class:`HttpResponse`); the engine never sees anything else of HTTP. :class:`RequestsTransport`
+is the real one, on one ``requests.Session``; :mod:`bitrix_fast.testing.memory` has one that
+answers from a sandbox portal in this process, byte for byte as the HTTP server would.
+
+This is the only module that names ``requests`` / ``urllib3`` exceptions. The session's
+connection pool is at least as large as the worker pool (a smaller pool makes urllib3 discard
+connections under load), with urllib3's own retries off: retrying is a policy decision
+taken above, where we know whether a request is safe to resend. Redirects are never
+followed: the sender turns a 3xx into :class:`~bitrix_fast.errors.Redirected`.
 
 Every error leaves here redacted and alone: the HTTP library's exceptions put the request URL
 (so the webhook code) into their messages and their ``__context__`` chains, so our error is
 built from their redacted text and raised outside the ``except`` block, with no chain.
-Redirects are not followed: a 3xx raises :class:`~bitrix_fast.errors.Redirected` naming the
-address the portal points to.
 """
 from __future__ import annotations
 
 import http.client
-import json
-import logging
 import re
 import socket
 import ssl
-import time
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import urljoin, urlsplit
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Mapping, Optional, Protocol, Tuple, Type, Union
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
-from ..protocol import encoding
-from ..protocol.redaction import hide_strings, redact
-from ..errors import (BadResponse, ConnectError, ConnectionDropped, Redirected, ResponseTimeout, TransportError,
-    api_error)
-
-logger = logging.getLogger("bitrix_fast.net.transport")
+from ..errors import ConnectError, ConnectionDropped, ResponseTimeout, TransportError
 
 #: Connect fast, but let a heavy batch run: the cloud itself kills a request after 60 s.
 DEFAULT_TIMEOUT: Tuple[float, float] = (10.0, 75.0)
-SNIPPET_CHARS = 200
 USER_AGENT = "bitrix_fast"
 
-TimeoutSpec = Union[float, Tuple[float, float], None]
 Hide = Callable[[str], str]
 
 #: What the HTTP stack may raise from a send; anything else is a bug and surfaces as itself.
-_FOREIGN = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
-            http.client.HTTPException, OSError)
+_FOREIGN: Tuple[Type[BaseException], ...] = (
+    requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+    http.client.HTTPException, OSError)
 
 #: OpenSSL's words for "the other side does not speak TLS": an https:// address on a plain
 #: http port (and the reverse, seen from a TLS server, ends as a reset or a 400 page).
@@ -54,8 +49,6 @@ _NOT_TLS = ("wrong_version_number", "wrong version number", "unknown_protocol",
             "http_request", "record_layer_failure")
 _UNTRUSTED = ("certificate_verify_failed", "certificate verify failed",
               "hostname mismatch", "doesn't match", "self signed", "self-signed")
-#: nginx's page for an http:// request on its https port.
-_PLAIN_ON_TLS_PORT = b"plain HTTP request was sent to HTTPS port"
 
 _SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)")
 SSL_HINT = ("for a self-hosted portal with its own CA pass ssl='/path/to/ca.pem', "
@@ -63,161 +56,83 @@ SSL_HINT = ("for a self-hosted portal with its own CA pass ssl='/path/to/ca.pem'
 
 
 @dataclass(frozen=True)
-class Reply:
-    """A parsed Bitrix envelope and what it cost to get it."""
+class HttpRequest:
+    """One HTTP request: ``verb`` (``POST`` for REST calls, ``GET`` for the OAuth server),
+    the full ``url``, ``headers``, the ``body`` bytes, and ``timeout`` as (connect, read)
+    seconds. ``method`` names the REST method it calls, for error messages only."""
 
-    body: Any
+    verb: str
+    url: str
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: Tuple[float, float] = DEFAULT_TIMEOUT
+    method: str = ""
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """What came back: the status, the headers (names in lower case) and the body bytes."""
+
     status: int
-    elapsed: float
-    size: int
+    content: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class Transport:
-    """POSTs JSON to ``credentials.url(method)`` and parses the envelope."""
+class Transport(Protocol):
+    """Carries one request to the portal and brings back its response."""
 
-    def __init__(
-        self,
-        credentials: Any,
-        *,
-        session: Optional[requests.Session] = None,
-        pool_size: int = 10,
-        timeout: TimeoutSpec = DEFAULT_TIMEOUT,
-        verify: Union[bool, str] = True,
-    ) -> None:
-        self._credentials = credentials
+    def exchange(self, request: HttpRequest) -> HttpResponse:
+        """Send ``request``; return whatever the server answered (any status, never a
+        followed redirect). Raise a :class:`~bitrix_fast.errors.TransportError` subclass
+        when no response came: :class:`~bitrix_fast.errors.ConnectError` (it never left),
+        :class:`~bitrix_fast.errors.ResponseTimeout` or
+        :class:`~bitrix_fast.errors.ConnectionDropped` (it may have run)."""
+
+    def close(self) -> None:
+        """Release connections (only those the transport opened itself)."""
+
+
+class RequestsTransport:
+    """The real transport: one ``requests.Session``, its pool sized to the workers.
+
+    ``session`` is the caller's own (``Bitrix(client=...)``): an adapter is mounted for
+    ``origin`` only, so its other adapters are left alone, and it is not closed here.
+    ``hide`` redacts secrets (the webhook code, tokens) from every error's text.
+    """
+
+    def __init__(self, origin: str, *, session: Optional[requests.Session] = None,
+                 pool_size: int = 10, verify: Union[bool, str] = True,
+                 hide: Hide = str) -> None:
         self._own_session = session is None
         self._session = session if session is not None else requests.Session()
-        self._timeout = _timeout(timeout)
         self._verify = verify
+        self._hide = hide
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size),
                               max_retries=0, pool_block=False)
-        parts = urlsplit(credentials.base_url)
-        # Mounted for this portal only, so a caller's own session keeps its other adapters.
+        parts = urlsplit(origin)
         self._session.mount(f"{parts.scheme}://{parts.netloc}/", adapter)
 
-    def send(self, method: str, params: Mapping[str, Any], *,
-             read_timeout: Optional[float] = None) -> Reply:
-        """One HTTP request. Returns the envelope; raises ApiError for ``{"error": ...}``
-        answers and a TransportError when there is no usable answer. ``read_timeout``
-        shortens the read timeout for this request (what is left of a call's deadline)."""
-        timeout = self._timeout
-        if read_timeout is not None:
-            timeout = (min(timeout[0], max(read_timeout, 0.001)),
-                       min(timeout[1], max(read_timeout, 0.001)))
-        body = {**params, **self._credentials.params()}
-        data = json.dumps(body, default=encoding.json_default, ensure_ascii=False,
-                          allow_nan=False).encode("utf-8")
-        url = self._credentials.url(method)
-        started = time.monotonic()
+    def exchange(self, request: HttpRequest) -> HttpResponse:
         failure: Optional[TransportError] = None
         try:
-            response = self._session.post(
-                url, data=data, timeout=timeout, verify=self._verify,
-                allow_redirects=False,
-                headers={"Content-Type": "application/json", "Accept": "application/json",
-                         "User-Agent": USER_AGENT})
+            response = self._session.request(
+                request.verb, request.url, data=request.body or None,
+                headers={"User-Agent": USER_AGENT, **request.headers},
+                timeout=request.timeout, verify=self._verify, allow_redirects=False)
             content = response.content
         except _FOREIGN as error:
             # Built here, raised below: raised in this block, the new error would keep
             # ``error`` -- and the URL in it -- as its __context__.
-            failure = translate(method, error, self._redact, timeout[1], url=url)
+            failure = translate(request.method, error, self._hide, request.timeout[1],
+                                url=request.url)
         if failure is not None:
             raise failure
-        elapsed = time.monotonic() - started
-        if 300 <= response.status_code < 400:
-            raise redirected(method, url, response.status_code,
-                             response.headers.get("Location", ""), self._redact)
-        return Reply(parse(method, response.status_code, content, self._redact),
-                     response.status_code, elapsed, len(content))
+        return HttpResponse(response.status_code, content,
+                            {name.lower(): value for name, value in response.headers.items()})
 
     def close(self) -> None:
         if self._own_session:
             self._session.close()
-
-    def _redact(self, text: str) -> str:
-        # Read at every use: OAuth tokens change while the client runs.
-        return redact(text, self._credentials.secrets)
-
-
-def get_json(session: requests.Session, url: str, params: Mapping[str, Any], *,
-             secrets: Sequence[str], timeout: TimeoutSpec = DEFAULT_TIMEOUT,
-             verify: Union[bool, str] = True) -> Any:
-    """A plain GET returning JSON (the OAuth token endpoint), with the same error mapping as
-    REST calls; ``secrets`` are redacted from every error."""
-    read_timeout = _timeout(timeout)
-
-    def hide(text: str) -> str:
-        return redact(text, secrets)
-
-    failure: Optional[TransportError] = None
-    try:
-        response = session.get(url, params=dict(params), timeout=read_timeout, verify=verify,
-                               allow_redirects=False)
-        content = response.content
-    except _FOREIGN as error:
-        failure = translate("oauth/token", error, hide, read_timeout[1], url=url)
-    if failure is not None:
-        raise failure
-    if 300 <= response.status_code < 400:
-        raise redirected("oauth/token", url, response.status_code,
-                         response.headers.get("Location", ""), hide)
-    return parse("oauth/token", response.status_code, content, hide)
-
-
-def parse(method: str, status: int, content: bytes, hide: Hide) -> Any:
-    """The envelope of a reply, an ApiError for an error envelope, or BadResponse."""
-    try:
-        body = json.loads(content) if content else None
-    except ValueError:
-        body = None
-    else:
-        if isinstance(body, dict) and "error" in body and "result" not in body:
-            extra = {k: v for k, v in body.items() if k not in ("error", "error_description")}
-            code = body.get("error")
-            raise api_error(hide(code) if isinstance(code, str) else code,
-                            hide(str(body.get("error_description", ""))),
-                            status=status, method=method, extra=hide_strings(extra, hide))
-        if status < 400 and body is not None:
-            return body
-    text = " ".join(content[: SNIPPET_CHARS * 4].decode("utf-8", "replace").split())
-    if status == 400 and _PLAIN_ON_TLS_PORT in content:
-        # Refused by the web server before anything ran, and refused again every time.
-        refused = BadResponse("the portal only speaks https://: use https:// in the address",
-                              method=method, status=status, retryable=False)
-        refused.executed_maybe = False
-        raise refused
-    raise BadResponse("the portal did not answer with a Bitrix24 JSON envelope",
-                      method=method, status=status, snippet=hide(text)[:SNIPPET_CHARS])
-
-
-def redirected(method: str, url: str, status: int, location: str,
-               hide: Hide) -> Redirected:
-    """The error for a 3xx answer to ``url``: where the portal points, and what to use."""
-    if not location:
-        return Redirected("the portal answered with a redirect that names no address",
-                          method=method, status=status)
-    target = urljoin(url, location)
-    new_base = hide(_base_of(target, method) or target)
-    old, new = urlsplit(url), urlsplit(target)
-    if old.scheme == "http" and new.scheme == "https" and old.hostname == new.hostname:
-        advice = f"use https:// in the address: {new_base}"
-    elif old.hostname != new.hostname:
-        advice = f"the portal has moved: use {new_base}"
-    else:
-        advice = f"use {new_base}"
-    return Redirected(f"the portal redirects this request to {hide(target)}; {advice}",
-                      method=method, status=status, location=hide(target))
-
-
-def _base_of(target: str, method: str) -> str:
-    """``https://portal/rest/1/code/`` from ``https://portal/rest/1/code/crm.deal.add``;
-    "" when the address does not end with the method."""
-    parts = urlsplit(target)
-    path = parts.path.rstrip("/")
-    for name in (method, method + ".json"):
-        if path.lower().endswith("/" + name):
-            return f"{parts.scheme}://{parts.netloc}{path[: -len(name)]}"
-    return ""
 
 
 def translate(method: str, error: BaseException, hide: Hide, read_timeout: float, *,
@@ -305,16 +220,3 @@ def _never_sent(error: BaseException) -> bool:
     return any(isinstance(item, (ConnectionRefusedError, socket.gaierror,
                                  urllib3.exceptions.NewConnectionError))
                for item in _chain(error))
-
-
-def _timeout(value: TimeoutSpec) -> Tuple[float, float]:
-    if value is None:
-        return DEFAULT_TIMEOUT
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError("timeout must be positive")
-        return (float(value), float(value))
-    if (isinstance(value, tuple) and len(value) == 2
-            and all(isinstance(v, (int, float)) and v > 0 for v in value)):
-        return (float(value[0]), float(value[1]))
-    raise TypeError("timeout must be seconds or a (connect, read) tuple of seconds")
