@@ -1,36 +1,43 @@
-"""bitrix_fast: a fast, limit-respecting sync client for the Bitrix24 REST API."""
+"""bitrix_fast: a fast, limit-respecting sync client for the Bitrix24 REST API.
+
+Importing the package changes nothing in the host process: no signal handler, no file, no
+logging handler but the library logger's ``NullHandler``. The first client made installs a
+logging filter that keeps webhook codes and tokens out of urllib3's DEBUG lines.
+"""
 import logging
-from typing import TYPE_CHECKING, Any
 
 from .__version__ import __version__
-from .errors import (ApiError, AuthError, BadResponse, BatchError, BitrixError, ConnectError, Cancelled,
-    ConnectionDropped, DeadlineExceeded, ErrorInServerResponseException, IncompleteListWarning,
-    LimiterError, ListingError, MethodNotFound, OperationTimeLimit, RateLimited, Redirected,
-    ResponseTimeout, RetryExhausted, TransportError)
-
-if TYPE_CHECKING:
-    # What type checkers and IDEs see: the real classes, signatures and all. At run time
-    # they load lazily through __getattr__ below.
-    from .async_client import BitrixAsync
-    from .net.oauth import OAuthRefresher
-    from .client import Bitrix
+from .async_client import BitrixAsync
+from .client import Bitrix, Page, Rows
+from .config import ClientConfig
+from .errors import (
+    ApiError,
+    AuthError,
+    BadResponse,
+    BatchError,
+    BitrixError,
+    Cancelled,
+    ConnectError,
+    ConnectionDropped,
+    DeadlineExceeded,
+    ErrorInServerResponseException,
+    IncompleteListWarning,
+    LimiterError,
+    ListingError,
+    MethodNotFound,
+    OperationTimeLimit,
+    RateLimited,
+    Redirected,
+    ResponseTimeout,
+    RetryExhausted,
+    Stopped,
+    TransportError,
+)
+from .net.oauth import OAuthRefresher
+from .run.retry import Retry
+from .writes.bulk import BulkCall, Interrupted, Outcome, Status
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
-
-# The client (and requests with it) loads on first use: the package's pytest plugin imports
-# this package in every pytest run of every project that installs bitrix_fast.
-_LAZY = {"Bitrix": ".client", "BitrixAsync": ".async_client", "OAuthRefresher": ".net.oauth"}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bitrix_fast' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
 
 __all__ = [
     "ApiError",
@@ -40,21 +47,30 @@ __all__ = [
     "Bitrix",
     "BitrixAsync",
     "BitrixError",
+    "BulkCall",
     "Cancelled",
+    "ClientConfig",
     "ConnectError",
     "ConnectionDropped",
     "DeadlineExceeded",
     "ErrorInServerResponseException",
     "IncompleteListWarning",
+    "Interrupted",
     "LimiterError",
     "ListingError",
     "MethodNotFound",
     "OAuthRefresher",
     "OperationTimeLimit",
+    "Outcome",
+    "Page",
     "RateLimited",
     "Redirected",
     "ResponseTimeout",
+    "Retry",
     "RetryExhausted",
+    "Rows",
+    "Status",
+    "Stopped",
     "TransportError",
     "__version__",
 ]

@@ -22,6 +22,8 @@ from typing import (Any, AsyncIterator, Callable, ContextManager, Dict, Iterable
 import requests
 
 from .client import Bitrix
+from .clock import Clock
+from .net.transport import Transport
 from .run.stop import CANCEL
 from .run.progress import ProgressSetting
 from .run.retry import Retry
@@ -59,12 +61,14 @@ class BitrixAsync:
         limiter: Any = None,
         progress: ProgressSetting = None,
         deadline: Optional[float] = None,
+        transport: Optional[Transport] = None,
+        clock: Optional[Clock] = None,
     ) -> None:
         self._sync = Bitrix(
             webhook, token_func, verbose, respect_velocity_policy, request_pool_size,
             requests_per_second, batch_size, operating_time_limit, client, ssl,
             max_workers=max_workers, timeout=timeout, retry=retry, limiter=limiter,
-            progress=progress, deadline=deadline)
+            progress=progress, deadline=deadline, transport=transport, clock=clock)
 
     async def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
                       deadline: Optional[float] = None) -> List[Dict[str, Any]]:

@@ -1,48 +1,39 @@
 """``Bitrix``: the public client, a drop-in for fast_bitrix24's sync ``Bitrix``.
 
-It builds every part once (credentials, transport, limiter, budget, retry policy, throttle,
-thread pool) and hands each its collaborators; nothing below receives the client.
+It checks its keywords into one :class:`~bitrix_fast.config.ClientConfig`, has the factory
+(:mod:`bitrix_fast.factory`) build every part once, and turns each public call into a source
+of work for the one scheduler (:mod:`bitrix_fast.run.scheduler`): a listing, a bulk call,
+one call. Nothing below receives the client.
 """
 from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from functools import partial
-from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple,
-                    Optional, Sequence, Sized, Tuple, Union)
-from urllib.parse import urlsplit
+from typing import (Any, Callable, Dict, Generator, Iterable, Iterator, List, Mapping,
+                    NamedTuple, Optional, Sequence, Tuple, Union)
 
 import requests
 
-from .net import credentials as auth
-from .pacing import bucket_level as bucket_state
-from .writes import bulk
 from . import compat
-from .protocol import methods
-from .protocol.batch import MAX_COMMANDS, Command, CommandResult, unpack
-from .writes.bulk import BulkCall, Chunk, Interrupted, Outcome
-from .clock import SystemClock
-from .protocol.encoding import can_encode
-from .run.engine import Engine, may_have_executed
-from .run.stop import Control, Halted
-from .errors import AuthError, BatchError, BitrixError, Cancelled, DeadlineExceeded
-from .run.scheduler import drive, map_ordered
-from .pacing.inflight import InFlight
-from .pacing.bucket import OperatingBudget, TokenBucket
-from .protocol.params import check_list_params, check_method, check_params
+from .clock import Clock
+from .config import ClientConfig, TimeoutSpec
+from .errors import AuthError, BatchError, BitrixError, Cancelled, DeadlineExceeded, Stopped
+from .factory import Parts, build
 from .listing import Listing, rows_of
-from .run.work import Work
-from .run.progress import ProgressSetting, make_progress
-from .run.retry import Retry, RetryBudget
-from .pacing.throttle import AdaptiveThrottle, ConcurrencyGate
+from .net.transport import DEFAULT_TIMEOUT, Transport
+from .protocol import methods
+from .protocol.batch import MAX_COMMANDS, Command, CommandResult, missing, unpack
+from .protocol.encoding import can_encode
+from .protocol.params import Params, check_method, find_key
 from .protocol.redaction import redact
-from .net.sender import Sender
-from .net.transport import DEFAULT_TIMEOUT, RequestsTransport
-from .config import TimeoutSpec, timeout_pair
+from .run.calls import FirstPages, OneCall
+from .run.progress import ProgressSetting, make_progress
+from .run.retry import Retry
+from .run.stop import Stop
+from .run.work import Delivery
+from .writes import bulk
+from .writes.bulk import BulkCall, BulkSource, Interrupted, Outcome
 
 logger = logging.getLogger("bitrix_fast")
 
@@ -58,10 +49,14 @@ class Page(NamedTuple):
 class Rows(Iterator[Dict[str, Any]]):
     """The rows of one ``iter_all`` listing, as they arrive (see :meth:`Bitrix.iter_all`)."""
 
-    def __init__(self, rows: Iterator[Any], listing: Listing, control: Control) -> None:
-        self._rows = rows
+    def __init__(self, deliveries: Generator[Delivery[Dict[str, Any]], None, None],
+                 listing: Listing,
+                 stop: Stop) -> None:
+        self._deliveries = deliveries
         self._listing = listing
-        self._control = control
+        self._stop = stop
+        self._rows: Iterator[Dict[str, Any]] = iter(())
+        #: the intervals whose every row has been handed out (see covered())
         self._published: List[Tuple[int, int]] = []
         self._finished = False
 
@@ -69,12 +64,18 @@ class Rows(Iterator[Dict[str, Any]]):
         return self
 
     def __next__(self) -> Dict[str, Any]:
-        try:
-            row: Dict[str, Any] = next(self._rows)
-        except StopIteration:
-            self._finished = True
-            raise
-        return row
+        while True:
+            for row in self._rows:
+                return row
+            try:
+                delivery = next(self._deliveries)
+            except StopIteration:
+                self._finished = True
+                raise
+            # Taking the first row of a reply means every row of the ones before it was
+            # taken: what was proven before that reply is now handed out in full.
+            self._published = delivery.mark or []
+            self._rows = iter(delivery.items)
 
     @property
     def total(self) -> Optional[int]:
@@ -85,17 +86,18 @@ class Rows(Iterator[Dict[str, Any]]):
         """ID intervals ``[lo, hi)`` all of whose rows this iterator has handed out."""
         if self._finished:
             return self._listing.covered()
-        return self._listing.handed_out()
+        return list(self._published)
 
     def stop(self, grace: float = 0.3) -> None:
         """Send nothing more: the iteration goes on with the rows of replies already received
         and of those landing within ``grace`` seconds, then ends. ``covered()`` then says what
         of the listing is complete (an export interrupted this way loses the least)."""
-        self._control.halt(grace)
+        self._stop.halt(None, grace)
 
     def close(self) -> None:
         """Stop the listing: nothing more is sent; what is in flight is dropped."""
-        self._rows.close()  # type: ignore[attr-defined]
+        self._stop.halt()
+        self._deliveries.close()
 
 
 class Bitrix:
@@ -113,13 +115,14 @@ class Bitrix:
     Keyword-only: ``max_workers`` (a cap on requests in flight and threads; by default
     ``request_pool_size``, and fewer are in flight whenever the portal's rate times its time
     per request needs fewer), ``timeout`` (seconds or ``(connect, read)``),
-    ``retry`` (a :class:`~bitrix_fast.run.retry.Retry`, or a number of retries), ``limiter`` (any
-    object with ``acquire()``, ``on_refused()``, ``rate``, ``burst`` -- e.g. a shared
-    ``RedisLimiter``; if it also has ``budget(limit)``, the operating budget comes from
-    there), ``progress`` (None: a bar when ``verbose`` and stderr is a terminal),
-    ``deadline`` (seconds: the longest any one call may take, unless the call passes its own
+    ``retry`` (a :class:`~bitrix_fast.Retry`, or a number of retries), ``limiter`` (a
+    shared :class:`~bitrix_fast.pacing.shared.RedisLimiter`, which also shares the operating
+    budget, or any object with ``acquire()``, ``on_refused()``, ``rate``, ``burst``),
+    ``progress`` (None: a bar when ``verbose`` and stderr is a terminal), ``deadline``
+    (seconds: the longest any one call may take, unless the call passes its own
     ``deadline=``; then it raises :class:`~bitrix_fast.errors.DeadlineExceeded`, having sent
-    nothing more, saying how far it got).
+    nothing more, saying how far it got). ``transport`` and ``clock`` replace the HTTP
+    transport and the system clock (tests: :mod:`bitrix_fast.testing`).
     """
 
     def __init__(
@@ -141,50 +144,31 @@ class Bitrix:
         limiter: Any = None,
         progress: ProgressSetting = None,
         deadline: Optional[float] = None,
+        transport: Optional[Transport] = None,
+        clock: Optional[Clock] = None,
     ) -> None:
-        _check_constructor(request_pool_size, requests_per_second, batch_size,
-                           operating_time_limit, client, ssl, max_workers)
-        Control.start("Bitrix", deadline, time.monotonic)  # checks it
-        self._deadline = deadline
-        self.verbose = bool(verbose)
-        self.batch_size = batch_size
-        self._progress = progress
-        self._credentials = auth.credentials(webhook, token_func)
-        # As many requests in flight as the portal admits at once (its burst: 50, 250 on
-        # Enterprise): threads waiting on sockets are cheap, and on a portal whose batches
-        # take seconds, rate x time per request is what reaches its rate (see inflight.py).
-        # The engine's in-flight limit keeps fewer in flight whenever that is enough.
-        workers = max_workers or request_pool_size
-        self._workers = workers
-        clock = SystemClock()
-        credentials = self._credentials
-        self._transport = Sender(
-            credentials,
-            RequestsTransport(credentials.base_url, session=client, pool_size=workers,
-                              verify=ssl, hide=lambda text: redact(text, credentials.secrets)),
-            clock=clock, timeout=timeout_pair(timeout))
-        self._limiter = limiter if limiter is not None else _portal_bucket(
-            requests_per_second, request_pool_size, clock,
-            urlsplit(self._credentials.base_url).netloc)
-        # A shared limiter (RedisLimiter) shares the operating budget too.
-        shared_budget = getattr(self._limiter, "budget", None)
-        budget = (shared_budget(float(operating_time_limit)) if callable(shared_budget)
-                  else OperatingBudget(limit=float(operating_time_limit), clock=clock,
-                                       margin=_budget_margin(operating_time_limit)))
-        self._engine = Engine(
-            self._transport, self._credentials,
-            limiter=self._limiter,
-            budget=budget,
-            retry=Retry.from_value(retry),
-            retry_budget=RetryBudget(),
-            throttle=AdaptiveThrottle(self._limiter.rate, workers, clock=clock),
-            gate=ConcurrencyGate(workers),
-            inflight=InFlight(workers),
-            clock=clock,
-            respect_budget=respect_velocity_policy,
-        )
-        self._pool: Optional[ThreadPoolExecutor] = None
-        self._pool_lock = threading.Lock()
+        config = ClientConfig.build(
+            webhook, token_func, verbose, respect_velocity_policy, request_pool_size,
+            requests_per_second, batch_size, operating_time_limit, client, ssl,
+            max_workers=max_workers, timeout=timeout, retry=retry, limiter=limiter,
+            progress=progress, deadline=deadline)
+        self._setup(build(config, transport=transport, clock=clock))
+
+    @classmethod
+    def from_config(cls, config: ClientConfig, *, transport: Optional[Transport] = None,
+                    clock: Optional[Clock] = None) -> "Bitrix":
+        """A client built from a configuration value (the command line builds one)."""
+        client = cls.__new__(cls)
+        client._setup(build(config, transport=transport, clock=clock))
+        return client
+
+    def _setup(self, parts: Parts) -> None:
+        self._parts = parts
+        self._config = parts.config
+        self._scheduler = parts.scheduler
+        self._engine = parts.engine
+        self.verbose = parts.config.verbose
+        self.batch_size = parts.config.batch_size
         self._closed = False
 
     # -- reading lists --------------------------------------------------------------------
@@ -192,23 +176,25 @@ class Bitrix:
     def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
                 deadline: Optional[float] = None) -> List[Dict[str, Any]]:
         """Every row of a list method, each once, sorted by ID (unless the call sets its own
-        order) -- or an error that says what could not be read (see README: how a list is
+        order) -- or an error that says what could not be read (see the docs: how a list is
         proven complete). A method that answers with a dict instead of rows gets that dict
         back (a one-key dict unwrapped, as fast_bitrix24 does). Warns as fast_bitrix24 warns:
         a method that is not a list, ``select: ["*"]`` with no filter, None in a filter."""
         method = check_method(method)
-        control = self._control(method, deadline)
-        compat.warn_get_all(method, params)
-        plan = self._plan(method, params)
-        rows = list(self._iterate(method, plan, read_ahead=None, control=control))
-        if plan.result_dict is not None:
-            return compat.unwrap(method, plan.result_dict)
-        return plan.finish(rows)
+        stop = self._stop(method, deadline)
+        checked = Params.listing(method, params)
+        compat.warn_get_all(checked)
+        listing = self._listing(checked)
+        rows = [row for delivery in self._deliveries(listing, stop, read_ahead=None)
+                for row in delivery.items]
+        if listing.result_dict is not None:
+            return compat.unwrap(method, listing.result_dict)  # type: ignore[no-any-return]
+        return listing.finish(rows)
 
     def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None,
                  *, read_ahead: Optional[int] = None,
                  skip: Iterable[Tuple[int, int]] = (),
-                 deadline: Optional[float] = None) -> "Rows":
+                 deadline: Optional[float] = None) -> Rows:
         """Every row of a list method, yielded as replies arrive, each ID once, in no
         particular order. At most ``read_ahead`` requests' worth of rows are held at a time
         (by default as many as may be in flight: ``request_pool_size``, ~2,500 rows each),
@@ -221,10 +207,9 @@ class Bitrix:
                                        not isinstance(read_ahead, int) or read_ahead < 1):
             raise ValueError(f"iter_all(): read_ahead must be an int >= 1, got {read_ahead!r}")
         method = check_method(method)
-        control = self._control(method, deadline)
-        plan = self._plan(method, params, skip=_intervals(skip))
-        return Rows(self._iterate(method, plan, read_ahead=read_ahead, control=control), plan,
-                    control)
+        stop = self._stop(method, deadline)
+        listing = self._listing(Params.listing(method, params), skip=_intervals(skip))
+        return Rows(self._deliveries(listing, stop, read_ahead=read_ahead), listing, stop)
 
     def get_by_ID(self, method: str, ID_list: Iterable[Any], ID_field_name: str = "ID",
                   params: Optional[Mapping[str, Any]] = None, *,
@@ -235,38 +220,39 @@ class Bitrix:
         one-element list as its element), as fast_bitrix24 returns it. A failure raises
         :class:`BatchError` keyed the same way."""
         method = check_method(method)
-        control = self._control(method, deadline)
-        base = check_params(params, method)
+        stop = self._stop(method, deadline)
+        base = Params(method, params)
         if not isinstance(ID_field_name, str) or not ID_field_name.strip():
             raise TypeError("ID_field_name must be a non-empty str")
         if isinstance(ID_list, (str, bytes, Mapping)) or not isinstance(ID_list, Iterable):
             raise TypeError("ID_list must be an iterable of IDs")
         field = ID_field_name.strip()
-        if field in base:
+        if field in base.raw:
             raise ValueError(f"get_by_ID(): params must not contain {field!r}; it comes "
                              f"from ID_list")
-        compat.warn_none_in_filter(method, params)
+        compat.warn_none_in_filter(base)
         # IDs that print alike (5 and "5") are one command, as they are one key of the answer.
         labelled: Dict[str, Any] = {}
         for ID in ID_list:
             labelled.setdefault(compat.id_label(ID), ID)
         labels = list(labelled)
         try:
-            results = self._bulk(method, [{field: ID, **base} for ID in labelled.values()],
-                                 control)
+            results = self._bulk(method, [{field: ID, **base.raw} for ID in labelled.values()],
+                                 stop)
         except (BatchError, DeadlineExceeded, Cancelled) as error:
-            report = error if isinstance(error, BatchError) else getattr(error, "partial", None)
+            report = error if isinstance(error, BatchError) else error.partial
             if isinstance(error, BatchError):
                 _raise_if_refused_as_a_whole(error)
             if report is not None:
-                for name in ("results", "errors", "in_doubt", "not_sent"):
-                    setattr(report, name, {labels[i]: value
-                                           for i, value in getattr(report, name).items()})
+                report.results = {labels[i]: v for i, v in report.results.items()}
+                report.errors = {labels[i]: v for i, v in report.errors.items()}
+                report.in_doubt = {labels[i]: v for i, v in report.in_doubt.items()}
+                report.not_sent = {labels[i]: v for i, v in report.not_sent.items()}
             raise
         return compat.by_id({labels[index]: results[index] for index in range(len(labels))})
 
     def first_pages(self, method: str, params_list: Sequence[Mapping[str, Any]], *,
-                    deadline: Optional[float] = None) -> List["Page"]:
+                    deadline: Optional[float] = None) -> List[Page]:
         """The first page (up to 50 rows) of ``method`` for each parameter set, with the
         server's ``total`` and ``next`` for it: one counted command each, 50 commands per
         request, requests in parallel; results in input order.
@@ -275,30 +261,21 @@ class Bitrix:
         ["ID"]}`` asks how many rows an ID range holds. Counts are the server's claims
         (a COUNT over joins can exceed the rows); any failed command raises its error."""
         method = check_method(method)
-        control = self._control(method, deadline)
+        stop = self._stop(method, deadline)
         if isinstance(params_list, (str, bytes, Mapping)) or not isinstance(params_list,
                                                                             Sequence):
             raise TypeError("first_pages(): params_list must be a list of parameter dicts")
-        prepared = []
-        for params in params_list:
-            checked = check_list_params(params, method)
-            prepared.append({**checked, "start": 0})
-        chunks = [list(range(start, min(start + self.batch_size, len(prepared))))
-                  for start in range(0, len(prepared), self.batch_size)]
-
-        def run(chunk: List[int]) -> List[CommandResult]:
-            commands = [Command(f"c{n:04d}", method, prepared[i]) for n, i in enumerate(chunk)]
-            return self._engine.batch(commands, read_only=True, control=control)
-
+        prepared = [Params.listing(method, params).raw for params in params_list]
+        source = FirstPages(method, prepared, batch_size=self.batch_size)
+        answers: Dict[int, CommandResult] = {}
+        for delivery in self._scheduler.run(source, stop):
+            answers.update(delivery.items)
         facts = methods.list_facts(method)
         pages: List[Page] = []
-        for outcomes in map_ordered(run, chunks, self._pool_(), check=_check(control)):
-            for outcome in outcomes:
-                if not outcome.ok:
-                    raise outcome.error or BitrixError(f"{method}: a page was not read")
-                rows = rows_of(outcome.result, facts)
-                pages.append(Page(rows if rows is not None else [], outcome.total,
-                                  outcome.next))
+        for position in range(len(prepared)):
+            outcome = answers[position]
+            rows = rows_of(outcome.result, facts)
+            pages.append(Page(rows if rows is not None else [], outcome.total, outcome.next))
         return pages
 
     # -- calling methods ------------------------------------------------------------------
@@ -322,37 +299,26 @@ class Bitrix:
         if raw:
             return self._raw(method, items, deadline)
         method = check_method(method)
-        control = self._control(method, deadline)
+        stop = self._stop(method, deadline)
         compat.warn_call(method)
         if items is None or isinstance(items, Mapping):
-            params = check_params(items, method)
-            envelope = self._engine.call(method, params, read_only=methods.is_read_only(method),
-                                         control=control)
+            params = Params(method, items)
+            envelope = self._one(method, params.raw, methods.is_read_only(method), stop)
             return compat.call_one(method, envelope.get("result") if isinstance(envelope, dict)
                                    else envelope)
         if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
             raise TypeError("items must be a dict or a list of dicts")
-        prepared = [check_params(item, method) for item in items]
+        prepared = [Params(method, item).raw for item in items]
         try:
-            results = self._bulk(method, prepared, control)
+            results = self._bulk(method, prepared, stop)
         except (BatchError, DeadlineExceeded, Cancelled) as error:
-            report = error if isinstance(error, BatchError) else getattr(error, "partial", None)
+            report = error if isinstance(error, BatchError) else error.partial
             if isinstance(error, BatchError):
                 _raise_if_refused_as_a_whole(error)
             if report is not None:
                 report.results = {i: compat.unwrap(method, r) for i, r in report.results.items()}
             raise
         return compat.call_many(method, [results[index] for index in range(len(prepared))])
-
-    def _raw(self, method: str, items: Any, deadline: Optional[float] = None) -> Any:
-        name = methods.normalize(method)
-        control = self._control(name, deadline)
-        params = {} if items is None else items
-        if not isinstance(params, (Mapping, list)):
-            raise TypeError("call(raw=True) sends items as the JSON body: a dict or a list")
-        read_only = (_batch_reads_only(params) if name == "batch"
-                     else methods.is_read_only(name))
-        return self._engine.call(name, params, read_only=read_only, control=control)
 
     def iter_call(self, method: str, items: Iterable[Mapping[str, Any]], *,
                   look_ahead: Optional[int] = None,
@@ -361,7 +327,7 @@ class Bitrix:
                   deadline: Optional[float] = None) -> BulkCall:
         """Call ``method`` once per item of ``items`` (any iterable of parameter dicts, read
         lazily), 50 items per batch request, batches in parallel; yield one
-        :class:`~bitrix_fast.writes.bulk.Outcome` per item as each batch returns (not in input
+        :class:`~bitrix_fast.Outcome` per item as each batch returns (not in input
         order): its input ``index`` and a ``status`` -- ``RESULT`` (``.result``), ``ERROR``
         (``.error``), ``IN_DOUBT`` (the request may have run: check before resending) or
         ``NOT_SENT`` (never sent: safe to send again).
@@ -369,9 +335,11 @@ class Bitrix:
         At most ``look_ahead`` batches (default: twice the worker threads) are submitted at a
         time, so memory stays flat however long the input. An authentication error stops the
         call: nothing more is sent and every item not sent comes out ``NOT_SENT``. So do
-        ``stop()``, ``close()`` and Ctrl+C, after waiting for the requests in flight (at most
+        ``stop()`` and ``close()``, after waiting for the requests in flight (at most
         ``stop_wait`` seconds, by default the request timeout; what still runs is then in
-        doubt); Ctrl+C is re-raised once every item is reported. See :mod:`bitrix_fast.writes.bulk`.
+        doubt). A Ctrl+C while the call waits for replies does the same with a short grace,
+        and ``KeyboardInterrupt`` is raised once every item is reported; the library installs
+        no signal handler (see :mod:`bitrix_fast.writes.bulk`).
 
         ``on_send(indexes)``, if given, is called in a worker thread just before each batch
         is sent, with its items' indexes: where a journal records "about to be sent", so that
@@ -386,51 +354,26 @@ class Bitrix:
 
         Results are unwrapped as ``call`` unwraps them (``{"item": {...}}`` -> ``{...}``).
         """
-        return self._iter_call(method, items, look_ahead=look_ahead, stop_wait=stop_wait,
-                               on_send=on_send, unwrap=True,
-                               control=self._control(method, deadline))
-
-    def _iter_call(self, method: str, items: Iterable[Mapping[str, Any]], *,
-                   look_ahead: Optional[int], stop_wait: Optional[float],
-                   on_send: Optional[Callable[[Tuple[int, ...]], None]],
-                   unwrap: bool, control: Optional[Control]) -> BulkCall:
         method = check_method(method)
+        stop = self._stop(method, deadline)
         if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
             raise TypeError(f"{method}: items must be an iterable of parameter dicts")
         if look_ahead is None:
-            look_ahead = 2 * self._workers
+            look_ahead = 2 * self._config.workers
         if not isinstance(look_ahead, int) or isinstance(look_ahead, bool) or look_ahead < 1:
             raise ValueError(f"{method}: look_ahead must be an int >= 1, got {look_ahead!r}")
         if stop_wait is None:
-            stop_wait = sum(self._transport.timeout)
+            stop_wait = self._config.stop_wait
         if not isinstance(stop_wait, (int, float)) or isinstance(stop_wait, bool) or stop_wait < 0:
             raise ValueError(f"{method}: stop_wait must be seconds >= 0, got {stop_wait!r}")
-        read_only = methods.is_read_only(method)
-        total = len(items) if isinstance(items, Sized) else None
-
-        def run(chunk: Chunk, before_send: Callable[[], None]) -> List[CommandResult]:
-            if chunk.single:
-                return [self._single(method, dict(chunk.items[0]), read_only, before_send,
-                                     control)]
-            commands = [Command(f"c{n:04d}", method, params)
-                        for n, params in enumerate(chunk.items)]
-            return self._engine.batch(commands, read_only=read_only, before_send=before_send,
-                                      control=control)
-
-        return BulkCall(
-            method, items, run, self._pool_(),
-            read_only=read_only, batch_size=self.batch_size, look_ahead=look_ahead,
-            stop_wait=float(stop_wait),
-            check=lambda item: check_params(item, method),
-            batchable=can_encode,
-            # _bulk hands results on exactly as the portal gave them: call() and get_by_ID()
-            # shape them by what was asked (compat), which unwrapping here would spoil.
-            unwrap=(lambda result: compat.unwrap(method, result)) if unwrap else (lambda r: r),
-            progress=lambda: make_progress(self._progress, self.verbose, method, total=total,
-                                           unit="items", burst=getattr(self._limiter, "burst", 50)),
-            on_send=on_send,
-            control=control,
-        )
+        source = self._bulk_source(method, items, stop, unwrap=True, on_send=on_send,
+                                   stop_wait=float(stop_wait), keep=False)
+        bar = make_progress(self._config.progress, self.verbose, method, total=source.total,
+                            unit="items", burst=self._parts.limiter.burst)
+        chunks = self._scheduler.run(source, stop, look_ahead=look_ahead,
+                                     interrupt_grace=BulkCall.INTERRUPT_GRACE,
+                                     cancel_grace=float(stop_wait), progress=bar.update)
+        return BulkCall(source, chunks, stop, stop_wait=float(stop_wait), on_end=bar.close)
 
     def call_batch(self, params: Mapping[str, Any], *,
                    deadline: Optional[float] = None) -> Any:
@@ -450,21 +393,23 @@ class Bitrix:
             if not isinstance(command, str):
                 raise TypeError(f"call_batch(): command {label!r} must be a 'method?query' str")
         read_only = _batch_reads_only(params)
-        envelope = self._engine.call("batch", dict(params), read_only=read_only,
-                                     control=self._control("batch", deadline))
-        halt = {str(k).lower(): v for k, v in params.items()}.get("halt")
+        envelope = self._one("batch", dict(params), read_only, self._stop("batch", deadline))
+        halt_key = find_key(params, "halt")
+        halt = None if halt_key is None else params[halt_key]
+        credentials = self._parts.credentials
         # A reply without a command's result (labels missing, a null or garbled result)
         # loses nothing and claims nothing: the command is in doubt; with halt=1, the
         # commands after the failed one were simply not run.
         outcomes = unpack(envelope.get("result") if isinstance(envelope, dict) else None,
                           [Command(str(label), _method_of(cmd, label)) for label in cmd],
                           halt=halt not in (None, False, 0, "0", ""),
-                          hide=lambda text: redact(text, self._credentials.secrets))
+                          hide=lambda text: redact(text, credentials.secrets))
         results = {o.label: o.result for o in outcomes if o.ok}
         doubt = {o.label for o in outcomes if o.in_doubt and not read_only}
         errors = {o.label: o.error for o in outcomes
                   if o.error is not None and o.label not in doubt}
-        in_doubt = {o.label: o.error for o in outcomes if o.label in doubt}
+        in_doubt = {o.label: o.error or missing(Command(o.label, o.method))
+                    for o in outcomes if o.label in doubt}
         if errors or in_doubt:
             raise BatchError("batch", results=results, errors=errors, in_doubt=in_doubt)
         if _batch_listed(params):  # a list of commands gets a list back, as the portal sends
@@ -482,9 +427,9 @@ class Bitrix:
         if re.search(r"\.(list|get)$", branch):
             raise ValueError(f"list_and_get(): {method_branch!r} must be a branch such as "
                              f"'crm.lead', without '.list' or '.get'")
-        control = self._control(branch, deadline)
+        stop = self._stop(branch, deadline)
         rows = self.get_all(f"{branch}.list", {"select": [ID_field_name]},
-                            deadline=control.remaining())
+                            deadline=stop.remaining())
         try:
             ids = [row[ID_field_name] for row in rows]
         except (TypeError, KeyError):
@@ -492,7 +437,7 @@ class Bitrix:
                              f"{ID_field_name!r} field; it cannot be used with this branch "
                              f"(pass ID_field_name?)") from None
         return self.get_by_ID(f"{branch}.get", ids, ID_field_name,
-                              deadline=control.remaining())
+                              deadline=stop.remaining())
 
     # -- control --------------------------------------------------------------------------
 
@@ -519,9 +464,8 @@ class Bitrix:
         if self._closed:
             return
         self._closed = True
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        self._transport.close()
+        self._parts.pool.shutdown(wait=True)
+        self._parts.sender.close()
 
     def __enter__(self) -> "Bitrix":
         return self
@@ -530,129 +474,106 @@ class Bitrix:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Bitrix {self._credentials.display}>"
+        return f"<Bitrix {self._parts.credentials.display}>"
 
     # -- internals --------------------------------------------------------------------------
 
-    def _pool_(self) -> ThreadPoolExecutor:
+    def _stop(self, method: str, deadline: Optional[float]) -> Stop:
+        """This call's stop context: its deadline (its own, else the client's) and the
+        cancel signal of its async task."""
         if self._closed:
             raise RuntimeError("this Bitrix client is closed")
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="bitrix_fast")
-            return self._pool
+        return Stop.start(method, self._config.deadline if deadline is None else deadline,
+                          self._parts.clock)
 
-    def _plan(self, method: str, params: Optional[Mapping[str, Any]], *,
-              skip: Sequence[Tuple[int, int]] = ()) -> Listing:
-        checked = check_list_params(params, method)
-        return Listing(method, checked, methods.list_facts(method), batch_size=self.batch_size,
-                       single=not can_encode(checked), skip=skip)
+    def _listing(self, params: Params, *, skip: Sequence[Tuple[int, int]] = ()) -> Listing:
+        method = params.method
+        return Listing(method, params.raw, methods.list_facts(method),
+                       batch_size=self.batch_size, single=not can_encode(params.raw),
+                       skip=skip)
 
-    def _control(self, method: str, deadline: Optional[float]) -> Control:
-        """This call's deadline (its own, else the client's) and cancel signal."""
-        return Control.start(method, self._deadline if deadline is None else deadline,
-                             time.monotonic)
-
-    def _iterate(self, method: str, plan: Listing, *, read_ahead: Optional[int],
-                 control: Control) -> Iterator[Any]:
-        in_flight = self._workers if read_ahead is None else min(read_ahead, self._workers)
+    def _deliveries(self, listing: Listing, stop: Stop, *, read_ahead: Optional[int]
+                    ) -> Generator[Delivery[Dict[str, Any]], None, None]:
+        workers = self._config.workers
+        look_ahead = workers if read_ahead is None else min(read_ahead, workers)
         handed = [0]
-        control.progress = lambda: (f"{handed[0]:,} rows" +
-                                    (f" of ~{plan.total:,}" if plan.total else ""))
+        stop.progress = lambda: (f"{handed[0]:,} rows" +
+                                 (f" of ~{listing.total:,}" if listing.total else ""))
+        with make_progress(self._config.progress, self.verbose, stop.method) as bar:
+            for delivery in self._scheduler.run(listing, stop, look_ahead=look_ahead,
+                                                progress=bar.update):
+                handed[0] += len(delivery.items)
+                yield delivery
 
-        def run(work: Work) -> List[CommandResult]:
-            return self._run(work, control)
+    def _one(self, method: str, params: Mapping[str, Any], read_only: bool,
+             stop: Stop) -> Any:
+        """One call's envelope (errors raised), through the scheduler like all work."""
+        (answer,) = [result for delivery in
+                     self._scheduler.run(OneCall(method, params, read_only=read_only), stop)
+                     for result in delivery.items]
+        return answer.envelope
 
-        check = _check(control)
-        with make_progress(self._progress, self.verbose, method) as bar:
-            for row in drive(plan, run, self._pool_(), max_in_flight=in_flight,
-                             on_rows=bar.update,
-                             check=None if check is None else partial(control.check,
-                                                                       halts=False),
-                             halted=lambda: (control.grace_until if control.halted.is_set()
-                                             else None),
-                             is_halt=lambda error: isinstance(error, Halted)):
-                handed[0] += 1
-                yield row
+    def _raw(self, method: str, items: Any, deadline: Optional[float] = None) -> Any:
+        name = methods.normalize(method)
+        stop = self._stop(name, deadline)
+        params = {} if items is None else items
+        if not isinstance(params, Mapping):
+            raise TypeError("call(raw=True) sends items as the JSON body: a dict")
+        read_only = (_batch_reads_only(params) if name == "batch"
+                     else methods.is_read_only(name))
+        return self._one(name, params, read_only, stop)
 
-    def _run(self, work: Work, control: Optional[Control] = None) -> List[CommandResult]:
-        if work.single:
-            (command,) = work.commands
-            envelope = self._engine.call(command.method, dict(command.params), read_only=True,
-                                         control=control)
-            return [_as_result(command, envelope)]
-        return self._engine.batch(work.commands, resend=not work.chained, read_only=all(
-            methods.is_read_only(c.method) for c in work.commands), control=control)
+    def _bulk_source(self, method: str, items: Iterable[Any], stop: Stop, *, unwrap: bool,
+                     on_send: Optional[Callable[[Tuple[int, ...]], None]], stop_wait: float,
+                     keep: bool) -> BulkSource:
+        return BulkSource(
+            method, items, stop, read_only=methods.is_read_only(method),
+            batch_size=self.batch_size, check=lambda item: Params(method, item).raw,
+            batchable=can_encode,
+            # _bulk hands results on exactly as the portal gave them: call() and get_by_ID()
+            # shape them by what was asked (compat), which unwrapping here would spoil.
+            unwrap=(lambda result: compat.unwrap(method, result)) if unwrap else (lambda r: r),
+            on_send=on_send, stop_wait=stop_wait, keep=keep)
 
-    def _bulk(self, method: str, items: List[Dict[str, Any]],
-              control: Optional[Control] = None) -> Dict[int, Any]:
-        """Run one command per item; {position: unwrapped result}, or BatchError holding every
-        result, error, item in doubt and item not sent. Ctrl+C raises
-        :class:`~bitrix_fast.writes.bulk.Interrupted` (a KeyboardInterrupt) holding the same; a
+    def _bulk(self, method: str, items: List[Dict[str, Any]], stop: Stop) -> Dict[int, Any]:
+        """Run one command per item; {position: result as the portal gave it}, or BatchError
+        holding every result, error, item in doubt and item not sent. Ctrl+C raises
+        :class:`~bitrix_fast.Interrupted` (a KeyboardInterrupt) holding the same; a
         passed deadline raises DeadlineExceeded, a cancel Cancelled, with it as ``partial``."""
-        outcomes: List[Outcome] = []
+        source = self._bulk_source(method, items, stop, unwrap=False, on_send=None,
+                                   stop_wait=self._config.stop_wait, keep=True)
+        bar = make_progress(self._config.progress, self.verbose, method, total=len(items),
+                            unit="items", burst=self._parts.limiter.burst)
+        kept = source.outcomes if source.outcomes is not None else []
         try:
-            for outcome in self._iter_call(method, items, look_ahead=None, stop_wait=None,
-                                           on_send=None, unwrap=False, control=control):
-                outcomes.append(outcome)
+            with bar:
+                for _ in self._scheduler.run(source, stop,
+                                             look_ahead=2 * self._config.workers,
+                                             interrupt_grace=BulkCall.INTERRUPT_GRACE,
+                                             cancel_grace=self._config.stop_wait,
+                                             progress=bar.update):
+                    pass  # the source keeps every outcome
         except KeyboardInterrupt:
-            raise Interrupted(bulk.report(method, outcomes)[1]) from None
-        except (DeadlineExceeded, Cancelled) as stopped:
-            report = bulk.report(method, outcomes)[1]
-            if isinstance(stopped, DeadlineExceeded):
-                raise DeadlineExceeded(method, stopped.seconds, stopped.progress,
-                                       partial=report) from None
-            cancelled = Cancelled(str(stopped))
-            cancelled.partial = report  # type: ignore[attr-defined]
-            raise cancelled from None
-        results, error = bulk.report(method, outcomes)
+            raise Interrupted(self._whole_report(method, source, kept)) from None
+        except DeadlineExceeded as stopped:
+            raise DeadlineExceeded(method, stopped.seconds, stopped.progress,
+                                   partial=self._whole_report(method, source, kept)) from None
+        except Cancelled as stopped:
+            raise Cancelled(str(stopped),
+                            partial=self._whole_report(method, source, kept)) from None
+        results, error = bulk.report(method, kept)
         if error.errors or error.in_doubt or error.not_sent:
             raise error
         return results
 
-    def _single(self, method: str, params: Dict[str, Any], read_only: bool,
-                before_send: Optional[Callable[[], None]] = None,
-                control: Optional[Control] = None) -> CommandResult:
-        """One item as its own JSON call, its failure recorded rather than raised."""
-        command = Command("c0000", method, params)
-        try:
-            envelope = self._engine.call(method, params, read_only=read_only,
-                                         before_send=before_send, control=control)
-        except BitrixError as error:
-            doubt = not read_only and may_have_executed(error)
-            return CommandResult(command.label, method, error=error, in_doubt=doubt,
-                                 executed=doubt)
-        return _as_result(command, envelope)
-
-
-#: Tokens of the portal's burst left unused. Requests arrive a little later or earlier than
-#: their tokens were granted (threads, the GIL, the network); a portal running at its limit
-#: refuses the one that arrives early. Two tokens absorb 1 s of jitter at 2 req/s and 0.1 s at
-#: 20 req/s (measured on the sandbox: 2 refusals in 6 stress runs without, none with).
-HEADROOM = 2
-
-
-def _portal_bucket(rate: float, burst: int, clock: Any, portal: str) -> TokenBucket:
-    """The bucket of ``portal`` (host:port), its level shared with every other client of
-    that portal on this machine (see :mod:`.bucket_state`)."""
-    state = bucket_state.state_for(portal)
-    if burst > HEADROOM:
-        return TokenBucket(rate=rate, burst=burst, clock=clock, headroom=HEADROOM, state=state)
-    # A burst too small to spare a token: pace 2% under the rate instead.
-    return TokenBucket(rate=rate * 0.98, burst=burst, clock=clock, state=state)
-
-
-def _budget_margin(limit: float) -> float:
-    """Seconds short of the operating limit at which a method waits for the reset: 5 s of
-    480 (b24jssdk's figure, for replies already in flight), a tenth of smaller budgets."""
-    return min(5.0, limit / 10)
-
-
-def _check(control: Optional[Control]) -> Optional[Callable[[], None]]:
-    """``control.check`` when the call can stop early (a deadline, a cancel signal)."""
-    if control is None or (control.until is None and control.cancel is None):
-        return None
-    return control.check
+    def _whole_report(self, method: str, source: BulkSource, kept: List[Outcome]
+                      ) -> BatchError:
+        """Every item's fate after a stop that left the run early: what was reported, what
+        was handed out and never answered, and the rest."""
+        reason = Stopped(f"{method}: interrupted before this item was sent")
+        source.unresolved(reason)
+        source.leftovers(reason)
+        return bulk.report(method, kept)[1]
 
 
 def _intervals(skip: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
@@ -664,12 +585,6 @@ def _intervals(skip: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
             raise TypeError("skip must be (lo, hi) pairs of integer IDs") from None
         out.append((lo, hi))
     return out
-
-
-def _as_result(command: Command, envelope: Any) -> CommandResult:
-    body = envelope if isinstance(envelope, dict) else {"result": envelope}
-    return CommandResult(command.label, command.method, result=body.get("result"),
-                         total=body.get("total"), next=body.get("next"), time=body.get("time"))
 
 
 def _raise_if_refused_as_a_whole(error: BatchError) -> None:
@@ -684,7 +599,8 @@ def _raise_if_refused_as_a_whole(error: BatchError) -> None:
 
 def _batch_commands(params: Mapping[str, Any]) -> Dict[str, Any]:
     """``cmd`` of a batch's parameters (any case) as ``{label: command}``; {} if missing."""
-    cmd = {str(k).lower(): v for k, v in params.items()}.get("cmd")
+    key = find_key(params, "cmd")
+    cmd = None if key is None else params[key]
     if isinstance(cmd, (list, tuple)):
         return {str(index): value for index, value in enumerate(cmd)}
     return dict(cmd) if isinstance(cmd, Mapping) else {}
@@ -692,7 +608,8 @@ def _batch_commands(params: Mapping[str, Any]) -> Dict[str, Any]:
 
 def _batch_listed(params: Mapping[str, Any]) -> bool:
     """True when a batch's ``cmd`` is a list (its reply's results are then a list too)."""
-    return isinstance({str(k).lower(): v for k, v in params.items()}.get("cmd"), (list, tuple))
+    key = find_key(params, "cmd")
+    return key is not None and isinstance(params[key], (list, tuple))
 
 
 def _batch_reads_only(params: Any) -> bool:
@@ -711,25 +628,3 @@ def _batch_reads_only(params: Any) -> bool:
 def _method_of(cmd: Mapping[str, Any], label: Any) -> str:
     command = cmd.get(str(label), "")
     return command.split("?", 1)[0] if isinstance(command, str) else ""
-
-
-def _check_constructor(pool: Any, rps: Any, batch_size: Any, limit: Any, client: Any,
-                       ssl: Any, max_workers: Any) -> None:
-    def positive_int(name: str, value: Any) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-
-    positive_int("request_pool_size", pool)
-    if not isinstance(rps, (int, float)) or isinstance(rps, bool) or rps <= 0:
-        raise ValueError(f"requests_per_second must be a number > 0, got {rps!r}")
-    positive_int("batch_size", batch_size)
-    if batch_size > MAX_COMMANDS:
-        raise ValueError(f"batch_size must be at most {MAX_COMMANDS}, got {batch_size}")
-    if not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit <= 0:
-        raise ValueError(f"operating_time_limit must be a number > 0, got {limit!r}")
-    if client is not None and not isinstance(client, requests.Session):
-        raise TypeError("client must be a requests.Session (bitrix_fast does not use aiohttp)")
-    if not isinstance(ssl, (bool, str)):
-        raise TypeError("ssl must be True, False, or the path of a CA bundle")
-    if max_workers is not None:
-        positive_int("max_workers", max_workers)

@@ -23,6 +23,7 @@ import warnings
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .protocol import methods
+from .protocol.params import Params
 
 #: Endings fast_bitrix24 takes for list methods (``call`` warns on these) ...
 LIST_ENDINGS = (".list", ".getlist", ".fields", ".getavaliableforpayment", ".types")
@@ -69,7 +70,8 @@ def id_label(ID: Any) -> str:
     if isinstance(ID, str):
         return ID
     try:
-        return next(iter(json.loads(json.dumps({ID: None}))))
+        label: str = next(iter(json.loads(json.dumps({ID: None}))))
+        return label
     except (TypeError, ValueError):
         raise TypeError(f"get_by_ID(): IDs must be str or int, got {ID!r}") from None
 
@@ -98,26 +100,26 @@ def _wrapped(method: str, result: Any) -> bool:
 # caller's line), so each warning points at the user's line.
 
 
-def warn_get_all(method: str, params: Optional[Mapping[str, Any]], stacklevel: int = 2) -> None:
+def warn_get_all(params: Params, stacklevel: int = 2) -> None:
     """What fast_bitrix24's ``get_all`` warns about before it sends anything."""
     level = stacklevel + 1
+    method = params.method
     if not method.endswith(GET_ALL_ENDINGS):
         warnings.warn(f"get_all() is meant for list methods (names ending in "
                       f"{', '.join(GET_ALL_ENDINGS)}); {method!r} is not one. "
                       f"Use call() or get_by_ID() instead.", UserWarning, stacklevel=level)
-    clauses = _clauses(params)
-    select = clauses.get("SELECT")
+    select = params.value("select")
     if isinstance(select, (list, tuple, set, frozenset)) and "*" in select \
-            and "FILTER" not in clauses:
+            and params.key("filter") is None:
         warnings.warn(f"{method}: selecting all fields ('*') with no filter reads every field "
                       f"of every row: slow, and it spends the method's server-time budget.",
                       UserWarning, stacklevel=level)
-    warn_none_in_filter(method, params, stacklevel=level)
+    warn_none_in_filter(params, stacklevel=level)
 
 
-def warn_none_in_filter(method: str, params: Optional[Mapping[str, Any]],
-                        stacklevel: int = 2) -> None:
-    flt = _clauses(params).get("FILTER")
+def warn_none_in_filter(params: Params, stacklevel: int = 2) -> None:
+    method = params.method
+    flt = params.value("filter")
     if isinstance(flt, Mapping) and any(value is None for value in flt.values()):
         warnings.warn(f"{method}: None as a filter value confuses Bitrix24; use an empty "
                       f"string, 'null' or 'false'.", UserWarning, stacklevel=stacklevel + 1)
@@ -135,9 +137,3 @@ def warn_list_and_get(stacklevel: int = 2) -> None:
     warnings.warn("list_and_get() is deprecated: one get per row costs 50 times the "
                   "requests of get_all(); use get_all() with a select.", DeprecationWarning,
                   stacklevel=stacklevel + 1)
-
-
-def _clauses(params: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    if not isinstance(params, Mapping):
-        return {}
-    return {str(key).strip().upper(): value for key, value in params.items()}

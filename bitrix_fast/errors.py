@@ -23,9 +23,11 @@
     ├── RetryExhausted            a retryable failure kept happening; .last_error is the last one
     ├── ListingError              a list method's replies cannot be paged completely (it ignores
     │                             start, or contradicts itself); .method .reason, nothing returned
-    ├── DeadlineExceeded          the call's ``deadline=`` passed; says how far it got
-    │                             (.progress; .partial: a BatchError for bulk calls)
-    ├── Cancelled                 the BitrixAsync task was cancelled (an asyncio.CancelledError
+    ├── Stopped                   the call stopped: nothing more is sent (a ``stop()``, an
+    │   │                         auth error, a journal that failed, Ctrl+C)
+    │   ├── DeadlineExceeded      the call's ``deadline=`` passed; says how far it got
+    │   │                         (.progress; .partial: a BatchError for bulk calls)
+    │   └── Cancelled             the BitrixAsync task was cancelled (an asyncio.CancelledError
     │                             reaches the awaiting code; this is its ``__cause__``)
     └── LimiterError              a shared limiter (Redis) is unreachable; nothing was sent
         └── RedisUnavailable      (bitrix_fast.pacing.shared)
@@ -280,14 +282,21 @@ def _short(error: BaseException) -> str:
     return type(error).__name__
 
 
-class DeadlineExceeded(BitrixError):
+class Stopped(BitrixError):
+    """The call was stopped -- ``stop()``, an authentication error, a journal that could not
+    be written, Ctrl+C, a deadline, a cancel -- and nothing more is sent. Carried by the work
+    that was never sent because of it (a bulk call's ``NOT_SENT`` items), and by work still
+    running when waiting for it ended (then it may have run: ``IN_DOUBT``)."""
+
+    executed_maybe = False
+    retryable = False
+
+
+class DeadlineExceeded(Stopped):
     """The call's ``deadline`` (seconds) passed before it was done: nothing more was sent,
     and no wait outlasted it. ``progress`` says how far it got (``"12,500 rows"``); for
     ``call(method, items)`` and ``get_by_ID`` ``partial`` is the :class:`BatchError` with
     every result, error, item in doubt and item never sent."""
-
-    executed_maybe = False
-    retryable = False
 
     def __init__(self, method: str, seconds: float, progress: str = "",
                  partial: Optional["BatchError"] = None) -> None:
@@ -302,15 +311,21 @@ class DeadlineExceeded(BitrixError):
             text += f" ({partial._message().split(': ', 1)[-1]})"
         super().__init__(text)
 
-    def __reduce__(self):
+    def __reduce__(self) -> Any:
         return (type(self), (self.method, self.seconds, self.progress, self.partial))
 
 
-class Cancelled(BitrixError):
-    """The ``BitrixAsync`` task this call ran for was cancelled: nothing more was sent."""
+class Cancelled(Stopped):
+    """The ``BitrixAsync`` task this call ran for was cancelled: nothing more was sent.
+    For ``call(method, items)`` and ``get_by_ID``, ``partial`` is the :class:`BatchError`
+    naming every item that succeeded, is in doubt or was never sent."""
 
-    executed_maybe = False
-    retryable = False
+    def __init__(self, message: str = "", partial: Optional["BatchError"] = None) -> None:
+        self.partial = partial
+        super().__init__(message)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (str(self), self.partial))
 
 
 class RetryExhausted(BitrixError):

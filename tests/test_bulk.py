@@ -1,6 +1,6 @@
-"""``BulkCall`` (behind ``Bitrix.iter_call``) driven by a fake engine on a real thread pool:
-every item reported exactly once, bounded reading, stopping on auth errors, stop(), close(),
-Ctrl+C and a failing input."""
+"""Bulk calls (``BulkSource`` run by the scheduler, behind ``Bitrix.iter_call``) driven by a
+fake engine on real worker threads: every item reported exactly once, bounded reading,
+stopping on auth errors, stop(), close(), Ctrl+C and a failing input."""
 from __future__ import annotations
 
 import os
@@ -9,16 +9,19 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import List
 
 import pytest
 
+from bitrix_fast.clock import SYSTEM_CLOCK
+from bitrix_fast.errors import ApiError, AuthError, BitrixError, ConnectionDropped, Stopped
 from bitrix_fast.protocol.batch import CommandResult
-from bitrix_fast.writes.bulk import BulkCall, Chunk, Status, Stopped, report
 from bitrix_fast.protocol.encoding import can_encode
-from bitrix_fast.errors import BitrixError, ApiError, AuthError, ConnectionDropped
 from bitrix_fast.protocol.params import check_params
+from bitrix_fast.run.pool import WorkerPool
+from bitrix_fast.run.scheduler import Scheduler
+from bitrix_fast.run.stop import Stop
+from bitrix_fast.writes.bulk import BulkCall, BulkSource, Chunk, Status, report
 
 
 class FakeEngine:
@@ -32,11 +35,25 @@ class FakeEngine:
         self.delay = delay
         self.hold = threading.Event()
         self.hold.set()
+        self.index_of = {}  # id(checked params) -> item index, for items sent alone
+
+    def batch(self, commands, *, read_only, stop, resend=True, before_send=None):
+        chunk = Chunk(tuple(int(c.label[1:]) for c in commands),
+                      tuple(c.params for c in commands))
+        return self.run(chunk, before_send or stop.before_send)
+
+    def call(self, method, params, *, read_only, stop, before_send=None):
+        # Sent alone (a batch cannot carry it): errors are raised, as the engine raises them.
+        chunk = Chunk((self.index_of[id(params)],), (params,), single=True)
+        (before_send or stop.before_send)()
+        (result,) = self.run(chunk, None)
+        if result.error is not None:
+            raise result.error
+        return {"result": result.result}
 
     def run(self, chunk, before_send=None):
-        self.hold.wait()
         if self.delay:
-            time.sleep(self.delay)
+            time.sleep(self.delay)  # waiting for a slot and a token
         if before_send is not None:
             try:  # as the engine does: the hook may stop the batch right before it is sent
                 before_send()
@@ -46,25 +63,39 @@ class FakeEngine:
         with self.lock:
             self.chunks.append(chunk)
             self.sent.extend(chunk.indexes)
+        self.hold.wait()  # on the wire: a portal that does not answer holds it here
         return [self.answer(index, params) for index, params in zip(chunk.indexes, chunk.items)]
 
 
 @pytest.fixture
 def pool():
-    with ThreadPoolExecutor(4) as executor:
-        yield executor
+    workers = WorkerPool(4)
+    yield workers
+    workers.shutdown()
 
 
 def items(count, start=0):
     return ({"id": start + n, "fields": {"TITLE": f"deal {start + n}"}} for n in range(count))
 
 
-def bulk(engine, source, pool, **kwargs):
-    options = dict(read_only=False, batch_size=50, look_ahead=4, stop_wait=5.0,
-                   check=lambda item: check_params(item, "crm.deal.update"),
+def bulk(engine, source, pool, *, look_ahead=4, stop_wait=5.0, **kwargs):
+    """A bulk call as ``Bitrix.iter_call`` builds one, over the fake engine."""
+    stop = Stop("crm.deal.update", None, clock=SYSTEM_CLOCK)
+    counter = iter(range(10 ** 9))
+
+    def check(item):
+        index = next(counter)  # called once per item read, in order
+        checked = check_params(item, "crm.deal.update")
+        engine.index_of[id(checked)] = index
+        return checked
+
+    options = dict(read_only=False, batch_size=50, stop_wait=stop_wait, check=check,
                    batchable=can_encode)
     options.update(kwargs)
-    return BulkCall("crm.deal.update", source, engine.run, pool, **options)
+    calls = BulkSource("crm.deal.update", source, stop, **options)
+    chunks = Scheduler(engine, pool).run(calls, stop, look_ahead=look_ahead,
+                                         interrupt_grace=BulkCall.INTERRUPT_GRACE)
+    return BulkCall(calls, chunks, stop, stop_wait=stop_wait)
 
 
 def by_status(outcomes):
@@ -233,9 +264,8 @@ def test_stop_delivers_in_flight_and_reports_the_rest_not_sent(pool):
 
 def test_what_still_runs_after_stop_wait_is_in_doubt(pool):
     engine = FakeEngine()
-    engine.hold.clear()  # every request hangs
+    engine.hold.clear()  # every request hangs (on the wire, as far as anyone can tell)
     call = bulk(engine, items(400), pool, stop_wait=0.2, look_ahead=2)
-    call._probing = False
     threading.Timer(0.1, call.stop).start()
     started = time.monotonic()
     outcomes = list(call)
@@ -243,8 +273,8 @@ def test_what_still_runs_after_stop_wait_is_in_doubt(pool):
     engine.hold.set()
     assert_each_index_once(outcomes, 400)
     groups = by_status(outcomes)
-    assert len(groups[Status.IN_DOUBT]) == 100  # the two batches running
-    assert len(groups[Status.NOT_SENT]) == 300
+    assert groups[Status.IN_DOUBT] == [0]  # the first request, alone, still running
+    assert len(groups[Status.NOT_SENT]) == 399
     doubt = next(o.error for o in outcomes if o.status is Status.IN_DOUBT)
     assert isinstance(doubt, Stopped) and "may have been executed" in str(doubt)
 
@@ -305,20 +335,53 @@ def test_ctrl_c_while_waiting_reports_everything_then_raises(pool):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_ctrl_c_while_the_consumer_handles_an_outcome_does_not_cut_it(pool):
+def test_the_library_installs_no_signal_handler(pool):
+    engine = FakeEngine(delay=0.01)
+    seen = set()
+    for outcome in bulk(engine, items(300), pool):
+        seen.add(signal.getsignal(signal.SIGINT))
+    assert seen == {signal.default_int_handler}
+
+
+def test_ctrl_c_in_the_consumers_code_leaves_the_block_within_the_grace(pool):
+    """Without a handler of its own, a program's Ctrl+C lands where the main thread is: in
+    its own code, it ends the loop at once; leaving the ``with`` block stops the call, gives
+    replies on the wire the short interrupt grace, and nothing more is sent."""
+    engine = FakeEngine(delay=0.2)
+    started = None
+    with pytest.raises(KeyboardInterrupt):
+        with bulk(engine, items(3000), pool) as call:
+            for outcome in call:
+                if outcome.index == 0:
+                    started = time.monotonic()
+                    raise KeyboardInterrupt  # as if Ctrl+C came during this handling
+    assert time.monotonic() - started < BulkCall.INTERRUPT_GRACE + 0.3
+    sent = len(engine.sent)
+    time.sleep(0.3)
+    assert len(engine.sent) == sent < 3000
+
+
+def test_a_handler_of_the_programs_own_that_calls_stop_reports_everything(pool):
+    """What ``bitrix-fast call`` does: the first Ctrl+C only asks the call to stop, so no
+    outcome is cut in half; every item is reported, then the program decides."""
     engine = FakeEngine(delay=0.01)
     handled = []
-    with pytest.raises(KeyboardInterrupt):
-        for outcome in bulk(engine, items(3000), pool):
+    call = bulk(engine, items(3000), pool)
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: call.stop())
+    try:
+        for outcome in call:
             if len(handled) == 100:
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(0.01)  # the signal arrives here, in the middle of the handling
             handled.append(outcome)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert_each_index_once(handled, 3000)
     assert set(by_status(handled)[Status.RESULT]) == set(engine.sent)
+    assert len(engine.sent) < 3000
 
 
-def test_ctrl_c_under_someone_elses_handler_is_deferred_too(pool):
+def test_ctrl_c_under_someone_elses_handler_still_reports_everything_or_stops_at_once(pool):
     def raising(signum, frame):
         raise KeyboardInterrupt
 
@@ -330,6 +393,8 @@ def test_ctrl_c_under_someone_elses_handler_is_deferred_too(pool):
         with pytest.raises(KeyboardInterrupt):
             for outcome in bulk(engine, items(3000), pool):
                 outcomes.append(outcome)
+        # The interrupt lands while the call waits for replies (it is there nearly all the
+        # time): every item is reported before KeyboardInterrupt comes out.
         assert_each_index_once(outcomes, 3000)
         assert set(by_status(outcomes)[Status.RESULT]) == set(engine.sent)
     finally:

@@ -4,6 +4,8 @@ them (warnings pointing at the caller's line, a bulk call refused as a whole).""
 import logging
 import warnings
 
+from bitrix_fast.protocol.params import Params
+
 import pytest
 
 import bitrix_fast
@@ -102,17 +104,19 @@ def _warned(fn, *args):
     return [(w.category, str(w.message)) for w in caught]
 
 
+def _get_all_warned(method, params):
+    return _warned(compat.warn_get_all, Params(method, params))
+
+
 def test_get_all_warnings():
-    assert _warned(compat.warn_get_all, "crm.deal.list", {"select": ["ID"]}) == []
-    assert _warned(compat.warn_get_all, "user.get", None) == []
-    (category, text), = _warned(compat.warn_get_all, "server.time", None)
+    assert _get_all_warned("crm.deal.list", {"select": ["ID"]}) == []
+    assert _get_all_warned("user.get", None) == []
+    (category, text), = _get_all_warned("server.time", None)
     assert category is UserWarning and "list methods" in text
-    (category, text), = _warned(compat.warn_get_all, "crm.deal.list", {"SELECT": ["*", "UF_*"]})
+    (category, text), = _get_all_warned("crm.deal.list", {"SELECT": ["*", "UF_*"]})
     assert "'*'" in text and "no filter" in text
-    assert _warned(compat.warn_get_all, "crm.deal.list",
-                   {"select": ["*"], "Filter": {">ID": 1}}) == []
-    (category, text), = _warned(compat.warn_get_all, "crm.deal.list",
-                                {"filter": {"COMPANY_ID": None}})
+    assert _get_all_warned("crm.deal.list", {"select": ["*"], "Filter": {">ID": 1}}) == []
+    (category, text), = _get_all_warned("crm.deal.list", {"filter": {"COMPANY_ID": None}})
     assert "None" in text
 
 

@@ -4,12 +4,17 @@ import pytest
 
 from bitrix_fast.net.credentials import TokenAuth, Webhook
 from bitrix_fast.protocol.batch import Command
-from bitrix_fast.run.engine import Engine
+from bitrix_fast.pacing.billing import BilledTime
+from bitrix_fast.pacing.inflight import InFlight
+from bitrix_fast.run.engine import Engine, Pacing
+from bitrix_fast.run.stop import Stop
 from bitrix_fast.errors import (ApiError, AuthError, BadResponse, ConnectError, ConnectionDropped, OperationTimeLimit,
     RateLimited, ResponseTimeout, RetryExhausted, api_error)
-from bitrix_fast.pacing.bucket import OperatingBudget, TokenBucket
+from bitrix_fast.pacing.bucket import TokenBucket
+from bitrix_fast.pacing.budget import OperatingBudget
 from bitrix_fast.run.retry import Retry, RetryBudget
-from bitrix_fast.pacing.throttle import AdaptiveThrottle, ConcurrencyGate
+from bitrix_fast.pacing.gate import ConcurrencyGate
+from bitrix_fast.pacing.throttle import AdaptiveThrottle
 from bitrix_fast.net.sender import Reply
 from fakes import FakeClock
 
@@ -24,7 +29,7 @@ class ScriptedTransport:
         self.script = list(script)
         self.sent = []
 
-    def send(self, method, params):
+    def send(self, method, params, *, read_timeout=None, headers=None):
         self.sent.append((method, params))
         item = self.script.pop(0)
         if callable(item) and not isinstance(item, BaseException):
@@ -34,16 +39,37 @@ class ScriptedTransport:
         return Reply(item, 200, 0.01, 10)
 
 
-def make_engine(*script, credentials=None, retry=None, respect_budget=True):
+class Driven:
+    """The engine as a test drives it: every call gets a stop context with no deadline."""
+
+    def __init__(self, engine, clock):
+        self.engine = engine
+        self.clock = clock
+
+    def call(self, *args, **kwargs):
+        kwargs.setdefault("stop", Stop("test", None, clock=self.clock))
+        return self.engine.call(*args, **kwargs)
+
+    def batch(self, *args, **kwargs):
+        kwargs.setdefault("stop", Stop("test", None, clock=self.clock))
+        return self.engine.batch(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+
+def make_engine(*script, credentials=None, retry=None, respect_budget=True, limiter=None,
+                budget=None):
     clock = FakeClock()
-    limiter = TokenBucket(rate=2, burst=50, clock=clock)
+    limiter = limiter or TokenBucket(rate=2, burst=50, clock=clock)
     transport = ScriptedTransport(*script)
-    engine = Engine(transport, credentials or Webhook(HOOK), limiter=limiter,
-                    budget=OperatingBudget(limit=480, clock=clock),
-                    retry=retry or Retry(total=4), retry_budget=RetryBudget(),
+    pacing = Pacing(limiter=limiter, budget=budget or OperatingBudget(limit=480, clock=clock),
                     throttle=AdaptiveThrottle(2, 8, clock=clock), gate=ConcurrencyGate(8),
-                    clock=clock, respect_budget=respect_budget, random=lambda: 0.5)
-    return engine, transport, clock, limiter
+                    inflight=InFlight(8), billed=BilledTime(), respect_budget=respect_budget)
+    engine = Engine(transport, credentials or Webhook(HOOK), pacing,
+                    retry=retry or Retry(total=4), retry_budget=RetryBudget(),
+                    clock=clock, random=lambda: 0.5)
+    return Driven(engine, clock), transport, clock, limiter
 
 
 def refused():
@@ -222,7 +248,7 @@ def test_a_failed_limiter_is_not_retried():
 
     engine, transport, clock, limiter = make_engine({"result": 1})
 
-    def broken():
+    def broken(check=None):
         raise LimiterError("redis down")
 
     limiter.acquire = broken

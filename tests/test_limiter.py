@@ -6,7 +6,8 @@ import time
 import pytest
 
 from bitrix_fast.clock import SYSTEM_CLOCK
-from bitrix_fast.pacing.bucket import OperatingBudget, TokenBucket
+from bitrix_fast.pacing.bucket import TokenBucket
+from bitrix_fast.pacing.budget import OperatingBudget
 from fakes import FakeClock
 
 SLACK = OperatingBudget._RESET_SLACK

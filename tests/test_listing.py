@@ -7,8 +7,8 @@ import pytest
 from bitrix_fast.errors import BitrixError, ListingError
 from bitrix_fast.listing import Listing
 from bitrix_fast.listing.coverage import Coverage
-from bitrix_fast.listing.paging import PlainPlan
-from bitrix_fast.listing.plan import RangePlan
+from bitrix_fast.listing.paging import OffsetPaging
+from bitrix_fast.listing.ranges import RangePaging
 from bitrix_fast.protocol.methods import list_facts
 from listfakes import FakeList, id_space, run
 
@@ -122,7 +122,7 @@ def test_claims_that_lie_do_not_change_the_rows(quirk):
     """total, next and start are not used to decide the end of a range plan."""
     ids = id_space("sparse", 7_000)
     got, _, plan = export(ids, quirks={quirk})
-    assert isinstance(plan._strategy, RangePlan)
+    assert isinstance(plan._strategy, RangePaging)
     assert sorted(got) == ids
 
 
@@ -132,7 +132,7 @@ def test_ignored_id_filter_falls_back_to_offset_pages(caplog):
     ids = id_space("sparse", 6_000)
     got, server, plan = export(ids, quirks={"ignored_filters"})
     assert sorted(got) == ids and len(got) == len(set(got))
-    assert isinstance(plan._strategy, PlainPlan)
+    assert isinstance(plan._strategy, OffsetPaging)
     warnings = [r for r in caplog.records if "offset pages" in r.getMessage()]
     assert len(warnings) == 1 and "crm.deal.list" in warnings[0].getMessage()
 
@@ -193,7 +193,7 @@ def test_wrapped_and_camel_case_methods(method, fake):
     """crm.item (items, id), tasks.task (tasks, filter ID, row id), user.get (sort/order)."""
     ids = id_space("sparse", 8_000)
     got, server, plan = export(ids, method=method, **fake)
-    assert isinstance(plan._strategy, RangePlan)
+    assert isinstance(plan._strategy, RangePaging)
     assert sorted(got) == ids
     first = server.log[0]
     if method == "user.get":
@@ -206,16 +206,16 @@ def test_strategies_follow_the_method_facts():
     def strategy(method, params=None):
         return type(listing(method, params)._strategy)
 
-    assert strategy("crm.deal.list") is RangePlan
-    assert strategy("crm.deal.list", {"order": {"TITLE": "ASC"}}) is PlainPlan
-    assert strategy("crm.deal.list", {"filter": {"@ID": [1, 2]}}) is PlainPlan
-    assert strategy("crm.deal.list", {"order": {"id": "desc"}}) is RangePlan
-    assert strategy("user.get", {"ACTIVE": True}) is PlainPlan
-    assert strategy("some.vendor.list") is PlainPlan
-    assert strategy("crm.productrow.list") is PlainPlan
-    assert strategy("crm.timeline.comment.list") is PlainPlan
-    from bitrix_fast.listing.paging import NavPlan
-    assert strategy("task.elapseditem.getlist") is NavPlan
+    assert strategy("crm.deal.list") is RangePaging
+    assert strategy("crm.deal.list", {"order": {"TITLE": "ASC"}}) is OffsetPaging
+    assert strategy("crm.deal.list", {"filter": {"@ID": [1, 2]}}) is OffsetPaging
+    assert strategy("crm.deal.list", {"order": {"id": "desc"}}) is RangePaging
+    assert strategy("user.get", {"ACTIVE": True}) is OffsetPaging
+    assert strategy("some.vendor.list") is OffsetPaging
+    assert strategy("crm.productrow.list") is OffsetPaging
+    assert strategy("crm.timeline.comment.list") is OffsetPaging
+    from bitrix_fast.listing.paging import NavPaging
+    assert strategy("task.elapseditem.getlist") is NavPaging
 
 
 def test_methods_without_an_id_are_deduplicated_by_their_key():

@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from bitrix_fast import Bitrix
-from bitrix_fast.pacing.bucket import OperatingBudget
+from bitrix_fast.pacing.budget import OperatingBudget
 from bitrix_fast.pacing.shared import RedisLimiter, RedisOperatingBudget
 
 SLACK = OperatingBudget._RESET_SLACK

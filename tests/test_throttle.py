@@ -3,7 +3,8 @@ import time
 
 import pytest
 
-from bitrix_fast.pacing.throttle import AdaptiveThrottle, ConcurrencyGate
+from bitrix_fast.pacing.gate import ConcurrencyGate
+from bitrix_fast.pacing.throttle import AdaptiveThrottle
 from fakes import FakeClock
 
 

@@ -102,9 +102,10 @@ def rate_settings(args: argparse.Namespace) -> Tuple[int, float]:
 
 
 def make_client(args: argparse.Namespace, webhook: str, progress: Any = None) -> Any:
-    """A :class:`~bitrix_fast.Bitrix` for these flags. ``progress`` None draws the library's
-    own bar on a terminal (unless ``--quiet``)."""
+    """A :class:`~bitrix_fast.Bitrix` for these flags, from one checked configuration.
+    ``progress`` None draws the library's own bar on a terminal (unless ``--quiet``)."""
     from ..client import Bitrix
+    from ..config import ClientConfig
 
     pool, rate = rate_settings(args)
     ssl = ssl_setting(args)
@@ -114,9 +115,10 @@ def make_client(args: argparse.Namespace, webhook: str, progress: Any = None) ->
 
         warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
     try:
-        return Bitrix(webhook, verbose=not args.quiet, request_pool_size=pool,
-                      requests_per_second=rate, retry=args.retries, ssl=ssl,
-                      progress=False if args.quiet else progress)
+        config = ClientConfig.build(webhook, verbose=not args.quiet, request_pool_size=pool,
+                                    requests_per_second=rate, retry=args.retries, ssl=ssl,
+                                    progress=False if args.quiet else progress)
+        return Bitrix.from_config(config)
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from None
 

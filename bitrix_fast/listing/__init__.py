@@ -5,8 +5,8 @@
     query.py     the list call as asked, and the commands of an ID-range plan
     check.py     every page held against what was asked; what a page proves
     coverage.py  the ID intervals proven read
-    plan.py      the ID-range plan (sans-I/O)
-    paging.py    plain paging by offset (or NAV_PARAMS), with guards
+    ranges.py    ID-range paging: the plan of spans and chained pages (sans-I/O)
+    paging.py    offset paging (or NAV_PARAMS), with guards
     listing.py   one listing: the strategy, the switch when replies contradict it, dedup
     rows.py      rows of a reply, their IDs, deduplication
 

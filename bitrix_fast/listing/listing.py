@@ -13,19 +13,34 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from ..protocol.batch import CommandResult
-from ..errors import IncompleteListWarning, ListingError
+from ..errors import IncompleteListWarning, ListingError, Stopped
 from ..protocol.methods import MethodFacts
 from ..run.work import Work
 from .check import Contradiction
-from .paging import IgnoresStart, NavPlan, PlainPlan
-from .plan import RangePlan
+from .paging import IgnoresStart, NavPaging, OffsetPaging
+from .ranges import RangePaging
 from .query import ListQuery, id_order, ranges_fit
 from .rows import Dedup, row_id
 
 logger = logging.getLogger("bitrix_fast")
+
+
+class Paging(Protocol):
+    """What a paging strategy offers the listing (:class:`RangePaging`,
+    :class:`OffsetPaging`, :class:`NavPaging`)."""
+
+    done: bool
+    total: Optional[int]
+    result_dict: Any
+
+    def next_work(self) -> Optional[Work]: ...
+
+    def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Any]: ...
+
+    def accounted(self, distinct: int) -> float: ...
 
 
 class Listing:
@@ -40,25 +55,25 @@ class Listing:
         self._batch = batch_size
         self._single = single
         self._order = id_order(params, facts)
+        self._strategy: Paging
         if facts.paging == "nav":
-            self._strategy: Any = NavPlan(method, params, facts, batch_size=batch_size,
+            self._strategy = NavPaging(method, params, facts, batch_size=batch_size,
                                           single=single)
         elif (facts.ranges and facts.paging == "start" and not single and
               self._order is not None and ranges_fit(params, facts)):
-            self._strategy = RangePlan(ListQuery(method, params, facts), batch_size=batch_size,
+            self._strategy = RangePaging(ListQuery(method, params, facts), batch_size=batch_size,
                                        skip=skip)
         else:
             # A call ordered by anything but ID keeps the server's order (get_all).
-            self._strategy = PlainPlan(method, params, facts, batch_size=batch_size,
+            self._strategy = OffsetPaging(method, params, facts, batch_size=batch_size,
                                        single=single, keep_pages=self._order is None)
-        self._owners: Dict[int, Any] = {}  # id(work) -> the strategy that planned it
+        self._owners: Dict[int, Paging] = {}  # id(work) -> the strategy that planned it
         self._dedup = Dedup(facts)
         self._checked = False
-        self._published: List[Tuple[int, int]] = []
         # A resumed listing skips rows on purpose: its total says nothing about what it reads.
         self._skipping = bool(skip)
 
-    # -- the Plan interface -------------------------------------------------------------
+    # -- the Source protocol -------------------------------------------------------------
 
     @property
     def done(self) -> bool:
@@ -78,13 +93,40 @@ class Listing:
             self._owners[id(work)] = self._strategy
         return work
 
+    def mark(self) -> Any:
+        """The ID intervals proven read so far: taken before a reply is fed, so every row
+        of them is in deliveries before that reply's."""
+        return self.covered()
+
+    def ready(self) -> List[Any]:
+        return []
+
+    def before_send(self, work: Work) -> None:
+        pass
+
+    def failed(self, work: Work, error: BaseException) -> List[Any]:
+        """A request that raised: never sent because the listing is stopping (nothing to
+        learn from it), or a failure that ends the listing."""
+        self._owners.pop(id(work), None)
+        if isinstance(error, Stopped):
+            return []
+        raise error
+
+    def lost(self, work: Work, error: BaseException) -> List[Any]:
+        # The listing is stopping: a reply that does not come is a range not read, which
+        # nothing claims (coverage comes from replies fed).
+        self._owners.pop(id(work), None)
+        return []
+
+    def leftovers(self, reason: BaseException) -> List[Any]:
+        return []
+
     def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Any]:
-        # The executor feeds a reply only once the rows of the one before it were taken, so
-        # what was proven until now is proven among rows already handed out.
-        self._published = self.covered()
         owner = self._owners.pop(id(work), None)
         if owner is not self._strategy:
             return []  # a reply to a strategy given up: the current one reads those rows
+        if any(isinstance(result.error, Stopped) for result in results):
+            return []  # the listing is stopping: this reply proves nothing
         try:
             rows = self._strategy.feed(work, results)
         except IgnoresStart as error:
@@ -103,7 +145,8 @@ class Listing:
         """The rows of a whole listing in get_all's order: by ID (descending when asked) when
         the call is ordered by ID or not at all; else the server's page order."""
         if self._order is None:
-            return self._strategy.in_page_order(rows)
+            return self._strategy.in_page_order(rows) if isinstance(
+                self._strategy, OffsetPaging) else rows
         facts = self._facts
         return sorted(rows, key=lambda row: row_id(row, facts) or 0,
                       reverse=self._order == "DESC")
@@ -111,22 +154,18 @@ class Listing:
     def covered(self) -> List[Tuple[int, int]]:
         """ID intervals ``[lo, hi)`` proven read, every row of them in replies fed so far
         (range plans only: plain paging proves no interval)."""
-        if isinstance(self._strategy, RangePlan):
+        if isinstance(self._strategy, RangePaging):
             return self._strategy.covered.intervals()
         return []
-
-    def handed_out(self) -> List[Tuple[int, int]]:
-        """:meth:`covered` as of the replies whose rows the consumer has all taken."""
-        return list(self._published)
 
     # -- switching ------------------------------------------------------------------------
 
     def _switch_to_plain(self, error: Contradiction) -> None:
-        if not isinstance(self._strategy, RangePlan):
+        if not isinstance(self._strategy, RangePaging):
             raise ListingError(self._method, error.reason)
         logger.warning("%s: %s; reading it by offset pages instead of ID ranges",
                        self._method, error.reason)
-        self._strategy = PlainPlan(self._method, self._params, self._facts,
+        self._strategy = OffsetPaging(self._method, self._params, self._facts,
                                    batch_size=self._batch, single=self._single)
 
     def _switch_from_plain(self, error: IgnoresStart) -> None:

@@ -29,7 +29,8 @@ from ..errors import ListingError
 from ..protocol.methods import MethodFacts
 from ..run.work import Work
 from .check import Contradiction
-from .query import PAGE, key_of, order_params
+from ..protocol.params import find_key
+from .query import PAGE, order_params
 from .rows import IdSet, row_id, rows_of
 
 
@@ -39,7 +40,7 @@ def with_order(params: Dict[str, Any], facts: MethodFacts) -> Dict[str, Any]:
     if facts.order is None:
         return dict(params)
     names = ("sort",) if facts.order == "sort" else (facts.order_key,)
-    if any(key_of(params, name) is not None for name in names):
+    if any(find_key(params, name) is not None for name in names):
         return dict(params)
     return {**params, **order_params(facts, "ASC")}
 
@@ -48,7 +49,7 @@ class IgnoresStart(Contradiction):
     """The second page repeated the first: ``start`` is ignored."""
 
 
-class PlainPlan:
+class OffsetPaging:
     """The first page alone, the second alone (to prove ``start`` works), then the rest in
     batches of offset pages, extended while pages bring new IDs."""
 
@@ -146,7 +147,7 @@ class PlainPlan:
 
     def _after_first(self, outcome: CommandResult, page: List[Any]) -> None:
         self.total = outcome.total
-        self._first = tuple(row_id(row, self._facts) for row in page)
+        self._first = tuple(row_id(row, self._facts) for row in page)  # type: ignore[misc]
         if self._facts.paging == "none":
             self._stopped = True  # one reply holds every row
             return
@@ -219,13 +220,13 @@ class PlainPlan:
         return {**self._params, "start": page_no * PAGE}
 
 
-class NavPlan(PlainPlan):
+class NavPaging(OffsetPaging):
     """Pages by ``PARAMS.NAV_PARAMS`` (``nPageSize``, ``iNumPage``), for methods that ignore
     ``start`` (task.elapseditem.getlist), with the same guards as plain paging."""
 
     def _page_params(self, page_no: int) -> Dict[str, Any]:
         params = dict(self._params)
-        key = key_of(params, "PARAMS") or "PARAMS"
+        key = find_key(params, "PARAMS") or "PARAMS"
         extra = dict(params.get(key) or {})
         nav = dict(extra.get("NAV_PARAMS") or {})
         nav.update({"nPageSize": PAGE, "iNumPage": page_no + 1})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional, Tuple
 
 from ..protocol.methods import MethodFacts
+from ..protocol.params import find_key
 
 #: Rows per page: fixed by the server (``IRestService::LIST_LIMIT``).
 PAGE = 50
@@ -18,10 +19,10 @@ PAGE = 50
 _ID_OPS = ("", "=", ">", ">=", "<", "<=", "@", "!", "!=", "!@")
 
 
-def key_of(params: Dict[str, Any], name: str) -> Optional[str]:
-    """The caller's spelling of parameter ``name`` (the server reads names any case)."""
-    lowered = name.lower()
-    return next((key for key in params if key.lower() == lowered), None)
+def value_of(params: Dict[str, Any], name: str, default: Any = None) -> Any:
+    """The value of parameter ``name`` in ``params``, whatever case the caller wrote it in."""
+    key = find_key(params, name)
+    return default if key is None else params[key]
 
 
 class ListQuery:
@@ -30,7 +31,7 @@ class ListQuery:
     def __init__(self, method: str, params: Dict[str, Any], facts: MethodFacts) -> None:
         self.method = method
         self.facts = facts
-        self._filter_key = key_of(params, facts.filter_key) or facts.filter_key
+        self._filter_key = find_key(params, facts.filter_key) or facts.filter_key
         # The caller's own ID bounds stay in the filter: every bound we add is tighter (it
         # comes from rows their filter returned), and where both use one key ours replaces it.
         self._filter = dict(params.get(self._filter_key) or {})
@@ -70,14 +71,14 @@ def order_params(facts: MethodFacts, direction: str) -> Dict[str, Any]:
 def id_order(params: Dict[str, Any], facts: MethodFacts) -> Optional[str]:
     """"ASC"/"DESC" when the caller's order is by ID only (or absent), else None."""
     if facts.order == "sort":
-        sort = next((v for k, v in params.items() if k.lower() == "sort"), None)
-        order = next((v for k, v in params.items() if k.lower() == "order"), "ASC")
+        sort = value_of(params, "sort")
+        order = value_of(params, "order", "ASC")
         if sort is None:
             return "ASC"
         if str(sort).upper() != facts.filter_id.upper() or not isinstance(order, str):
             return None
         return order.upper() if order.upper() in ("ASC", "DESC") else None
-    order = next((v for k, v in params.items() if k.lower() == facts.order_key.lower()), None)
+    order = value_of(params, facts.order_key)
     if not order:
         return "ASC"
     if not isinstance(order, dict) or len(order) != 1:
@@ -96,7 +97,7 @@ def ranges_fit(params: Dict[str, Any], facts: MethodFacts) -> bool:
     if facts.order == "sort":
         if any(k.lower() not in known | {"admin_mode"} for k in params):
             return False
-    flt = next((v for k, v in params.items() if k.lower() == facts.filter_key.lower()), {})
+    flt = value_of(params, facts.filter_key, {})
     if not isinstance(flt, dict):
         return False
     for key in flt:
@@ -109,7 +110,7 @@ def ranges_fit(params: Dict[str, Any], facts: MethodFacts) -> bool:
 def _base_params(params: Dict[str, Any], facts: MethodFacts, filter_key: str) -> Dict[str, Any]:
     dropped = {"order", "sort", "start", facts.order_key.lower(), filter_key.lower()}
     base = {k: v for k, v in params.items() if k.lower() not in dropped}
-    select_key = key_of(base, "select")
+    select_key = find_key(base, "select")
     if select_key is not None:
         select = list(base[select_key])
         names = {str(name).upper() for name in select}

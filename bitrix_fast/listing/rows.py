@@ -1,7 +1,7 @@
 """Rows of list replies: where a page keeps them, the ID that names each, deduplication."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, List, Optional
+from typing import Any, Iterable, Iterator, List, Optional, Set, Tuple
 
 from ..protocol.methods import MethodFacts
 
@@ -33,6 +33,8 @@ def row_id(row: Any, facts: MethodFacts) -> Optional[int]:
     value = row.get(facts.id_field)
     if value is None and facts.id_field != "ID":
         value = row.get("ID")
+    if value is None:
+        return None
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -49,7 +51,7 @@ class IdSet:
 
     def __init__(self) -> None:
         self._bits = bytearray()
-        self._other: set = set()
+        self._other: Set[int] = set()
         self._len = 0
 
     def add(self, value: int) -> bool:
@@ -88,7 +90,7 @@ class Dedup:
     def __init__(self, facts: MethodFacts) -> None:
         self._facts = facts
         self._seen = IdSet()
-        self._keys: set = set()
+        self._keys: Set[Tuple[Any, ...]] = set()
         self.dropped = 0
         self.passed = 0
 

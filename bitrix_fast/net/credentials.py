@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 from urllib.parse import urlsplit
 
 from ..protocol.redaction import REDACTED, redact
@@ -96,7 +96,7 @@ class Webhook:
         origin = f"{parts.scheme}://{parts.netloc}"
         match = _WEBHOOK_PATH.match(parts.path)
         if match:
-            self._secrets: tuple = (match.group("code"),)
+            self._secrets: Tuple[str, ...] = (match.group("code"),)
             self.base_url = f"{origin}{match.group('prefix')}{match.group('uid')}/" \
                             f"{match.group('code')}/"
             self.display = f"{origin}{match.group('prefix')}{match.group('uid')}/{REDACTED}/"
@@ -114,7 +114,7 @@ class Webhook:
         guard_logs(self)
 
     @property
-    def secrets(self) -> tuple:
+    def secrets(self) -> Tuple[str, ...]:
         return self._secrets
 
     def url(self, method: str) -> str:
@@ -166,13 +166,13 @@ class TokenAuth:
         self._clock = clock
         self._token: Optional[str] = None
         self._renew_at: Optional[float] = None
-        self._seen: list = []
+        self._seen: List[str] = []
         self._lock = threading.Lock()
         self._sent = threading.local()
         guard_logs(self)
 
     @property
-    def secrets(self) -> tuple:
+    def secrets(self) -> Tuple[str, ...]:
         return tuple(self._seen)
 
     def url(self, method: str) -> str:
@@ -261,7 +261,7 @@ def _run_awaitable(awaitable: Any) -> Any:
     return box["value"]
 
 
-def credentials(webhook: str, token_func: Optional[Callable[[], Any]]):
+def credentials(webhook: str, token_func: Optional[Callable[[], Any]]) -> Credentials:
     """The credentials object for the constructor's ``webhook`` / ``token_func`` pair."""
     if token_func is not None:
         return TokenAuth(webhook, token_func)

@@ -10,8 +10,7 @@ seconds of COUNT, while its ``start=-1`` pages in batches bill nothing). Sans-I/
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from typing import Any, Dict, Mapping, Sequence, Tuple
+from typing import Any, Counter, Dict, Mapping, Sequence, Tuple
 
 #: Calls this short or shorter are not billed (rest ``LoadLimiter::minimalFixTime``).
 BILLED_FROM = 0.1
@@ -44,7 +43,7 @@ class BilledTime:
         """Seconds a request is expected to bill to each method it touches: for a batch, the
         batch itself (where the portal bills batches whole) and its commands (where each
         command is billed to its own method)."""
-        calls: Counter = Counter()
+        calls: Counter[Tuple[str, bool]] = Counter()
         if method == "batch":
             calls[("batch", False)] = 1
             cmd = params.get("cmd")

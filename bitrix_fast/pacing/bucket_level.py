@@ -5,11 +5,15 @@ talks to one portal draws on one bucket: two ``Bitrix`` objects in one script, a
 that starts while the last one still runs, a Django worker next to a management command.
 If each of them assumed an empty bucket of its own, the second would be refused.
 
-So by default the level lives in a small file per portal (``<tmp>/bitrix_fast-<uid>/<hash
-of host:port>.bucket``), read and written under an exclusive ``flock``: every client and
-process on the machine sees what the others took. The file holds two numbers and nothing
-else (no URL, no webhook code). Where file locks are not available (Windows), or with
-``BITRIX_FAST_STATE_DIR=none``, the level is shared by the clients of this process only.
+So by default the level lives in a small file per portal, read and written under an
+exclusive ``flock``: every client and process on the machine sees what the others took. The
+files are in the user's cache directory, by the platform's convention
+(``$XDG_CACHE_HOME/bitrix_fast`` or ``~/.cache/bitrix_fast`` on Linux,
+``~/Library/Caches/bitrix_fast`` on macOS), the folder created 0700 and each file 0600, named
+by a hash of the portal's ``host:port``; a file holds two numbers and nothing else (no URL, no
+webhook code). ``BITRIX_FAST_STATE_DIR`` names another folder; ``BITRIX_FAST_STATE_DIR=none``
+keeps the level in memory, shared by the clients of this process only, as it is where file
+locks are not available (Windows).
 
 A :class:`LevelState` hands out the level inside :meth:`~LevelState.transaction`; the bucket
 does its arithmetic there. Times are ``time.monotonic()`` seconds, which are system-wide on
@@ -20,11 +24,11 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import tempfile
+import sys
 import threading
 import weakref
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import ContextManager, Iterator, Optional, Protocol
 
 try:
     import fcntl
@@ -45,6 +49,13 @@ class Level:
     def __init__(self, level: float = 0.0, stamp: Optional[float] = None) -> None:
         self.level = level
         self.stamp = stamp
+
+
+class LevelState(Protocol):
+    """Where a bucket's level is kept: :meth:`transaction` hands it out, exclusively."""
+
+    def transaction(self) -> ContextManager[Level]:
+        """The level, for reading and changing; changes are kept when the block ends."""
 
 
 class MemoryState:
@@ -84,7 +95,7 @@ class FileState:
                 os.close(fd)  # closing releases the lock
 
 
-_SHARED: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
+_SHARED: "weakref.WeakValueDictionary[str, LevelState]" = weakref.WeakValueDictionary()
 _SHARED_LOCK = threading.Lock()
 
 
@@ -94,8 +105,7 @@ def _state_dir() -> Optional[str]:
         return None
     if fcntl is None:
         return None
-    folder = configured or os.path.join(tempfile.gettempdir(),
-                                        f"bitrix_fast-{getattr(os, 'getuid', lambda: 0)()}")
+    folder = configured or cache_dir()
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
     except OSError:
@@ -103,12 +113,24 @@ def _state_dir() -> Optional[str]:
     return folder
 
 
+def cache_dir() -> str:
+    """The user's cache folder for bitrix_fast, by the platform's convention."""
+    if sys.platform == "darwin":
+        base = os.path.join(os.path.expanduser("~"), "Library", "Caches")
+    elif sys.platform == "win32":  # pragma: no cover - no file locks there anyway
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                 ".cache")
+    return os.path.join(base, "bitrix_fast")
+
+
 def _file_name(portal: str) -> str:
     # Hashed: the file name tells nothing about which portal it is for.
     return hashlib.sha256(portal.lower().encode("utf-8")).hexdigest()[:24] + ".bucket"
 
 
-def state_for(portal: str) -> object:
+def state_for(portal: str) -> LevelState:
     """The shared level of ``portal`` (``host[:port]``): one object per portal in this
     process, backed by a file for the whole machine where possible."""
     folder = _state_dir()

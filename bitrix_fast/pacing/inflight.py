@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Dict, Hashable, Optional
+from typing import Any, Dict, Hashable, Optional
 
 #: Slack over Little's law: replies vary, and a request sent late costs a token's worth.
 MARGIN = 1.25
@@ -78,7 +78,7 @@ class InFlight:
             free = 0.0
         return max(1, min(self.ceiling, int(max(0.0, free)) + need))
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> Dict[str, Any]:
         with self._lock:
             return {"ceiling": self.ceiling,
                     "seconds": {str(k): round(v, 4) for k, v in self._mean.items()},

@@ -60,6 +60,8 @@ class CommandResult:
     error: Optional[BitrixError] = None
     executed: bool = True
     in_doubt: bool = False
+    #: a single call's whole reply (``call(raw=True)`` returns it as it came)
+    envelope: Any = None
 
     @property
     def ok(self) -> bool:

@@ -1,9 +1,13 @@
-"""Check a caller's parameters before anything is sent.
+"""The caller's parameters, parsed once: checked before anything is sent, then read by the
+compatibility warnings, the validation and the list engine alike.
 
 Mistakes that the server would answer with a puzzling error -- or, worse, silently misread
 (a ``select`` string becomes one field, a ``filter`` list is ignored) -- raise ``TypeError`` or
 ``ValueError`` here, naming the method. Parameters are never rewritten: what the caller
-passes is what the server gets.
+passes is what the server gets (a ``select`` given as a set becomes a sorted list).
+
+The server reads parameter names in any case (``FILTER``, ``filter``, ``Filter``);
+:func:`find_key` is the one place that looks a name up that way.
 """
 from __future__ import annotations
 
@@ -11,6 +15,46 @@ import warnings
 from typing import Any, Dict, Mapping, Optional
 
 from . import methods
+
+
+def find_key(params: Mapping[str, Any], name: str) -> Optional[str]:
+    """The caller's spelling of parameter ``name`` in ``params`` (any case), or None."""
+    lowered = name.lower()
+    return next((key for key in params if isinstance(key, str) and key.lower() == lowered),
+                None)
+
+
+class Params:
+    """One method's parameters as the caller gave them, checked (see the module docstring).
+
+    ``raw`` is what is sent. :meth:`key` and :meth:`value` read a parameter whatever case
+    the caller wrote its name in."""
+
+    __slots__ = ("method", "raw")
+
+    def __init__(self, method: str, params: Optional[Mapping[str, Any]]) -> None:
+        self.method = method
+        self.raw: Dict[str, Any] = check_params(params, method)
+
+    @classmethod
+    def listing(cls, method: str, params: Optional[Mapping[str, Any]]) -> "Params":
+        """The parameters of a list call that pages by itself (get_all, iter_all, export,
+        the mirror): the checks of any call, and no ``start``."""
+        checked = cls(method, params)
+        _check_listing(checked)
+        return checked
+
+    def key(self, name: str) -> Optional[str]:
+        """The caller's spelling of ``name``, or None when absent."""
+        return find_key(self.raw, name)
+
+    def value(self, name: str, default: Any = None) -> Any:
+        """The value of ``name`` (any case), or ``default``."""
+        key = self.key(name)
+        return default if key is None else self.raw[key]
+
+    def __repr__(self) -> str:
+        return f"Params({self.method!r}, {sorted(self.raw)!r})"
 
 #: Clause -> the Python types that mean what the server expects.
 _CLAUSE_TYPES = {
@@ -96,15 +140,19 @@ def _check_order(method: str, key: str, value: Any, style: Optional[str]) -> Non
 
 def check_list_params(params: Optional[Mapping[str, Any]], method: str) -> Dict[str, Any]:
     """``check_params`` plus the rules of get_all / iter_all, which page by themselves."""
-    out = check_params(params, method)
-    lowered = {key.lower(): key for key in out}
-    order = out.get(lowered.get("order", ""))
+    return Params.listing(method, params).raw
+
+
+def _check_listing(params: Params) -> None:
+    method = params.method
+    order_key = params.key("order")
+    order = params.value("order")
     if isinstance(order, str) and methods.list_facts(method).order != "sort":
-        raise TypeError(f"{method}: {lowered['order']!r} must be a dict of field: direction, "
+        raise TypeError(f"{method}: {order_key!r} must be a dict of field: direction, "
                         f"e.g. {{'ID': 'ASC'}}, not the str {order!r}")
-    if "start" in lowered:
-        raise ValueError(f"{method}: get_all() pages by itself; remove {lowered['start']!r}")
-    if "limit" in lowered:
+    start = params.key("start")
+    if start is not None:
+        raise ValueError(f"{method}: get_all() pages by itself; remove {start!r}")
+    if params.key("limit") is not None:
         warnings.warn(f"{method}: Bitrix24 list methods ignore 'limit'; every row is fetched",
-                      UserWarning, stacklevel=4)
-    return out
+                      UserWarning, stacklevel=5)

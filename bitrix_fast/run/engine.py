@@ -1,32 +1,41 @@
-"""Send calls and batches under every policy: concurrency gate, operating budget, token bucket,
-retries that never duplicate a write, single-flight token refresh, adaptive throttling.
+"""Send one call or one batch under every policy: concurrency gate, operating budget, token
+bucket, retries that never duplicate a write, single-flight token refresh, adaptive throttling.
 
-The engine is handed its parts (transport, limiter, budget, retry, throttle, gate) and holds
-no reference to the client. It is safe to call from many threads at once.
+The engine is handed its parts by the factory (:mod:`bitrix_fast.factory`), each through a
+typed contract, and holds no reference to the client. Every wait it makes -- the budget, a
+slot, a token, a backoff -- consults the call's stop context (:mod:`.stop`), and the stop
+context is asked once more right before a request goes on the wire. It is safe to call from
+many threads at once.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import random as _random
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+from dataclasses import dataclass
+from typing import (Any, Callable, Dict, Hashable, Iterable, List, Mapping, Optional, Protocol,
+                    Sequence, Set)
 
+from ..clock import Clock
+from ..errors import (ApiError, AuthError, BitrixError, LimiterError, OperationTimeLimit,
+                      RateLimited, RetryExhausted, Stopped, TransportError, is_refusal,
+                      with_method)
+from ..net.credentials import Credentials
+from ..net.sender import Reply
+from ..pacing.billing import BilledTime
+from ..pacing.gate import ConcurrencyGate
+from ..pacing.inflight import InFlight
+from ..pacing.protocols import Budget, RateLimiter
+from ..pacing.throttle import AdaptiveThrottle
 from ..protocol import batch as batchlib
 from ..protocol.batch import Command, CommandResult
-from .stop import Control
-from ..pacing.billing import BilledTime
-from ..errors import (ApiError, AuthError, BitrixError, LimiterError, OperationTimeLimit, RateLimited,
-    RetryExhausted, TransportError, is_refusal, with_method)
-from ..pacing.inflight import InFlight
-from .retry import Retry, RetryBudget, not_executed
 from ..protocol.redaction import redact
+from .retry import Retry, RetryBudget, not_executed
+from .stop import CHECK_EVERY, Stop
 
 logger = logging.getLogger("bitrix_fast")
 
 _REFRESH_CODES = {"EXPIRED_TOKEN", "INVALID_TOKEN"}
-#: Longest single sleep while a deadline or a cancel may arrive.
-_CHECK_EVERY = 0.25
 #: How many times one request may trade an expired token for a new one before giving up.
 _MAX_REFRESHES = 3
 
@@ -50,65 +59,76 @@ class Stats:
             return dict(self._values)
 
 
+class Sends(Protocol):
+    """What the engine needs from the HTTP side (:class:`bitrix_fast.net.sender.Sender`)."""
+
+    def send(self, method: str, params: Mapping[str, Any], *,
+             read_timeout: Optional[float] = None,
+             headers: Optional[Mapping[str, str]] = None) -> Reply: ...
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """The parts that decide how fast requests go, as the factory built them."""
+
+    limiter: RateLimiter
+    budget: Budget
+    throttle: AdaptiveThrottle
+    gate: ConcurrencyGate
+    inflight: InFlight
+    billed: BilledTime
+    #: slow a method down before its budget runs out and wait out its 429s (False: raise)
+    respect_budget: bool = True
+
+
 class Engine:
-    def __init__(
-        self,
-        transport: Any,
-        credentials: Any,
-        *,
-        limiter: Any,
-        budget: Any,
-        retry: Retry,
-        retry_budget: RetryBudget,
-        throttle: Any,
-        gate: Any,
-        clock: Any,
-        respect_budget: bool = True,
-        random: Callable[[], float] = _random.random,
-        stats: Optional[Stats] = None,
-        inflight: Optional[InFlight] = None,
-    ) -> None:
-        self._transport = transport
+    """Sends requests under every policy (see the module docstring)."""
+
+    def __init__(self, sender: Sends, credentials: Credentials, pacing: Pacing, *,
+                 retry: Retry, retry_budget: RetryBudget, clock: Clock,
+                 random: Callable[[], float] = _random.random,
+                 stats: Optional[Stats] = None) -> None:
+        self._sender = sender
         self._credentials = credentials
-        self._limiter = limiter
-        self._budget = budget
+        self._limiter = pacing.limiter
+        self._budget = pacing.budget
+        self._throttle = pacing.throttle
+        self._gate = pacing.gate
+        self._inflight = pacing.inflight
+        self._billed = pacing.billed
+        self._respect_budget = pacing.respect_budget
         self._retry = retry
         self._retry_budget = retry_budget
-        self._throttle = throttle
-        self._gate = gate
         self._clock = clock
-        self._respect_budget = respect_budget
         self._random = random
         self.stats = stats or Stats()
-        self._inflight = inflight or InFlight(max(1, gate.limit))
-        # A limiter of the user's own may not take ``check`` (then its waits are not cut
-        # short by a deadline; the request is still not sent after one).
-        try:
-            self._limiter_checks = "check" in inspect.signature(limiter.acquire).parameters
-        except (TypeError, ValueError):
-            self._limiter_checks = False
-        self._billed = BilledTime()
         self._cap: Optional[int] = None
         self._cap_lock = threading.Lock()
 
     # -- public ---------------------------------------------------------------------------
 
-    def call(self, method: str, params: Mapping[str, Any], *, read_only: bool,
+    def call(self, method: str, params: Mapping[str, Any], *, read_only: bool, stop: Stop,
              budget_methods: Iterable[str] = (),
-             before_send: Optional[Callable[[], None]] = None,
-             control: Optional[Control] = None) -> Any:
-        """One request with retries; returns the parsed envelope. ``before_send`` runs right
-        before each attempt goes on the wire (after every wait): it may raise, and then
-        nothing is sent. ``control`` bounds every wait by its deadline and stops the call
-        (before anything more is sent) when the deadline passes or it is cancelled."""
+             before_send: Optional[Callable[[], None]] = None) -> Any:
+        """One request with retries; returns the parsed envelope. Every wait is bounded by
+        ``stop``, and nothing is sent once it says stop. ``before_send`` (default: ask
+        ``stop``) runs right before each attempt goes on the wire, after every wait: it may
+        raise, and then nothing is sent."""
         retry = self._retry
         refreshes = 0
         methods = tuple(budget_methods) or (method,)
+        send_check = before_send or stop.before_send
+        # A write whose earlier attempt may have run stays in doubt when a later attempt is
+        # stopped before it goes out: the error that hid its fate is what is raised then.
+        doubt: Optional[BitrixError] = None
         while True:
             try:
-                if control is not None:
-                    control.check()
-                return self._attempt(method, params, methods, before_send, control)
+                stop.before_send()
+                return self._attempt(method, params, methods, send_check, stop)
+            except Stopped:
+                if doubt is not None:
+                    raise doubt from None
+                raise
             except AuthError as error:
                 if (self._credentials.refreshable and error.code.upper() in _REFRESH_CODES
                         and refreshes < _MAX_REFRESHES):
@@ -120,13 +140,19 @@ class Engine:
                     continue
                 raise
             except BitrixError as error:
+                if not read_only and may_have_executed(error):
+                    doubt = error
                 self._account(method, error)
-                retry = self._advance(retry, method, error, read_only, control)
+                try:
+                    retry = self._advance(retry, method, error, read_only, stop)
+                except Stopped:
+                    if doubt is not None:
+                        raise doubt from None
+                    raise
 
-    def batch(self, commands: Sequence[Command], *, read_only: bool,
+    def batch(self, commands: Sequence[Command], *, read_only: bool, stop: Stop,
               resend: bool = True,
-              before_send: Optional[Callable[[], None]] = None,
-              control: Optional[Control] = None) -> List[CommandResult]:
+              before_send: Optional[Callable[[], None]] = None) -> List[CommandResult]:
         """Run commands in one ``batch`` request; resend only the commands refused or (for
         reads) failed transiently -- unless ``resend`` is off (commands that refer to each
         other's results cannot travel alone: a read batch is then sent again whole). Every
@@ -137,11 +163,13 @@ class Engine:
         that is null, a list or garbage) leaves that command in doubt: a read is resent, a
         write never is (unless the Retry says ``resend_writes``) and comes back
         ``in_doubt``; the other commands' results are kept. A write that was in doubt once
-        stays in doubt whatever happens to it later."""
+        stays in doubt whatever happens to it later. A stop before an attempt goes out
+        leaves its commands with the Stopped error, in doubt only if an earlier attempt
+        may have run them."""
         final: Dict[str, CommandResult] = {}
         pending = list(commands)
         retry = self._retry
-        doubted: set = set()  # labels of writes that may have run in an earlier attempt
+        in_doubt: Set[str] = set()  # labels of writes that may have run in an earlier attempt
 
         def hide(text: str) -> str:
             return redact(text, self._credentials.secrets)
@@ -150,15 +178,15 @@ class Engine:
             methods = ("batch",) + tuple(sorted({c.method for c in pending}))
             try:
                 envelope = self.call("batch", batchlib.pack(pending), read_only=read_only,
-                                     budget_methods=methods, before_send=before_send,
-                                     control=control)
+                                     stop=stop, budget_methods=methods,
+                                     before_send=before_send)
             except BitrixError as error:
                 may_have_run = not read_only and may_have_executed(error)
                 called = {command.method for command in pending}
                 if len(called) == 1:
                     error = with_method(error, called.pop())
                 for command in pending:
-                    doubt = may_have_run or command.label in doubted
+                    doubt = may_have_run or command.label in in_doubt
                     final[command.label] = CommandResult(command.label, command.method,
                                                          error=error, in_doubt=doubt,
                                                          executed=doubt)
@@ -171,7 +199,7 @@ class Engine:
             if not resend and read_only and unanswered is not None:
                 # Chained reads cannot be resent one by one: the whole batch goes again.
                 try:
-                    retry = self._advance(retry, "batch", unanswered, read_only, control)
+                    retry = self._advance(retry, "batch", unanswered, read_only, stop)
                     continue
                 except BitrixError:
                     pass  # out of retries: the outcomes below carry the error
@@ -186,7 +214,7 @@ class Engine:
                     except BitrixError:
                         pass  # waiting is disallowed: the refusal stays this command's result
                 if outcome.in_doubt and not read_only:
-                    doubted.add(command.label)
+                    in_doubt.add(command.label)
                 if outcome.ok or not resend or not self._should_resend(outcome, read_only):
                     if not outcome.ok and read_only and outcome.in_doubt:
                         # A read that did not come back is simply not read.
@@ -203,10 +231,10 @@ class Engine:
             if again:
                 try:
                     retry = self._advance(retry, "batch", first_error or _NotExecuted(),
-                                          read_only, control)
+                                          read_only, stop)
                 except BitrixError as error:
                     for command in again:
-                        doubt = command.label in doubted
+                        doubt = command.label in in_doubt
                         final[command.label] = CommandResult(command.label, command.method,
                                                              error=error, executed=doubt,
                                                              in_doubt=doubt)
@@ -223,6 +251,7 @@ class Engine:
         return previous
 
     def snapshot(self) -> Dict[str, Any]:
+        """What ``Bitrix.stats()`` shows."""
         out: Dict[str, Any] = dict(self.stats.snapshot())
         out["rate"] = self._limiter.rate
         out["concurrency"] = self._gate.limit
@@ -237,11 +266,9 @@ class Engine:
     # -- one attempt ------------------------------------------------------------------------
 
     def _attempt(self, method: str, params: Mapping[str, Any], methods: Sequence[str],
-                 before_send: Optional[Callable[[], None]] = None,
-                 control: Optional[Control] = None) -> Any:
+                 before_send: Callable[[], None], stop: Stop) -> Any:
         if self._respect_budget:
-            self._wait_for_budget(methods, control)
-        check = control.check if control is not None else None
+            self._wait_for_budget(methods, stop)
         kind = _kind(method, params, methods)
         # The budget sees this request's expected server time while it is in flight, so
         # fifty requests of a method near its wall are not all sent on an old figure.
@@ -249,19 +276,13 @@ class Engine:
         for name, seconds in expected.items():
             self._budget.begin(name, seconds)
         try:
-            with self._gate.slot(lambda: self._soft_limit(kind), check=check):
-                waited = (self._limiter.acquire(check=check) if check is not None
-                          and self._limiter_checks else self._limiter.acquire())
+            with self._gate.slot(lambda: self._soft_limit(kind), check=stop.before_send):
+                waited = self._limiter.acquire(check=stop.before_send)
                 if waited:
                     self.stats.add("limiter_wait", waited)
-                if check is not None:
-                    check()  # the deadline passed, or the call was cancelled, meanwhile
-                if before_send is not None:
-                    before_send()  # e.g. a stop while this request waited for its token
+                before_send()  # the deadline, a cancel or a halt while this request waited
                 self.stats.add("requests")
-                left = control.remaining() if control is not None else None
-                reply = (self._transport.send(method, params) if left is None else
-                         self._transport.send(method, params, read_timeout=left))
+                reply = self._sender.send(method, params, read_timeout=stop.remaining())
         finally:
             for name, seconds in expected.items():
                 self._budget.end(name, seconds)
@@ -273,28 +294,25 @@ class Engine:
         self._retry_budget.on_success()
         self._apply_throttle()
         if logger.isEnabledFor(logging.DEBUG):
-            commands = len(params.get("cmd", ())) if method == "batch" else 1
+            cmd = params.get("cmd") if method == "batch" else None
+            commands = len(cmd) if isinstance(cmd, (Mapping, list)) else 1
             logger.debug("%s commands=%d status=%d %.3fs %d bytes waited=%.3fs", method,
                          commands, reply.status, reply.elapsed, reply.size, waited)
         return body
 
-    def _wait_for_budget(self, methods: Sequence[str], control: Optional[Control]) -> None:
+    def _wait_for_budget(self, methods: Sequence[str], stop: Stop) -> None:
         while True:
             delay = max(self._budget.delay(m) for m in methods)
             if delay <= 0:
                 return
-            if control is not None:
-                control.check()
-                delay = max(0.001, control.bound(min(delay, _CHECK_EVERY)))
+            step = max(0.001, stop.bound(min(delay, CHECK_EVERY)))
             logger.info("pausing %.1fs: operating budget of %s", delay, ", ".join(methods))
-            self.stats.add("budget_wait", delay)
-            self._clock.sleep(delay)
+            self.stats.add("budget_wait", step)
+            stop.sleep(step)
 
-    def _soft_limit(self, kind: Any) -> int:
+    def _soft_limit(self, kind: Hashable) -> int:
         """Requests of ``kind`` that may be in flight now (see :mod:`.inflight`)."""
-        free = getattr(self._limiter, "available", 0.0)
-        return self._inflight.limit(kind, self._limiter.rate,
-                                    free if isinstance(free, (int, float)) else 0.0)
+        return self._inflight.limit(kind, self._limiter.rate, self._limiter.free_tokens)
 
     def _observe(self, method: str, time_block: Mapping[str, Any], *,
                  in_batch: bool = False) -> None:
@@ -303,7 +321,8 @@ class Engine:
         if operating is None:
             return
         try:
-            self._budget.observe(method, float(operating), _float(time_block.get("operating_reset_at")),
+            self._budget.observe(method, float(operating),
+                                 _float(time_block.get("operating_reset_at")),
                                  _float(time_block.get("finish", time_block.get("start"))))
         except (TypeError, ValueError):
             logger.debug("%s: unreadable time block ignored", method)
@@ -325,7 +344,7 @@ class Engine:
             self._apply_throttle()
 
     def _advance(self, retry: Retry, method: str, error: BitrixError, read_only: bool,
-                 control: Optional[Control] = None) -> Retry:
+                 stop: Stop) -> Retry:
         """The Retry for the next attempt after ``error`` (having slept its backoff), or raise."""
         if isinstance(error, LimiterError) or not retry.should_retry(error, read_only=read_only):
             raise error
@@ -333,17 +352,10 @@ class Engine:
             raise RetryExhausted(method, len(retry.history) + 1, error) from error
         retry = retry.increment(method, error)
         self.stats.add("retries")
-        delay = retry.backoff(self._random)
-        if control is not None:
-            delay = control.bound(delay)
+        delay = stop.bound(retry.backoff(self._random))
         if delay > 0:
             self.stats.add("backoff_wait", delay)
-            while delay > 0:  # in slices: a deadline or a cancel ends the wait
-                step = delay if control is None else min(delay, _CHECK_EVERY)
-                self._clock.sleep(step)
-                delay -= step
-                if control is not None:
-                    control.check()
+            stop.sleep(delay)  # in slices: a deadline, a cancel or a halt ends the wait
         logger.info("%s: retrying after %s", method, error)
         return retry
 
@@ -389,7 +401,24 @@ def may_have_executed(error: BaseException) -> bool:
     return True
 
 
-def _kind(method: str, params: Mapping[str, Any], methods: Sequence[str]) -> Any:
+def as_result(command: Command, envelope: Any) -> CommandResult:
+    """A single call's envelope as the result of ``command``."""
+    body = envelope if isinstance(envelope, dict) else {"result": envelope}
+    return CommandResult(command.label, command.method, result=body.get("result"),
+                         total=_int_or_none(body.get("total")),
+                         next=_int_or_none(body.get("next")),
+                         time=body.get("time") if isinstance(body.get("time"), dict) else None,
+                         envelope=envelope)
+
+
+def _int_or_none(value: Any) -> Optional[int]:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _kind(method: str, params: Mapping[str, Any], methods: Sequence[str]) -> Hashable:
     """What a request's time per request is measured under: the methods it calls and the
     size class of its batch (1, 2-3, 4-7, ... 32-63 commands): a one-item batch answers in
     one command's time, a full one in fifty's."""

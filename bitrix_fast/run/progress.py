@@ -122,7 +122,7 @@ def make_bar(description: str, total: Optional[int], unit: str = "rows", *,
 
     notebook = "ipykernel" in sys.modules
 
-    class Bar(tqdm):  # type: ignore[misc, valid-type]
+    class Bar(tqdm):  # type: ignore[type-arg]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self.sustained = SustainedRate(burst=burst)  # before tqdm's first draw
             super().__init__(*args, **kwargs)
@@ -139,9 +139,10 @@ def make_bar(description: str, total: Optional[int], unit: str = "rows", *,
             values["bar_format"] = _FORMAT if total else _FORMAT_NO_TOTAL
             return values
 
-        def update(self, n: float = 1) -> Optional[bool]:
-            self.sustained.record(clock(), int(n))
-            return super().update(n)
+        def update(self, n: Optional[float] = 1) -> Optional[bool]:
+            self.sustained.record(clock(), int(n or 0))
+            updated: Optional[bool] = super().update(n)
+            return updated
 
     if not notebook:
         width = columns if columns is not None else shutil.get_terminal_size().columns

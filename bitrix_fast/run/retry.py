@@ -31,7 +31,7 @@ from __future__ import annotations
 import random as _random
 import threading
 from functools import partial
-from typing import Any, Callable, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Union
 
 from ..errors import (ApiError, AuthError, BadResponse, ConnectError, MethodNotFound, ResponseTimeout,
     RetryExhausted, TransportError, is_refusal)
@@ -118,6 +118,14 @@ class Retry:
 
     __slots__ = ("total", "connect", "timeouts", "backoff_factor", "backoff_max", "jitter",
                  "resend_writes", "history")
+    total: int
+    connect: int
+    timeouts: int
+    backoff_factor: float
+    backoff_max: float
+    jitter: float
+    resend_writes: bool
+    history: Tuple["Attempt", ...]
 
     def __init__(
         self,
@@ -209,7 +217,7 @@ class Retry:
             return 0.0
         # The exponent is capped so a huge total cannot overflow a float.
         base = min(self.backoff_max, self.backoff_factor * 2.0 ** min(retries - 1, 64))
-        return base * (1.0 - self.jitter * random())
+        return float(base * (1.0 - self.jitter * random()))
 
     def should_retry(self, error: BaseException, *, read_only: bool) -> bool:
         """Whether ``error`` is worth another attempt, for a read or a write (see module docs)."""
@@ -225,6 +233,9 @@ class Retry:
         if not isinstance(other, Retry):
             return NotImplemented
         return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, name) for name in self.__slots__))
 
     def __repr__(self) -> str:
         return (f"Retry(total={self.total}, connect={self.connect}, timeouts={self.timeouts}, "
@@ -279,5 +290,5 @@ class RetryBudget:
     def available(self) -> int:
         return self._available
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> Dict[str, int]:
         return {"capacity": self._capacity, "available": self._available}

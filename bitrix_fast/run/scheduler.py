@@ -1,127 +1,257 @@
-"""Run work on a thread pool: list plans with bounded read-ahead, and ordered bulk calls.
+"""The one scheduler: every kind of work -- list pages, bulk calls, get_by_ID, the async
+client's sends -- runs through :meth:`Scheduler.run`.
 
-The executor owns no policy: every request it starts goes through the engine, which applies
-the limits. What it owns is parallelism and back-pressure: a plan never has more than
-``max_in_flight`` units of work started, and for iteration the next unit is only started when
-the consumer has taken the rows before it, so memory does not grow with the table.
+It owns parallelism, back-pressure and stopping, and no policy: every request it starts goes
+through the engine, which applies the limits. A source never has more than ``look_ahead``
+units of work started, and the next one is only started once the caller has taken the
+outputs before it, so memory does not grow with the table or the input.
+
+Stopping, one way for every source (see :mod:`.stop`):
+
+* a halt (``stop()``, an auth error, Ctrl+C) sends nothing more; replies already on the wire
+  are used for the stop's grace, after which what is still out is ``lost`` (a read: simply
+  not read; a write: in doubt) and work that never started is ``failed`` with a Stopped
+  error; then the source's ``leftovers`` (a bulk call's unread input) come out;
+* a passed deadline or a cancel halts with no grace, and raises at the end;
+* Ctrl+C that lands while the caller waits halts with ``interrupt_grace`` and raises
+  ``KeyboardInterrupt`` at the end, once everything is accounted for; a second Ctrl+C raises
+  at once. The source is driven on a thread of its own, so Ctrl+C never lands in the middle
+  of its bookkeeping; all threads are daemons (:mod:`.pool`): nothing keeps the process
+  alive after.
+
+Sending nothing new and not waiting for a whole batch are reconciled here: a halt stops every
+request still waiting for a slot or a token (the engine asks the stop context right before the
+wire), and the grace is the only wait -- for replies already paid for, which a resume would
+otherwise read again.
 """
 from __future__ import annotations
 
-import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
+import logging
+import queue
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence,
+                    Tuple, TypeVar)
 
+from ..errors import Cancelled, DeadlineExceeded, Stopped
 from ..protocol.batch import CommandResult
-from .work import Plan, Work
+from ..protocol.batch import Command
+from .engine import as_result
+from .pool import WorkerPool
+from .stop import CHECK_EVERY, Stop
+from .work import Delivery, Source, Work
 
-#: Longest wait for a reply between two ``check`` calls.
-CHECK_EVERY = 0.25
+logger = logging.getLogger("bitrix_fast")
 
 T = TypeVar("T")
-R = TypeVar("R")
+
+#: Called with (outputs just produced, the source's expected total).
+Progress = Callable[[int, Optional[int]], None]
 
 
-def drive(
-    plan: Plan,
-    run: Callable[[Work], Sequence[CommandResult]],
-    pool: ThreadPoolExecutor,
-    *,
-    max_in_flight: int,
-    on_rows: Optional[Callable[[int, Optional[int]], None]] = None,
-    check: Optional[Callable[[], None]] = None,
-    halted: Optional[Callable[[], Optional[float]]] = None,
-    is_halt: Callable[[BaseException], bool] = lambda error: False,
-) -> Iterator[Any]:
-    """Yield the rows of ``plan`` as replies arrive. ``run`` sends one Work (through the
-    engine) and returns its command results. A failure cancels what has not started and
-    propagates; closing the generator does the same, and so does ``check`` raising (a
-    deadline, a cancel: it is called while waiting, at least every ``CHECK_EVERY`` s).
+class Requests(Protocol):
+    """What the scheduler needs from the engine (:class:`.engine.Engine`)."""
 
-    ``halted()`` returning a time (monotonic) stops the listing gracefully: no more work
-    is started, replies to work in flight are still yielded until then, and the iteration
-    ends; work that failed because of the halt (``is_halt`` on its errors) is dropped."""
-    in_flight: Dict[Future, Work] = {}
+    def call(self, method: str, params: Mapping[str, Any], *, read_only: bool, stop: Stop,
+             before_send: Optional[Callable[[], None]] = None) -> Any: ...
 
-    def top_up() -> None:
-        while len(in_flight) < max_in_flight and (halted is None or halted() is None):
-            work = plan.next_work()
-            if work is None:
-                return
-            in_flight[pool.submit(run, work)] = work
+    def batch(self, commands: Sequence[Command], *, read_only: bool, stop: Stop,
+              resend: bool = True,
+              before_send: Optional[Callable[[], None]] = None) -> List[CommandResult]: ...
 
-    try:
-        top_up()
-        while in_flight:
-            if check is not None:
-                check()
-            until = halted() if halted is not None else None
-            timeout = None if check is None and halted is None else CHECK_EVERY
-            if until is not None:
-                left = until - time.monotonic()
-                if left <= 0:
-                    # The grace after a halt is over: what is still out is dropped, but
-                    # replies already here are used (they cost nothing more, and a resume
-                    # need not read them again), however slowly the consumer took the rest.
-                    for future in [f for f in in_flight if not f.done()]:
-                        future.cancel()
-                        del in_flight[future]
-                    if not in_flight:
-                        return
-                    timeout = 0.0
-                else:
-                    timeout = min(CHECK_EVERY, left)
-            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED, timeout=timeout)
-            for future in _in_submission_order(finished, in_flight):
-                work = in_flight.pop(future)
-                results = future.result()
-                if halted is not None and halted() is not None and any(
-                        r.error is not None and is_halt(r.error) for r in results):
-                    continue  # never sent: the halt stopped it
-                rows = plan.feed(work, results)
-                # What this reply made possible goes out before its rows are handed over:
-                # the consumer's time then overlaps with the next requests.
+
+class Scheduler:
+    """Runs sources' work on the worker pool through the engine. Thread-safe: several calls
+    may run at once (each with its own stop context), sharing the pool and the limits."""
+
+    def __init__(self, engine: Requests, pool: WorkerPool) -> None:
+        self._engine = engine
+        self._pool = pool
+
+    @property
+    def workers(self) -> int:
+        return self._pool.max_workers
+
+    def run(self, source: Source[T], stop: Stop, *, look_ahead: Optional[int] = None,
+            interrupt_grace: float = 0.0, cancel_grace: float = 0.0,
+            progress: Optional[Progress] = None) -> Iterator[Delivery[T]]:
+        """Yield the source's outputs as replies arrive, a :class:`Delivery` per reply
+        (never empty; see the module docstring).
+
+        The source is driven on a thread of its own; the caller's thread only waits for
+        deliveries. So a Ctrl+C -- which Python raises in the main thread, wherever it is --
+        never lands in the middle of the bookkeeping: it lands in that wait (the run then
+        halts with ``interrupt_grace`` and raises ``KeyboardInterrupt`` once every output
+        is delivered) or in the caller's own code. A cancel gives replies on the wire
+        ``cancel_grace``; a passed deadline gives them nothing."""
+        deliveries: "queue.Queue[Tuple[str, Any]]" = queue.Queue(maxsize=1)
+        abandoned = threading.Event()
+        driver = threading.Thread(
+            target=self._drive, name=f"bitrix_fast-{stop.method}", daemon=True,
+            args=(source, stop, look_ahead or self._pool.max_workers, cancel_grace, deliveries,
+                  abandoned))
+        driver.start()
+        interrupted = False
+        try:
+            while True:
+                try:
+                    kind, payload = deliveries.get(timeout=CHECK_EVERY)
+                except queue.Empty:
+                    continue
+                except KeyboardInterrupt:
+                    if interrupted:
+                        raise  # the second Ctrl+C: at once
+                    interrupted = True
+                    stop.halt(KeyboardInterrupt(), grace=interrupt_grace)
+                    continue
+                if kind == "end":
+                    break
+                if kind == "error":
+                    raise payload
+                if progress is not None:
+                    progress(len(payload.items), source.total)
+                yield payload
+        finally:
+            # However the run ends -- done, an error, the generator closed -- nothing more is
+            # sent: requests waiting for a slot or a token give up, queued ones are cancelled.
+            abandoned.set()
+            if not stop.halted:
+                stop.halt()
+        reason = stop.reason
+        if isinstance(reason, KeyboardInterrupt):
+            raise KeyboardInterrupt
+        if isinstance(reason, (DeadlineExceeded, Cancelled)):
+            raise reason
+
+    def _drive(self, source: Source[T], stop: Stop, limit: int, cancel_grace: float,
+               deliveries: "queue.Queue[Tuple[str, Any]]", abandoned: threading.Event
+               ) -> None:
+        """The driver thread: hand out work, collect replies, deliver outputs (put blocks
+        while the caller has not taken the last delivery: that is the back-pressure)."""
+        in_flight: Dict["Future[Sequence[CommandResult]]", Work] = {}
+
+        def deliver(items: List[T], mark: Any = None) -> bool:
+            if not items:
+                return True
+            while not abandoned.is_set():
+                try:
+                    deliveries.put(("outputs", Delivery(items, mark)), timeout=CHECK_EVERY)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def top_up() -> None:
+            while len(in_flight) < limit and not stop.halted:
+                work = source.next_work()
+                if work is None:
+                    return
+                try:
+                    future = self._pool.submit(self._send, work, stop, source)
+                except RuntimeError as error:  # the client was closed under us
+                    stop.halt(error)
+                    in_flight[_failed_future(stop.stopped_error())] = work
+                    return
+                in_flight[future] = work
+
+        try:
+            while not abandoned.is_set():
                 top_up()
-                if on_rows is not None:
-                    on_rows(len(rows), plan.total)
-                yield from rows
-        if not plan.done and (halted is None or halted() is None):
-            raise RuntimeError("list plan stalled: no work in flight and not done")
-    finally:
-        for future in in_flight:
-            future.cancel()
+                ready = source.ready()
+                if not deliver(ready):
+                    return
+                if not in_flight:
+                    if stop.halted or source.done:
+                        break
+                    if ready:
+                        continue  # the source had outputs to give before more work
+                    raise RuntimeError(f"{stop.method}: the work stalled: nothing in flight "
+                                       f"and nothing to send")
+                if stop.halted and stop.grace_left() <= 0:
+                    for future, work in list(in_flight.items()):
+                        outputs = (source.failed(work, stop.stopped_error()) if future.cancel()
+                                   else source.lost(work, _still_running(stop)))
+                        del in_flight[future]
+                        if not deliver(outputs):
+                            return
+                    break
+                timeout = CHECK_EVERY if not stop.halted else min(CHECK_EVERY,
+                                                                  stop.grace_left())
+                finished, _ = wait(list(in_flight), timeout=timeout,
+                                   return_when=FIRST_COMPLETED)
+                if not stop.halted and stop.expired:
+                    try:
+                        stop.raise_if_expired()
+                    except DeadlineExceeded as error:
+                        stop.halt(error)  # no wait outlasts the deadline
+                    except Cancelled as error:
+                        stop.halt(error, grace=cancel_grace)
+                for future in [f for f in in_flight if f in finished]:  # submission order
+                    work = in_flight.pop(future)
+                    mark = source.mark()
+                    outputs = _outcome(source, work, future, stop)
+                    # What this reply made possible goes out before its outputs are handed
+                    # over: the caller's time then overlaps with the next requests.
+                    top_up()
+                    if not deliver(outputs, mark):
+                        return
+            if stop.halted and not abandoned.is_set():
+                if not deliver(source.leftovers(stop.stopped_error())):
+                    return
+            _put_until(deliveries, ("end", None), abandoned)
+        except BaseException as error:  # handed to the caller's thread, raised there
+            stop.halt(error if isinstance(error, Exception) else None)
+            _put_until(deliveries, ("error", error), abandoned)
+        finally:
+            for future in in_flight:
+                future.cancel()
+
+    def _send(self, work: Work, stop: Stop, source: Source[T]) -> Sequence[CommandResult]:
+        """On a worker thread: one request through the engine."""
+        def before_send() -> None:
+            stop.before_send()
+            # The source records the work as leaving, then the stop is asked once more: a
+            # halt in between leaves it recorded though it stays home (in doubt, never lost).
+            source.before_send(work)
+            stop.before_send()
+
+        if work.single:
+            (command,) = work.commands
+            envelope = self._engine.call(command.method, command.params,
+                                         read_only=work.read_only, stop=stop,
+                                         before_send=before_send)
+            return [as_result(command, envelope)]
+        return self._engine.batch(work.commands, read_only=work.read_only,
+                                  resend=not work.chained, stop=stop,
+                                  before_send=before_send)
 
 
-def map_ordered(
-    fn: Callable[[T], R],
-    chunks: Sequence[T],
-    pool: ThreadPoolExecutor,
-    *,
-    on_done: Optional[Callable[[T, R], None]] = None,
-    check: Optional[Callable[[], None]] = None,
-) -> List[R]:
-    """``[fn(chunk) for chunk in chunks]`` run in parallel; results in input order.
-    ``check`` raising (a deadline, a cancel) cancels what has not started and propagates."""
-    futures = [pool.submit(fn, chunk) for chunk in chunks]
-    index = {future: position for position, future in enumerate(futures)}
-    results: List[Any] = [None] * len(futures)
-    pending = set(futures)
-    try:
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED,
-                                     timeout=None if check is None else CHECK_EVERY)
-            for future in finished:
-                position = index[future]
-                results[position] = future.result()
-                if on_done is not None:
-                    on_done(chunks[position], results[position])
-            if check is not None and pending:
-                check()
-    finally:
-        for future in pending:
-            future.cancel()
-    return results
+def _outcome(source: Source[T], work: Work, future: "Future[Sequence[CommandResult]]",
+             stop: Stop) -> List[T]:
+    if future.cancelled():
+        return source.failed(work, stop.stopped_error())
+    error = future.exception()
+    if error is not None:
+        return source.failed(work, error)
+    return source.feed(work, future.result())
 
 
-def _in_submission_order(finished, in_flight: Dict[Future, Work]) -> List[Future]:
-    order = {future: position for position, future in enumerate(in_flight)}
-    return sorted(finished, key=order.__getitem__)
+def _still_running(stop: Stop) -> Stopped:
+    return Stopped(f"{stop.method}: still on the wire when the call stopped waiting for it; "
+                   f"it may have been executed")
+
+
+def _put_until(deliveries: "queue.Queue[Tuple[str, Any]]", item: Tuple[str, Any],
+               abandoned: threading.Event) -> None:
+    while not abandoned.is_set():
+        try:
+            deliveries.put(item, timeout=CHECK_EVERY)
+            return
+        except queue.Full:
+            continue
+
+
+def _failed_future(error: BaseException) -> "Future[Sequence[CommandResult]]":
+    future: "Future[Sequence[CommandResult]]" = Future()
+    future.set_exception(error)
+    return future

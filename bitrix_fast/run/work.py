@@ -1,45 +1,85 @@
-"""The contract between the engine side (executor) and anything that plans requests.
+"""The contract between the scheduler and whatever has requests to send.
 
-A plan is sans-I/O: it hands out :class:`Work` (a batch of commands, or one command to send as
-its own JSON call), is fed the :class:`~bitrix_fast.protocol.batch.CommandResult` of each command, and
-answers with the rows to yield and, implicitly, more work. The executor drives it and never
-imports a planner; the list engine (:mod:`bitrix_fast.listing`) implements it.
+A :class:`Source` is sans-I/O: it hands out :class:`Work` (a batch of commands, or one command
+to send as its own JSON call), is told what became of each (``feed`` with the replies,
+``failed`` when the request raised, ``lost`` when it was still on the wire as waiting ended),
+and answers with what the caller gets: rows for a listing (:mod:`bitrix_fast.listing`), one
+outcome per item for a bulk call (:mod:`bitrix_fast.writes.bulk`). The scheduler
+(:mod:`.scheduler`) drives every source the same way and imports none of them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Protocol, Sequence
+from typing import Any, Generic, List, Optional, Protocol, Sequence, TypeVar
 
 from ..protocol.batch import Command, CommandResult
 
+T = TypeVar("T")
 
-@dataclass
+
+@dataclass(eq=False)
 class Work:
-    """Commands to send in one request. ``single`` sends the only command as a JSON call
-    (its parameters cannot be written as a query string). ``chained`` commands refer to each
-    other through ``$result``, so none may be resent alone: the plan re-plans them itself.
-    ``tags`` travel with the commands so the plan knows what each reply answers."""
+    """Commands to send in one request.
+
+    ``single`` sends the only command as its own JSON call (its parameters cannot be written
+    as a query string). ``chained`` commands refer to each other through ``$result``, so
+    none may be resent alone: a failed read is resent whole. ``read_only`` says resending
+    cannot change data. ``tags`` travel with the commands so the source knows what each
+    reply answers. Compared by identity: each Work is one request of one call.
+    """
 
     commands: List[Command]
     single: bool = False
     chained: bool = False
+    read_only: bool = True
     tags: List[Any] = field(default_factory=list)
 
 
-class Plan(Protocol):
-    """The interface the executor drives."""
+@dataclass(frozen=True)
+class Delivery(Generic[T]):
+    """Outputs handed to the caller together: those of one reply. ``mark`` is what the source
+    could claim just before this reply was fed (:meth:`Source.mark`), so it holds once
+    every earlier delivery was taken."""
 
-    done: bool
-    #: expected number of rows (for the progress bar), None while unknown
-    total: Optional[int]
-    #: True when the plan itself guarantees each row is yielded once
-    unique: bool
+    items: List[T]
+    mark: Any = None
+
+
+class Source(Protocol[T]):
+    """What the scheduler drives (see the module docstring)."""
+
+    @property
+    def done(self) -> bool:
+        """Nothing more to hand out and nothing awaited."""
+
+    @property
+    def total(self) -> Optional[int]:
+        """How many outputs to expect, for progress (None while unknown)."""
 
     def next_work(self) -> Optional[Work]:
         """Work that can be sent now, or None (wait for a reply, or nothing left)."""
 
-    def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Any]:
-        """Take the replies to ``work``; return the rows they carry."""
+    def mark(self) -> Any:
+        """A claim about everything delivered so far (a listing: the ID intervals proven
+        read), taken right before a reply is fed; None when there is nothing to claim."""
 
-    def finish(self, rows: List[Any]) -> List[Any]:
-        """The rows of a whole listing, in the order get_all returns them."""
+    def ready(self) -> List[T]:
+        """Outputs available without sending anything (a bulk call's items that failed the
+        parameter checks); called after each round of ``next_work``."""
+
+    def before_send(self, work: Work) -> None:
+        """Called on a worker thread right before ``work`` goes on the wire (after every
+        wait); raising sends nothing (the error becomes ``failed``)."""
+
+    def feed(self, work: Work, results: Sequence[CommandResult]) -> List[T]:
+        """The replies to ``work``, one per command; what they give the caller."""
+
+    def failed(self, work: Work, error: BaseException) -> List[T]:
+        """``work`` raised ``error`` instead of replying: a Stopped when it was never sent,
+        else whatever ended it. Return what the caller gets, or raise to end the run."""
+
+    def lost(self, work: Work, error: BaseException) -> List[T]:
+        """``work`` was still on the wire when waiting for it ended: its fate is unknown."""
+
+    def leftovers(self, reason: BaseException) -> List[T]:
+        """After a halt, for everything never handed out (a bulk call's remaining input)."""

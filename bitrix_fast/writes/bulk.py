@@ -1,25 +1,26 @@
-"""Streaming bulk calls: one command per item, 50 per batch, batches in parallel, and one
-:class:`Outcome` per item as each batch returns.
+"""Bulk calls: one command per item, 50 per batch, batches in parallel, and one
+:class:`Outcome` per item.
 
-:class:`BulkCall` is what :meth:`Bitrix.iter_call <bitrix_fast.client.Bitrix.iter_call>`
-returns. It reads its items lazily and keeps at most ``look_ahead`` batches submitted, so
-memory does not grow with the input; every request goes through the engine's ``batch`` (limits,
-retries, writes of unknown fate never resent). It owns no policy of its own beyond two rules:
+:class:`BulkSource` is the sans-I/O part the scheduler drives: it reads the items lazily,
+checks each, packs them into batches, and turns what became of each request into outcomes.
+:class:`BulkCall` is what :meth:`Bitrix.iter_call <bitrix_fast.Bitrix.iter_call>` returns: the
+outcomes as an iterator, with ``stop()`` and ``close()``. Two rules, whatever happens:
 
 * **Nothing sent disappears.** Every item the call read is reported exactly once: ``RESULT``,
   ``ERROR``, ``IN_DOUBT`` (its request may have run) or ``NOT_SENT`` (it provably never left
   this machine, so sending it again cannot duplicate it).
-* **Stopping is safe.** After :meth:`BulkCall.stop`, :meth:`BulkCall.close`, Ctrl+C, an
-  authentication error or a failing input iterator, nothing more is submitted; the requests
-  already in flight are waited for (at most ``stop_wait`` seconds, after which what still
-  runs is in doubt), their outcomes are delivered, and every item never sent -- those already
-  read and the rest of the input -- comes out as ``NOT_SENT``. Only then does the iteration
-  end, re-raising the interrupt (or the input's error) if there was one.
+* **Stopping is safe.** After ``stop()``, ``close()``, an authentication error, a failing
+  ``on_send`` hook or a failing input iterator, nothing more is sent; the requests already in
+  flight are waited for (at most ``stop_wait`` seconds, after which what still runs is in
+  doubt), their outcomes are delivered, and every item never sent -- those already read and the
+  rest of the input -- comes out as ``NOT_SENT``.
 
-Ctrl+C: while the iteration is running in the main thread and SIGINT has Python's default
-handler, a first Ctrl+C only asks the call to stop (so it never cuts the consumer's handling of
-an outcome in half) and ``KeyboardInterrupt`` is raised once everything is reported; a second
-Ctrl+C raises at once. This is what :func:`asyncio.run` does for its main task.
+Ctrl+C: the library installs no signal handler. A Ctrl+C that lands while the call waits for
+replies stops it like ``stop()`` with a short grace, then ``KeyboardInterrupt`` is raised once
+everything is reported; ``call(method, items)`` raises :class:`Interrupted`, a
+``KeyboardInterrupt`` carrying every item's fate. A program that wants the first Ctrl+C to
+only *ask* for a stop (as ``bitrix-fast call`` does) installs its own handler calling
+``stop()``.
 
 The first request goes out alone, carrying one item: if the portal refuses the credentials,
 one item is refused rather than a whole burst of batches, and on a portal whose batches take
@@ -29,18 +30,17 @@ from __future__ import annotations
 
 import enum
 import logging
-import signal
 import threading
-import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from typing import (Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional,
-                    Sequence, Tuple)
+                    Sequence, Set, Sized, Tuple)
 
-from ..protocol.batch import CommandResult
-from ..run.stop import Control
-from ..errors import AuthError, BatchError, BitrixError, Cancelled, DeadlineExceeded, with_item
+from ..errors import AuthError, BatchError, BitrixError, Stopped, with_item
+from ..protocol.batch import Command, CommandResult
+from ..run.engine import may_have_executed
+from ..run.stop import Stop
+from ..run.work import Delivery, Work
 
 logger = logging.getLogger("bitrix_fast")
 
@@ -74,20 +74,6 @@ class Outcome:
         return self.status is Status.RESULT
 
 
-class Stopped(BitrixError):
-    """The call was stopped (``stop()``, ``close()``, Ctrl+C) before this item's fate was
-    known: it was never sent (NOT_SENT), or it was still running when waiting ended
-    (IN_DOUBT). Raised by a batch that was about to be sent: nothing of it ran, and it is
-    not tried again."""
-
-    executed_maybe = False
-    retryable = False
-
-
-class _NotSent(Stopped):
-    """Raised from the engine's ``before_send``: this batch never left the machine."""
-
-
 class Interrupted(KeyboardInterrupt):
     """Ctrl+C ended ``call(method, [items])``: a ``KeyboardInterrupt`` that still carries
     everything known, as :class:`~bitrix_fast.errors.BatchError` would (``results``,
@@ -98,7 +84,7 @@ class Interrupted(KeyboardInterrupt):
         self.results = report.results
         self.errors = report.errors
         self.in_doubt = report.in_doubt
-        self.not_sent = getattr(report, "not_sent", {})
+        self.not_sent = report.not_sent
         super().__init__(f"interrupted: {report}")
 
 
@@ -112,367 +98,202 @@ class Chunk:
     single: bool = False
 
 
-Run = Callable[[Chunk], Sequence[CommandResult]]
+class BulkSource:
+    """The items of one bulk call, as work for the scheduler (see the module docstring).
 
-#: Seconds of one wait for replies before looking at the stop flag again.
-_POLL = 0.5
-
-
-class BulkCall(Iterator[Outcome]):
-    """An iterator of :class:`Outcome`, one per item, in the order batches return (see the
-    module docstring). Also a context manager: leaving the block closes the call.
-
-    ``run`` sends one chunk through the engine and returns one CommandResult per item;
-    ``check`` validates one item (raising TypeError / ValueError) and returns the parameters
-    to send; ``batchable`` says whether a batch command can carry them; ``unwrap`` turns a
-    raw result into the caller's (``{"item": {...}}`` -> ``{...}``); ``on_send`` is called in
-    the worker thread with a chunk's indexes just before it is sent (a journal's write-ahead
-    record; it must be thread-safe; if it raises, the chunk is not sent, the call stops and
-    the error is raised at the end).
+    ``check`` validates one item (raising TypeError / ValueError) and returns the parameters to
+    send; ``batchable`` says whether a batch command can carry them; ``unwrap`` turns a raw
+    result into the caller's; ``on_send`` is called on the worker thread with a chunk's
+    indexes right before it is sent (a journal's write-ahead record; if it raises, the chunk is
+    not sent, the call stops and the error is raised at the end); ``stop_wait`` is the grace
+    the call's own stops (an auth error, a failing hook or input) give replies on the wire.
+    With ``keep``, every outcome is also kept in :attr:`outcomes` (for ``call(items)``).
     """
 
-    def __init__(
-        self,
-        method: str,
-        items: Iterable[Any],
-        run: Run,
-        pool: Executor,
-        *,
-        read_only: bool,
-        batch_size: int,
-        look_ahead: int,
-        stop_wait: float,
-        check: Callable[[Any], Mapping[str, Any]],
-        batchable: Callable[[Mapping[str, Any]], bool],
-        unwrap: Callable[[Any], Any] = lambda result: result,
-        progress: Optional[Callable[[], Any]] = None,
-        on_send: Optional[Callable[[Tuple[int, ...]], None]] = None,
-        clock: Callable[[], float] = time.monotonic,
-        control: Optional[Control] = None,
-    ) -> None:
-        if look_ahead < 1:
-            raise ValueError("look_ahead must be at least 1")
+    def __init__(self, method: str, items: Iterable[Any], stop: Stop, *, read_only: bool,
+                 batch_size: int, check: Callable[[Any], Mapping[str, Any]],
+                 batchable: Callable[[Mapping[str, Any]], bool],
+                 unwrap: Callable[[Any], Any] = lambda result: result,
+                 on_send: Optional[Callable[[Tuple[int, ...]], None]] = None,
+                 stop_wait: float = 0.0, keep: bool = False) -> None:
         self.method = method
-        self._source = iter(items)
-        self._run = run
-        self._pool = pool
+        self._items: Iterator[Any] = iter(items)
+        self.total: Optional[int] = len(items) if isinstance(items, Sized) else None
+        self._stop = stop
         self._read_only = read_only
         self._batch_size = batch_size
-        self._look_ahead = look_ahead
-        self._stop_wait = stop_wait
         self._check = check
         self._batchable = batchable
         self._unwrap = unwrap
-        self._make_progress = progress
-        self._progress: Any = None
         self._on_send = on_send
-        self._clock = clock
-        self._control = control
-        self._delivered = 0
-        if control is not None:
-            control.progress = lambda: f"{self._delivered:,} items answered"
-
+        self._stop_wait = stop_wait
         self._next_index = 0
         self._input_done = False
-        self._singles: Deque[Chunk] = deque()      # read, to be sent alone
-        self._unsent: Deque[Chunk] = deque()       # read, never sent, not yet reported
-        self._in_flight: Dict[Future, Chunk] = {}
-        self._ready: Deque[Outcome] = deque()
+        self._singles: Deque[Chunk] = deque()
+        self._bad: List[Outcome] = []
+        self._chunks: Dict[int, Chunk] = {}      # id(work) -> its chunk, until resolved
+        self._sent: Set[int] = set()             # id(work) of chunks that went on the wire
+        self._lock = threading.Lock()
         self._probing = True
-        self._finished = False
+        self._probe_out = False
+        #: an error to raise once every outcome is out (a failed hook or input)
+        self.raise_at_end: Optional[BaseException] = None
+        self.outcomes: Optional[List[Outcome]] = [] if keep else None
+        self.delivered = 0
+        stop.progress = lambda: f"{self.delivered:,} items answered"
 
-        self._stopping = threading.Event()
-        self._stop_reason: Optional[BaseException] = None
-        self._stop_deadline: Optional[float] = None
-        self._wakeup: Future = Future()
-        self._interrupted = False
-        self._raise_at_end: Optional[BaseException] = None
-        self._previous_handler: Any = None
-        self._handler_installed = False
-
-    # -- public -----------------------------------------------------------------------------
-
-    def stop(self, reason: Optional[BaseException] = None) -> None:
-        """Send nothing more; the iteration goes on to deliver the outcomes of what is in
-        flight and NOT_SENT for the rest, then ends. Safe from any thread or a signal handler."""
-        if self._stop_reason is None:
-            self._stop_reason = reason or Stopped(f"{self.method}: the call was stopped "
-                                                  f"before this item was sent")
-        self._stopping.set()
-        if not self._wakeup.done():
-            try:
-                self._wakeup.set_result(None)
-            except Exception:  # set by another thread in between: awake anyway
-                pass
+    # -- the Source protocol -------------------------------------------------------------
 
     @property
-    def stopped(self) -> bool:
-        return self._stopping.is_set()
+    def done(self) -> bool:
+        return self._input_done and not self._singles and not self._chunks
 
-    @property
-    def buffered(self) -> int:
-        """Outcomes ready to be yielded without waiting (0: the next one needs a reply)."""
-        return len(self._ready)
-
-    def close(self) -> None:
-        """Stop, and wait (at most ``stop_wait`` seconds) for the requests in flight. Their
-        outcomes, and NOT_SENT for the rest, can still be read by iterating."""
-        self.stop()
-        try:
-            self._settle_stop()
-            while self._in_flight:
-                self._collect()
-        finally:
-            self._restore_handler()
-            if self._progress is not None:
-                self._progress.close()
-                self._progress = None
-            if self._ready:
-                sent = sum(1 for o in self._ready if o.status is not Status.NOT_SENT)
-                if sent:
-                    logger.warning("%s: closed with %d sent items whose outcome was not read",
-                                   self.method, sent)
-
-    def __iter__(self) -> "BulkCall":
-        return self
-
-    def __next__(self) -> Outcome:
-        self._install_handler()
-        while True:
-            if self._ready:
-                self._delivered += 1
-                return self._ready.popleft()
-            if self._finished:
-                self._end()
-            try:
-                self._advance()
-            except KeyboardInterrupt:
-                if self._interrupted or self._stopping.is_set():  # already stopping: the
-                    self._restore_handler()                       # user insists
-                    raise
-                self._interrupted = True
-                self.stop(Stopped(f"{self.method}: interrupted before this item was sent"))
-
-    def __enter__(self) -> "BulkCall":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        # Abandoned without close(): send nothing more, and give SIGINT back.
-        try:
-            self._stopping.set()
-            self._restore_handler()
-        except Exception:
-            pass
-
-    # -- the loop ---------------------------------------------------------------------------
-
-    def _advance(self) -> None:
-        self._check_control()
-        if self._stopping.is_set():
-            self._settle_stop()
-        else:
-            self._submit()
-            if self._ready:
-                return
-        if self._in_flight:
-            self._collect()
-        elif not self._stopping.is_set() or not self._report_unsent():
-            # Nothing in flight and nothing left to send (the input is over), or nothing
-            # left to report after a stop.
-            self._finished = True
-
-    def _submit(self) -> None:
-        limit = 1 if self._probing else self._look_ahead
-        while len(self._in_flight) < limit and not self._stopping.is_set():
-            chunk = self._next_chunk()
-            if chunk is None:
-                return
-            if self._stopping.is_set():  # stopped while the chunk was being read
-                self._unsent.append(chunk)
-                return
-            try:
-                future = self._pool.submit(self._task, chunk)
-            except RuntimeError as error:  # the client was closed under us
-                self._unsent.append(chunk)
-                self.stop(error)
-                return
-            self._in_flight[future] = chunk
-            if self._ready:
-                return  # hand out bad items' errors before blocking on a reply
-
-    def _task(self, chunk: Chunk) -> Optional[Sequence[CommandResult]]:
-        # Runs in a worker thread. A chunk that starts after a stop is never sent.
-        if self._stopping.is_set():
+    def next_work(self) -> Optional[Work]:
+        if self._probing and self._probe_out:
+            return None  # the first request goes alone: wait for it
+        chunk = self._next_chunk(1 if self._probing else self._batch_size)
+        if chunk is None:
             return None
-        try:
-            return self._run(chunk, lambda: self._before_send(chunk))
-        except _NotSent:
-            return None
+        # Labelled by the item's position: a reply names the item, not its place in a batch.
+        work = Work(commands=[Command(f"i{index}", self.method, params)
+                              for index, params in zip(chunk.indexes, chunk.items)],
+                    single=chunk.single, read_only=self._read_only)
+        self._chunks[id(work)] = chunk
+        if self._probing:
+            self._probe_out = True
+        return work
 
-    def _before_send(self, chunk: Chunk) -> None:
-        """Called by the engine right before the batch goes on the wire -- after the waits
-        for a slot and a token, which may be long: a stop meanwhile sends nothing, and the
-        journal records "sending" only for a request that really leaves."""
-        if self._stopping.is_set():
-            raise _NotSent(f"{self.method}: stopped before this batch was sent")
+    def mark(self) -> Any:
+        return None
+
+    def ready(self) -> List[Outcome]:
+        bad, self._bad = self._bad, []
+        return self._keep(bad)
+
+    def before_send(self, work: Work) -> None:
+        chunk = self._chunks[id(work)]
         if self._on_send is not None:
             try:
                 self._on_send(chunk.indexes)
             except Exception as error:  # e.g. the journal's disk is full: send nothing
-                if self._raise_at_end is None:
-                    self._raise_at_end = error
-                self.stop(error)
-                raise _NotSent(f"{self.method}: not sent: {error}") from None
-            if self._stopping.is_set():
-                raise _NotSent(f"{self.method}: stopped before this batch was sent")
+                if self.raise_at_end is None:
+                    self.raise_at_end = error
+                self._stop.halt(error, grace=self._stop_wait)
+                raise Stopped(f"{self.method}: not sent: {error}") from None
+        with self._lock:
+            self._sent.add(id(work))
 
-    def _collect(self) -> None:
-        """Wait for a batch to return and turn it into outcomes (after a stop, at most until
-        the stop's deadline)."""
-        left = None
-        if self._stop_deadline is not None:
-            left = max(0.0, self._stop_deadline - self._clock())
-        waiting: List[Future] = list(self._in_flight)
-        if not self._stopping.is_set():
-            waiting.append(self._wakeup)  # stop() ends the wait at once
-        # Short waits in a loop: a stop() that lands while wait() installs its waiters
-        # would otherwise go unnoticed until a reply arrives.
-        done, _ = wait(waiting, timeout=_POLL if left is None else min(_POLL, left),
-                       return_when=FIRST_COMPLETED)
-        finished = [future for future in self._in_flight if future in done]
-        if not finished:
-            if left is not None and self._clock() >= self._stop_deadline:  # type: ignore
-                self._give_up_waiting()
-            return
-        for future in finished:  # in submission order
-            chunk = self._in_flight[future]
-            outcomes = self._outcomes(future, chunk)
-            # Outcomes first, then forget the future: an interrupt in between can only
-            # repeat an outcome, never lose one.
-            self._ready.extend(outcomes)
-            self._in_flight.pop(future, None)
-            self._probing = False
-            if self._progress is not None:
-                self._progress.update(len(chunk.indexes))
-
-    def _give_up_waiting(self) -> None:
-        """The stop's wait is over: what has not started is not sent, what runs is in doubt."""
-        for future, chunk in list(self._in_flight.items()):
-            if future.cancel():
-                self._unsent.append(chunk)
-            else:
-                error = Stopped(f"{self.method}: still running {self._stop_wait:g} s after "
-                                f"the call was stopped; it may have been executed")
-                status = Status.ERROR if self._read_only else Status.IN_DOUBT
-                self._ready.extend(Outcome(i, status, error=error) for i in chunk.indexes)
-            self._in_flight.pop(future, None)
-
-    def _check_control(self) -> None:
-        """The call's deadline passed, or its async task was cancelled: stop, and raise that
-        once every outcome is out."""
-        if self._control is None or self._stopping.is_set():
-            return
-        try:
-            self._control.check()
-        except (DeadlineExceeded, Cancelled) as error:
-            if self._raise_at_end is None:
-                self._raise_at_end = error
-            self.stop(error)
-
-    def _settle_stop(self) -> None:
-        """Once per stop: start the bounded wait and take back what has not started."""
-        if self._stop_deadline is not None:
-            return
-        wait = self._stop_wait
-        if isinstance(self._stop_reason, DeadlineExceeded):
-            wait = 0.0  # no wait outlasts the deadline: what still runs is in doubt
-        self._stop_deadline = self._clock() + wait
-        for future, chunk in list(self._in_flight.items()):
-            if future.cancel():
-                self._unsent.append(chunk)
-                self._in_flight.pop(future, None)
-
-    def _outcomes(self, future: Future, chunk: Chunk) -> List[Outcome]:
-        error = future.exception() if not future.cancelled() else None
-        if future.cancelled() or (error is None and future.result() is None):
-            return self._not_sent(chunk.indexes)
-        if error is not None:
-            # Not a failure the engine reports per command: we cannot tell what ran.
-            self.stop(error)
-            status = Status.ERROR if self._read_only else Status.IN_DOUBT
-            return [Outcome(i, status, error=error) for i in chunk.indexes]
-        results = list(future.result())
+    def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Outcome]:
+        chunk = self._resolve(work)
+        self._probing = False
         out = []
         for position, index in enumerate(chunk.indexes):
             result = results[position] if position < len(results) else None
             out.append(self._outcome(index, result))
             if result is not None and isinstance(result.error, AuthError):
                 # The credentials are refused: every other item would be refused too.
-                self.stop(result.error)
+                self._stop.halt(result.error, grace=self._stop_wait)
+        return self._keep(out)
+
+    def failed(self, work: Work, error: BaseException) -> List[Outcome]:
+        chunk = self._resolve(work)
+        self._probing = False
+        if isinstance(error, Stopped):
+            return self._keep([Outcome(i, Status.NOT_SENT, error=self._why(error))
+                               for i in chunk.indexes])
+        if not chunk.single:
+            # Not a failure the engine reports per command: we cannot tell what ran.
+            self._stop.halt(error, grace=self._stop_wait)
+        if isinstance(error, AuthError):
+            self._stop.halt(error, grace=self._stop_wait)
+        doubt = not self._read_only and may_have_executed(error)
+        status = Status.IN_DOUBT if doubt else Status.ERROR
+        return self._keep([Outcome(i, status, error=_named(error, i, self.method))
+                           for i in chunk.indexes])
+
+    def lost(self, work: Work, error: BaseException) -> List[Outcome]:
+        """Still running when waiting ended. If it never got as far as the wire, the halted
+        stop keeps it home for good: not sent. Else its fate is unknown."""
+        with self._lock:
+            on_wire = id(work) in self._sent
+        chunk = self._resolve(work)
+        if not on_wire:
+            why = self._why(self._stop.stopped_error())
+            return self._keep([Outcome(i, Status.NOT_SENT, error=why) for i in chunk.indexes])
+        status = Status.ERROR if self._read_only else Status.IN_DOUBT
+        return self._keep([Outcome(i, status, error=error) for i in chunk.indexes])
+
+    def leftovers(self, reason: BaseException) -> List[Outcome]:
+        indexes: List[int] = []
+        while self._singles:
+            indexes.extend(self._singles.popleft().indexes)
+        while self._pull() is not None:
+            indexes.append(self._next_index - 1)
+        out = self.ready()
+        why = self._why(reason)
+        out.extend(self._keep([Outcome(i, Status.NOT_SENT, error=why) for i in indexes]))
         return out
+
+    # -- what is known at any moment (for call(items) after a Ctrl+C) ------------------------
+
+    def unresolved(self, reason: BaseException) -> List[Outcome]:
+        """Outcomes for the work handed out and not yet resolved: in doubt if it went on the
+        wire (and writes), not sent if it never did."""
+        out: List[Outcome] = []
+        with self._lock:
+            pending = list(self._chunks.items())
+            sent = set(self._sent)
+        for key, chunk in pending:
+            on_wire = key in sent
+            status = (Status.NOT_SENT if not on_wire else
+                      Status.ERROR if self._read_only else Status.IN_DOUBT)
+            out.extend(Outcome(i, status, error=reason) for i in chunk.indexes)
+        self._chunks.clear()
+        return self._keep(out)
+
+    # -- inside ---------------------------------------------------------------------------
+
+    def _why(self, stopped: BaseException) -> BaseException:
+        """What a NOT_SENT item carries: why the call stopped -- the error that stopped it
+        (an AuthError, say) when there is one, else the Stopped that kept it home."""
+        reason = self._stop.reason
+        if isinstance(reason, Exception) and not isinstance(reason, Stopped):
+            return reason
+        return stopped
+
+    def _keep(self, outcomes: List[Outcome]) -> List[Outcome]:
+        if self.outcomes is not None:
+            self.outcomes.extend(outcomes)
+        self.delivered += len(outcomes)
+        return outcomes
+
+    def _resolve(self, work: Work) -> Chunk:
+        with self._lock:
+            self._sent.discard(id(work))
+        return self._chunks.pop(id(work))
 
     def _outcome(self, index: int, result: Optional[CommandResult]) -> Outcome:
         if result is None:
             error: BaseException = BitrixError(f"{self.method}: item {index}: no result "
                                                f"came back")
-            status = Status.ERROR if self._read_only else Status.IN_DOUBT
-            return Outcome(index, status, error=error)
+            return Outcome(index, Status.ERROR if self._read_only else Status.IN_DOUBT,
+                           error=error)
         if result.ok:
             return Outcome(index, Status.RESULT, result=self._unwrap(result.result))
         if result.in_doubt:
-            return Outcome(index, Status.IN_DOUBT, error=_named(result.error, index, self.method))
+            return Outcome(index, Status.IN_DOUBT, error=_named(result.error, index,
+                                                                self.method))
         if result.error is None:  # skipped by the server and not resent
-            return Outcome(index, Status.NOT_SENT, error=self._stop_reason)
-        if isinstance(result.error, (Stopped, DeadlineExceeded, Cancelled)):
-            # stopped right before it would have been sent: it never left this machine
-            return Outcome(index, Status.NOT_SENT, error=self._stop_reason or result.error)
+            return Outcome(index, Status.NOT_SENT, error=self._why(self._stop.stopped_error()))
+        if isinstance(result.error, Stopped):
+            return Outcome(index, Status.NOT_SENT, error=self._why(result.error))
         return Outcome(index, Status.ERROR, error=_named(result.error, index, self.method))
 
-    def _not_sent(self, indexes: Iterable[int]) -> List[Outcome]:
-        reason = self._stop_reason
-        return [Outcome(i, Status.NOT_SENT, error=reason) for i in indexes]
-
-    def _report_unsent(self) -> bool:
-        """Queue NOT_SENT for the next unsent item(s); False when there are none left."""
-        if self._unsent:
-            self._ready.extend(self._not_sent(self._unsent.popleft().indexes))
-            return True
-        if self._singles:
-            self._ready.extend(self._not_sent(self._singles.popleft().indexes))
-            return True
-        pulled = self._pull()
-        if pulled is None:
-            return False
-        self._ready.extend(self._not_sent([pulled[0]]))
-        return True
-
-    def _end(self) -> None:
-        self._restore_handler()
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
-        if self._interrupted:
-            self._interrupted = False  # raised once
-            raise KeyboardInterrupt
-        error, self._raise_at_end = self._raise_at_end, None
-        if error is not None:
-            raise error
-        raise StopIteration
-
-    # -- reading the input --------------------------------------------------------------------
-
-    def _next_chunk(self) -> Optional[Chunk]:
+    def _next_chunk(self, size: int) -> Optional[Chunk]:
         indexes: List[int] = []
         params: List[Mapping[str, Any]] = []
-        # The first request goes alone and carries one item: it proves the credentials
-        # (a wrong webhook costs one request, not a burst) in the time of one command,
-        # not of a whole batch -- which on a real portal takes seconds.
-        size = 1 if self._probing and not self._in_flight else self._batch_size
         while (len(params) < size and not self._singles
-               and len(self._ready) < self._batch_size and not self._stopping.is_set()):
+               and len(self._bad) < self._batch_size and not self._stop.halted):
             pulled = self._pull()
             if pulled is None:
                 break
@@ -480,8 +301,8 @@ class BulkCall(Iterator[Outcome]):
             try:
                 checked = self._check(item)
             except (TypeError, ValueError) as error:
-                self._ready.append(Outcome(index, Status.ERROR,
-                                           error=_bad_item(error, index, self.method)))
+                self._bad.append(Outcome(index, Status.ERROR,
+                                         error=_bad_item(error, index, self.method)))
                 continue
             if self._batchable(checked):
                 indexes.append(index)
@@ -497,50 +318,119 @@ class BulkCall(Iterator[Outcome]):
     def _pull(self) -> Optional[Tuple[int, Any]]:
         if self._input_done:
             return None
-        if self._progress is None and self._make_progress is not None:
-            self._progress = self._make_progress()
-            self._make_progress = None
         try:
-            item = next(self._source)
+            item = next(self._items)
         except StopIteration:
             self._input_done = True
             return None
         except Exception as error:  # the caller's iterator failed: stop, report, re-raise
             self._input_done = True
-            self._raise_at_end = error
-            self.stop(Stopped(f"{self.method}: the items could not be read on: {error}"))
+            if self.raise_at_end is None:
+                self.raise_at_end = error
+            self._stop.halt(Stopped(f"{self.method}: the items could not be read on: "
+                                    f"{error}"), grace=self._stop_wait)
             return None
         index = self._next_index
         self._next_index += 1
         return index, item
 
-    # -- Ctrl+C ---------------------------------------------------------------------------------
 
-    def _install_handler(self) -> None:
-        if self._handler_installed or self._finished:
-            return
-        if threading.current_thread() is not threading.main_thread():
-            return
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            return  # someone else decides what Ctrl+C means
-        self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
-        self._handler_installed = True
+class BulkCall(Iterator[Outcome]):
+    """An iterator of :class:`Outcome`, one per item, in the order batches return (see the
+    module docstring). Also a context manager: leaving the block closes the call; leaving it
+    by Ctrl+C gives replies on the wire ``INTERRUPT_GRACE`` seconds, not ``stop_wait``."""
 
-    def _on_sigint(self, signum: int, frame: Any) -> None:
-        if self._interrupted:
-            self._restore_handler()
-            raise KeyboardInterrupt
-        self._interrupted = True
-        self.stop(Stopped(f"{self.method}: interrupted before this item was sent"))
+    #: Seconds replies on the wire get after a Ctrl+C: the process ends within half a second.
+    INTERRUPT_GRACE = 0.3
 
-    def _restore_handler(self) -> None:
-        if not self._handler_installed:
-            return
-        if threading.current_thread() is not threading.main_thread():
-            return
-        if signal.getsignal(signal.SIGINT) == self._on_sigint:
-            signal.signal(signal.SIGINT, self._previous_handler)
-        self._handler_installed = False
+    def __init__(self, source: BulkSource, chunks: Iterator[Delivery[Outcome]], stop: Stop, *,
+                 stop_wait: float, on_end: Callable[[], None] = lambda: None) -> None:
+        self.method = source.method
+        self._source = source
+        self._chunks = chunks
+        self._stop = stop
+        self._stop_wait = stop_wait
+        self._on_end = on_end
+        self._ready: Deque[Outcome] = deque()
+        self._finished = False
+
+    def stop(self, reason: Optional[BaseException] = None) -> None:
+        """Send nothing more; the iteration goes on to deliver the outcomes of what is in
+        flight (for at most ``stop_wait`` seconds) and NOT_SENT for the rest, then ends. Safe
+        from any thread or a signal handler."""
+        self._stop.halt(reason or Stopped(f"{self.method}: the call was stopped before this "
+                                          f"item was sent"), grace=self._stop_wait)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.halted
+
+    @property
+    def buffered(self) -> int:
+        """Outcomes ready to be yielded without waiting (0: the next one needs a reply)."""
+        return len(self._ready)
+
+    def close(self, grace: Optional[float] = None) -> None:
+        """Stop, and wait (at most ``stop_wait`` seconds, or ``grace``) for the requests in
+        flight. Their outcomes, and NOT_SENT for the rest, can still be read by iterating."""
+        if not self._stop.halted:
+            self._stop.halt(Stopped(f"{self.method}: the call was closed before this item "
+                                    f"was sent"),
+                            grace=self._stop_wait if grace is None else grace)
+        elif grace is not None:
+            self._stop.halt(None, grace=grace)
+        try:
+            for chunk in self._chunks:
+                self._ready.extend(chunk.items)
+        except KeyboardInterrupt:
+            pass  # closing because of Ctrl+C: what is known is in _ready
+        except BaseException:
+            pass  # raised again by iterating, if anyone does
+        finally:
+            self._end()
+        sent = sum(1 for o in self._ready if o.status is not Status.NOT_SENT)
+        if sent:
+            logger.warning("%s: closed with %d sent items whose outcome was not read",
+                           self.method, sent)
+
+    def __iter__(self) -> "BulkCall":
+        return self
+
+    def __next__(self) -> Outcome:
+        while not self._ready:
+            if self._finished:
+                raise StopIteration
+            try:
+                self._ready.extend(next(self._chunks).items)
+            except StopIteration:
+                self._end()
+                error, self._source.raise_at_end = self._source.raise_at_end, None
+                if error is not None:
+                    raise error from None
+                raise
+            except BaseException:
+                self._end()
+                raise
+        return self._ready.popleft()
+
+    def __enter__(self) -> "BulkCall":
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        interrupted = kind is not None and issubclass(kind, KeyboardInterrupt)
+        self.close(grace=self.INTERRUPT_GRACE if interrupted else None)
+
+    def __del__(self) -> None:
+        # Abandoned without close(): send nothing more.
+        try:
+            self._stop.halt()
+        except Exception:
+            pass
+
+    def _end(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._on_end()
 
 
 def _named(error: Optional[BaseException], index: int, method: str) -> BaseException:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from ...clock import Clock
-from ..bucket import OperatingBudget
+from ..budget import OperatingBudget
 from . import scripts
 from .connection import RedisConnection, RedisUnavailable
 
@@ -65,12 +65,13 @@ class RedisOperatingBudget(OperatingBudget):
         to_reset = min(max(to_reset, 0.0), self._window + self._RESET_SLACK)
         pause = self._pause(operating, to_reset)
         stamp = "" if server_now is None else f"{float(server_now):.6f}"
-        args = [method, repr(operating), stamp, repr(to_reset), repr(pause), self._ttl_ms]
+        args: List[Union[str, int]] = [method, repr(operating), stamp, repr(to_reset),
+                                       repr(pause), self._ttl_ms]
         self._quietly(lambda: self._observe_script(keys=[self._hash], args=args))
 
     def on_limit_hit(self, method: str) -> None:
         super().on_limit_hit(method)
-        args = [method.lower(), repr(self._window / 10), self._ttl_ms]
+        args: List[Union[str, int]] = [method.lower(), repr(self._window / 10), self._ttl_ms]
         self._quietly(lambda: self._hit_script(keys=[self._hash], args=args))
 
     def delay(self, method: str) -> float:
@@ -86,7 +87,7 @@ class RedisOperatingBudget(OperatingBudget):
         # Work this process has in flight is known here only.
         return max(shared, self.in_flight_delay(method))
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> Dict[str, Any]:
         try:
             raw = self._conn.run(lambda: self._snapshot_script(keys=[self._hash]), lambda: None)
         except RedisUnavailable:

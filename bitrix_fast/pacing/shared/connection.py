@@ -48,7 +48,7 @@ def describe(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     try:
-        port = parts.port or 6379
+        port = str(parts.port or 6379)
     except ValueError:
         port = "?"
     db = parts.path.strip("/")

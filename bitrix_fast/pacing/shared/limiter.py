@@ -14,11 +14,12 @@ import random as _random
 import threading
 from collections import deque
 from contextlib import contextmanager
-from typing import Any, Callable, Deque, Iterator, Optional
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Union
 from urllib.parse import urlsplit
 
 from ...clock import SYSTEM_CLOCK, Clock
-from ..bucket import TokenBucket
+from ..bucket import CHECK_EVERY, TokenBucket
+from ..protocols import SharedLimiter
 from . import scripts
 from .budget import RedisOperatingBudget
 from .connection import RedisConnection, RedisUnavailable
@@ -72,7 +73,7 @@ class _Turns:
                 self._cond.notify_all()
 
 
-class RedisLimiter:
+class RedisLimiter(SharedLimiter):
     """A ``Limiter`` shared through Redis by every process that uses the same ``key``.
 
     ::
@@ -155,8 +156,9 @@ class RedisLimiter:
 
     # -- the Limiter protocol -------------------------------------------------------------
 
-    def acquire(self) -> float:
+    def acquire(self, check: Optional[Callable[[], None]] = None) -> float:
         """Block until the shared bucket grants a request; return the seconds waited.
+        ``check`` is called while waiting and raises to give up (a deadline, a halt).
 
         :raises RedisUnavailable: Redis failed and ``on_error="fail"``
         """
@@ -164,23 +166,28 @@ class RedisLimiter:
         start = clock.now()
         waited = False
         pacer = self._pacer
-        if pacer is not None and pacer.acquire():
+        if pacer is not None and pacer.acquire(check):
             waited = True
         with self._turns.turn():
             while True:
+                if check is not None:
+                    check()
                 wait = self._conn.run(self._take_remote, _no_redis)
                 if wait is None:  # Redis is down and on_error="local"
                     if not self._local_active:
                         # The portal's level is unknown: assume its bucket full, like a 503.
                         self._local_active = True
                         self._local.on_refused()
-                    waited = self._local.acquire() > 0 or waited
+                    waited = self._local.acquire(check) > 0 or waited
                     break
                 self._local_active = False
                 if wait <= 0:
                     break
                 waited = True
-                clock.sleep(wait * (1.0 + self._JITTER * self._random()))
+                pause = wait * (1.0 + self._JITTER * self._random())
+                # Asking Redis again after a short slice costs one round trip, and lets a
+                # stop end the wait promptly.
+                clock.sleep(pause if check is None else min(pause, CHECK_EVERY))
         return clock.now() - start if waited else 0.0
 
     def on_refused(self) -> None:
@@ -225,13 +232,19 @@ class RedisLimiter:
         this with its ``operating_time_limit`` when given this limiter)."""
         return RedisOperatingBudget(self._conn, self.key, limit, window=window, clock=self._clock)
 
+    @property
+    def free_tokens(self) -> float:
+        """0: the in-flight sizing asks this on every wait, and a Redis round trip each time
+        would cost more than the tokens it might find (``available()`` asks Redis)."""
+        return 0.0
+
     def available(self) -> float:
         """Tokens in the shared bucket now (the local fallback's while Redis is down)."""
         return self._conn.run(
             lambda: float(self._peek(keys=[self._bucket], args=self._args())),
             lambda: self._local.available)
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> Dict[str, Any]:
         try:
             available: Any = self.available()
         except RedisUnavailable:
@@ -258,7 +271,7 @@ class RedisLimiter:
     def _take_remote(self) -> float:
         return float(self._take(keys=[self._bucket], args=self._args()))
 
-    def _args(self) -> list:
+    def _args(self) -> List[Union[str, int]]:
         return [repr(self._portal_rate), self._burst - self._headroom]
 
 

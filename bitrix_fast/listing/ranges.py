@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..protocol.batch import MAX_COMMANDS, Command, CommandResult
 from ..errors import BitrixError, is_refusal
@@ -92,7 +92,7 @@ class _Tag:
     ref: int = PAGE - 1  # the reference index the next page of the chain was built with
 
 
-class RangePlan:
+class RangePaging:
     """Plans one ``*.list`` listing over ID ranges. See the module docstring."""
 
     def __init__(self, query: ListQuery, *, batch_size: int = MAX_COMMANDS,
@@ -249,7 +249,8 @@ class RangePlan:
     def _again(self, outcome: CommandResult, kind: str) -> None:
         """Send a refused head or tail again; any other failure ends the listing."""
         self._refusals += 1
-        if not is_refusal(outcome.error) or self._refusals > MAX_REFUSALS:
+        if outcome.error is None or not is_refusal(outcome.error) or \
+                self._refusals > MAX_REFUSALS:
             raise _error(outcome)
         self._singles.appendleft(kind)
 
@@ -540,7 +541,8 @@ class RangePlan:
         return page_ids(page, self._facts, self._method), page
 
 
-def _by_span(tags: Sequence[_Tag], results: Sequence[CommandResult]):
+def _by_span(tags: Sequence[_Tag], results: Sequence[CommandResult]
+             ) -> Iterable[Tuple[int, List[Tuple[_Tag, CommandResult]]]]:
     groups: Dict[int, List[Tuple[_Tag, CommandResult]]] = {}
     for tag, outcome in zip(tags, results):
         groups.setdefault(tag.span, []).append((tag, outcome))
