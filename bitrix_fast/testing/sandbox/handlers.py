@@ -9,13 +9,13 @@ from typing import Any, Callable, Dict
 
 from . import crm, items, productrows, taskitems, tasks, users
 from .outcome import CallContext, Outcome
-from .values import iso_now
+from .values import iso_at
 
 Handler = Callable[[Any, Dict[str, Any], CallContext], Outcome]
 
 
 def server_time(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
-    return Outcome(iso_now())
+    return Outcome(iso_at(ctx.now))
 
 
 HANDLERS: Dict[str, Handler] = {

@@ -11,12 +11,12 @@ import sqlite3
 import threading
 from typing import Any, Dict, Optional, Set
 
+from ...clock import SYSTEM_CLOCK, Clock
 from . import seed as seeding
 from .entities import ENTITIES, SQL_TYPES, Entity, get_entity
 from .handlers import HANDLERS
 from .outcome import ApiFault, CallContext, Outcome
 from .records import changed_row, new_row
-from .values import now_epoch
 
 
 def _schema(e: Entity) -> str:
@@ -25,9 +25,13 @@ def _schema(e: Entity) -> str:
 
 
 class Store:
-    """Entities in SQLite (``:memory:`` or a file) plus the REST methods that serve them."""
+    """Entities in SQLite (``:memory:`` or a file) plus the REST methods that serve them.
 
-    def __init__(self, path: str = ":memory:") -> None:
+    ``clock`` gives the Unix time stamped on rows written (``DATE_CREATE``, ``DATE_MODIFY``).
+    """
+
+    def __init__(self, path: str = ":memory:", *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self._locked = _Locked(self._lock, self._db)
@@ -79,7 +83,7 @@ class Store:
         """Add a row (fields by UPPER name; unknown ones ignored) and return its new ID,
         one above the largest ID ever used. ``by`` is the user stamped as its author."""
         e = get_entity(entity)
-        row = new_row(e, fields, by=by, now=now_epoch())
+        row = new_row(e, fields, by=by, now=int(self._clock.wall()))
         columns = ", ".join(f'"{name}"' for name in row)
         marks = ", ".join("?" * len(row))
         with self.locked() as db:
@@ -91,7 +95,7 @@ class Store:
                by: int = 1) -> bool:
         """Change a row's fields; False when there is no row with this ID."""
         e = get_entity(entity)
-        row = changed_row(e, fields, by=by, now=now_epoch())
+        row = changed_row(e, fields, by=by, now=int(self._clock.wall()))
         # "ID" = "ID" keeps the statement valid when nothing is set (users have no stamps)
         assignments = ", ".join(['"ID" = "ID"'] + [f'"{name}" = ?' for name in row])
         with self.locked() as db:
