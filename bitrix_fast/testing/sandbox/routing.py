@@ -134,7 +134,9 @@ class Router:
             if len(body) > MAX_BODY:
                 return self.refuse(413, "body too large")
             path, _, query = _origin_form(target).partition("?")
-            if path.startswith("/rest/") or path == "/rest":
+            if verb == "OPTIONS":  # CORS preflight, on any path: the headers are the answer
+                reply = Reply(200, b"", "text/plain")
+            elif path.startswith("/rest/") or path == "/rest":
                 method, webhook, transport = rest_route(path)
                 reply = self._rest(verb, method, webhook, query, headers, body)
             else:
@@ -151,8 +153,6 @@ class Router:
     # -- routes --------------------------------------------------------------------------------
     def _other(self, verb: str, path: str, query: str, headers: Mapping[str, str],
                body: bytes) -> Reply:
-        if verb == "OPTIONS":  # CORS preflight: the headers are the answer
-            return Reply(200, b"", "text/plain")
         route = path.rstrip("/")
         if route == "/oauth/token":
             self._stats.bump("oauth_requests")
