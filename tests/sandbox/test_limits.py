@@ -128,7 +128,8 @@ def test_oauth_and_control_endpoints_do_not_use_the_bucket(bitrix_sandbox_factor
 
 
 def test_operating_budget_blocks_with_429_after_the_crossing_call(bitrix_sandbox_factory, http):
-    portal = bitrix_sandbox_factory(operating_limit=0.25, cost=CostModel(per_command=0.15))
+    portal = bitrix_sandbox_factory(operating_limit=0.25, cost=CostModel(per_command=0.15),
+                                    clock=FakeClock())
     url = portal.webhook + "crm.deal.get"
     first = http.get(url, params={"id": 1}).json()["time"]
     second = http.get(url, params={"id": 2}).json()["time"]
@@ -146,7 +147,8 @@ def test_operating_budget_blocks_with_429_after_the_crossing_call(bitrix_sandbox
 
 
 def test_batch_billing_own(bitrix_sandbox_factory, http):
-    portal = bitrix_sandbox_factory(operating_limit=0.25, cost=CostModel(per_command=0.15))
+    portal = bitrix_sandbox_factory(operating_limit=0.25, cost=CostModel(per_command=0.15),
+                                    clock=FakeClock())
     cmd = ["crm.deal.get?id=1", "crm.deal.get?id=2", "crm.deal.get?id=3", "crm.deal.list?select[]=ID&start=-1"]
     reply = http.post(portal.webhook + "batch", json={"cmd": cmd})
     assert reply.status_code == 200
@@ -164,7 +166,8 @@ def test_batch_billing_own(bitrix_sandbox_factory, http):
 
 
 def test_batch_billing_batch(bitrix_sandbox_factory, http):
-    portal = bitrix_sandbox_factory(operating_limit=0.25, cost=CostModel(per_command=0.15), batch_billing="batch")
+    portal = bitrix_sandbox_factory(operating_limit=0.25, cost=CostModel(per_command=0.15),
+                                    batch_billing="batch", clock=FakeClock())
     cmd = ["crm.deal.get?id=1", "crm.deal.get?id=2", "crm.deal.get?id=3"]
     body = http.post(portal.webhook + "batch", json={"cmd": cmd}).json()
     assert body["result"]["result_error"] == []
