@@ -76,7 +76,7 @@ class Store:
     def count(self, entity: str) -> int:
         table = get_entity(entity).name
         with self.locked() as db:
-            return db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+            return int(db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])
 
     def insert(self, entity: str, fields: Optional[Dict[str, Any]] = None, *,
                by: int = 1) -> int:
@@ -89,7 +89,10 @@ class Store:
         with self.locked() as db:
             cursor = db.execute(f'INSERT INTO "{e.name}" ({columns}) VALUES ({marks})',
                                 tuple(row.values()))
-            return cursor.lastrowid
+            new_id = cursor.lastrowid
+        if new_id is None:  # pragma: no cover - SQLite always sets it after an INSERT
+            raise RuntimeError(f"no ID for the new {entity}")
+        return new_id
 
     def update(self, entity: str, id: int, fields: Optional[Dict[str, Any]] = None, *,
                by: int = 1) -> bool:
