@@ -24,8 +24,6 @@ addresses name a host that cannot resolve (``http://sandbox-<hex>.invalid``), so
 """
 from __future__ import annotations
 
-import secrets
-import threading
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Union
 
 from ...clock import SYSTEM_CLOCK, Clock, SystemClock
@@ -37,8 +35,8 @@ from .dispatch import Dispatcher, Options
 from .faults import FaultPlan
 from .limits import LeakyBucket, OperatingLedger, Plan, make_plan
 from .quirks import Quirks
+from .doors import Door, HttpDoor, MemoryDoor
 from .routing import Router
-from .server import SandboxHTTPServer
 from .stats import Stats
 from .workers import WorkerPool
 
@@ -140,8 +138,6 @@ class Sandbox:
         self.http = bool(http)
         self.host = host
         self._requested_port = int(port)
-        # Unique per portal: a client keys what it knows of a portal's bucket by host.
-        self._memory_host = f"sandbox-{secrets.token_hex(6)}.invalid"
         self._seed = seed
         self._churn_rate = float(churn)
         self._churn_entity = churn_entity
@@ -162,8 +158,7 @@ class Sandbox:
         self.store: Any = store
         self.churner: Optional[Churner] = None
         self._router: Optional[Router] = None
-        self._server: Optional[SandboxHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._door: Optional[Door] = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "Sandbox":
@@ -183,31 +178,25 @@ class Sandbox:
             )
             router = Router(dispatcher, self.credentials, self.stats_collector,
                             slow_seconds=self.faults.slow_seconds, on_request=self._catch_up)
-            if self.http:
-                self._server = SandboxHTTPServer((self.host, self._requested_port), router,
-                                                 self.stats_collector, clock=self.clock)
+            door: Door = (HttpDoor((self.host, self._requested_port), router,
+                                   self.stats_collector, self.clock)
+                          if self.http else MemoryDoor())
         except BaseException:
             if self._own_store:
                 self.store.close()
                 self.store = None
             raise
-        self._router = router
+        self._router, self._door = router, door
         self.credentials.client_endpoint = self.rest_base
         self.credentials.server_endpoint = self.rest_base
-        self.credentials.domain = self._netloc()
+        self.credentials.domain = door.netloc
         # A new portal's bucket is empty, whatever an earlier one on this port left behind
         # in the clients' shared record of it.
         bucket_state.forget(self.credentials.domain)
         # the timeline counts from when serving starts, not from before seeding
         self.stats_collector.reset()
         self.bucket.reset()
-        if self._server is not None:
-            # a short poll interval makes close() quick; serving itself is not affected
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                name=f"bitrix-sandbox-{self.port}", daemon=True,
-            )
-            self._thread.start()
+        door.open()
         if self._churn_rate > 0:
             self.start_churn()
         return self
@@ -218,17 +207,12 @@ class Sandbox:
         router, self._router = self._router, None
         if router is not None:
             router.close()  # transports handed out now fail to connect
+        door, self._door = self._door, None
+        if door is not None:
+            door.close()
             if not self.http:
                 # nobody can reach this host again: drop what clients recorded of it
-                bucket_state.forget(self.credentials.domain)
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.close_connections()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+                bucket_state.forget(door.netloc)
         if self.store is not None and self._own_store:
             self.store.close()
             self.store = None
@@ -258,18 +242,16 @@ class Sandbox:
     @property
     def port(self) -> int:
         """The HTTP server's port (an in-memory portal has none)."""
-        if not self.http:
-            raise RuntimeError("an in-memory sandbox (http=False) has no port")
-        if self._server is None:
-            raise RuntimeError("the sandbox is not running")
-        return self._server.port
+        return self._running().port
 
-    def _netloc(self) -> str:
-        return f"{self.host}:{self.port}" if self.http else self._memory_host
+    def _running(self) -> Door:
+        if self._door is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._door
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._netloc()}"
+        return f"http://{self._running().netloc}"
 
     @property
     def rest_base(self) -> str:
