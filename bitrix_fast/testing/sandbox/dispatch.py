@@ -4,21 +4,23 @@ Order, as on a cloud portal (bitrix-rest-semantics.md §5.2, limits.md):
 
 1. leaky bucket -> 503 ``QUERY_LIMIT_EXCEEDED`` (the request is not executed);
 2. injected faults that answer before executing (``500``, ``502``) or never (``hang``,
-   ``redirect``: the HTTP layer holds the connection or answers 301);
+   ``redirect``: the router answers 301, the carrier holds the connection);
 3. unknown method -> 404 ``ERROR_METHOD_NOT_FOUND`` (before authentication);
 4. authentication -> 401 (see :mod:`.auth`);
 5. operating budget of (credential, method) -> 429 ``OPERATION_TIME_LIMIT``;
 6. the method itself (the store), then the cost model's delay, then billing and ``time``;
 7. injected faults that spoil the answer of a request that ran: ``504`` (an HTML page
    instead), ``partial`` / ``nullresult`` (a batch reply missing labels / with a null
-   ``result``); ``drop`` and ``slow`` are applied by the HTTP layer.
+   ``result``); ``drop`` and ``slow`` are carried out by whoever holds the connection
+   (the HTTP server, or an in-memory transport; see :mod:`.routing`).
 
 Batch commands take steps 3, 5 and 6 one by one (:meth:`Dispatcher.call`).
 
 What is billed is the server time the cost model assigns to a call (the delay the sandbox
-really sleeps), not the sandbox's own SQLite time: that depends on the test machine and on
-threads queueing for the database, and would make budgets and 429s flaky. ``duration``
-and ``processing`` report the real wall time, sleep included. Billing of a batch is a
+sleeps on its clock), not the sandbox's own SQLite time: that depends on the test machine and
+on threads queueing for the database, and would make budgets and 429s flaky. ``duration``
+and ``processing`` report the time that passed on the portal's clock, sleep included (on a
+FakeClock: exactly the modelled cost). Billing of a batch is a
 switch: ``"own"`` (docs and source: each command is billed to its own method,
 ``batch`` is never billed) or ``"batch"`` (b24jssdk PR #539: the whole batch is billed to
 method ``batch``, refused as a whole when that is over budget, and every command's
@@ -71,7 +73,7 @@ def not_found() -> ApiFault:
 
 @dataclass
 class RestRequest:
-    """One ``/rest/`` call as the HTTP layer parsed it."""
+    """One ``/rest/`` call as the router parsed it."""
 
     method: str  # lower-cased, without .json/.xml; "" when the path names no method
     params: Dict[str, Any]
@@ -84,8 +86,8 @@ class Reply:
     status: int
     body: Any  # a JSON-able value, or bytes together with a non-JSON content_type
     content_type: str = JSON_TYPE
-    #: "drop" / "slow": applied by the HTTP layer after executing; "hang" / "redirect": the
-    #: HTTP layer answers instead (never / 301), nothing was executed
+    #: "drop" / "slow": carried out after executing; "hang" / "redirect": answered instead
+    #: (never / 301), nothing was executed (see :mod:`.routing`)
     fault: Optional[str] = None
     #: modelled server seconds this request slept (its cost): an in-memory transport
     #: compares it with the client's read timeout, as a socket would

@@ -1,7 +1,7 @@
 """Every REST method the sandbox serves, by lowercase name.
 
 A handler takes ``(store, params, ctx)`` and returns an :class:`Outcome` or raises
-:class:`ApiFault`; it never sees HTTP. ``batch`` is not here: the HTTP layer runs it.
+:class:`ApiFault`; it never sees HTTP. ``batch`` is not here: the dispatcher runs it.
 """
 from __future__ import annotations
 

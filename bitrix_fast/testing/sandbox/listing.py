@@ -15,7 +15,7 @@ The paging rules differ by family (bitrix-rest-semantics.md 2.3, 2.4):
 The portal's quirks (``ctx.quirks``, see :mod:`.quirks`) bend these rules the way real
 portals do; the list handlers pass ``joins=True`` where ``joined_pages`` applies.
 
-The Outcome's counters say what the database did, so the HTTP layer can bill it:
+The Outcome's counters say what the database did, so the dispatcher can bill it:
 ``counted`` is the COUNT's matching rows (0 without a count), ``skipped`` the rows the OFFSET
 passed over (all matching rows when ``start`` is past the end), ``rows`` the page size.
 """

@@ -1,8 +1,8 @@
-"""The contract between the sandbox's data layer and its HTTP layer.
+"""The contract between the sandbox's data layer and its request layer.
 
 The data layer (``store``, ``handlers``) executes one REST method against SQLite and returns
 an :class:`Outcome`, or raises :class:`ApiFault`. It knows nothing of HTTP, limits, costs or
-batches. The HTTP layer (``server``, ``batch``, ``limits``, ``cost``) turns outcomes into
+batches. The request layer (``dispatch``, ``batch``, ``limits``, ``cost``) turns outcomes into
 envelopes, charges the cost model from the counters below, and bills the operating budget.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The sandbox portal's database: SQLite tables for the entities, and the method entry point.
 
-One connection serves every thread; a lock is held only while SQL runs, so the HTTP layer
+One connection serves every thread; a lock is held only while SQL runs, so the dispatcher
 can call :meth:`Store.call` from many threads and sleep its cost-model delays outside.
 Tables use ``INTEGER PRIMARY KEY AUTOINCREMENT``: the ID is the rowid (ID-range filters and
 ID order walk the table's own B-tree) and a deleted ID is never handed out again.
