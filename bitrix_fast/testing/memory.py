@@ -38,6 +38,11 @@ from .sandbox.routing import Router
 
 __all__ = ["MemoryTransport"]
 
+
+def _host(netloc: str) -> str:
+    """``host[:port]`` of a URL's netloc, without any ``user:password@`` (never shown)."""
+    return netloc.rpartition("@")[2].lower()
+
 #: what requests leaves unquoted in a URL (``requote_uri``): the path the server sees
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
@@ -50,30 +55,30 @@ class MemoryTransport:
     """
 
     def __init__(self, router: Router, clock: Clock, origin: str) -> None:
-        parts = urlsplit(origin)
         self._router = router
         self._clock = clock
-        self._netloc = parts.netloc.lower()
+        self._netloc = _host(urlsplit(origin).netloc)
 
     def exchange(self, request: HttpRequest) -> HttpResponse:
         parts = urlsplit(request.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConnectError("invalid portal address: not an http(s):// URL",
                                method=request.method, retryable=False)
-        if parts.netloc.lower() != self._netloc:
-            raise ConnectError(f"could not connect to {parts.netloc}: this in-memory transport "
+        host = _host(parts.netloc)
+        if host != self._netloc:
+            raise ConnectError(f"could not connect to {host}: this in-memory transport "
                                f"serves {self._netloc} only", method=request.method,
                                retryable=False)
         if not self._router.open:
-            raise ConnectError(f"could not connect to {parts.netloc}: the sandbox portal is "
-                               f"closed", method=request.method)
+            raise ConnectError(f"could not connect to {host}: the sandbox portal is closed",
+                               method=request.method)
         target = quote(parts.path or "/", safe=_URL_SAFE)
         if parts.query:
             target += "?" + quote(parts.query, safe=_URL_SAFE)
         headers: Dict[str, str] = {}
         for name, value in request.headers.items():
             headers.setdefault(name.lower(), value)
-        headers.setdefault("host", parts.netloc)
+        headers.setdefault("host", parts.netloc.rpartition("@")[2])
         response = self._router.route(request.verb.upper(), target, headers, request.body)
 
         read_timeout = request.timeout[1]

@@ -189,6 +189,9 @@ def test_every_portal_has_its_own_host(bitrix_portal_factory):
         a.transport().exchange(post(b.webhook + "crm.deal.list"))
     with pytest.raises(ConnectError, match="http"):
         a.transport().exchange(HttpRequest("GET", "ftp://x/rest/"))
+    with pytest.raises(ConnectError) as caught:
+        a.transport().exchange(HttpRequest("GET", "http://me:s3cret@elsewhere.invalid/rest/"))
+    assert "s3cret" not in str(caught.value) and "elsewhere.invalid" in str(caught.value)
 
 
 def test_a_closed_portal_refuses_connections(bitrix_portal_factory):
