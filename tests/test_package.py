@@ -11,7 +11,7 @@ def test_public_names_resolve():
 
 
 def test_pytest_plugin_import_stays_light():
-    """The plugin loads in every pytest run of every user: it must not pull in requests."""
+    """Enabling the plugin must not make a test run heavier: it must not pull in requests."""
     code = ("import sys, bitrix_fast.testing.pytest_plugin; "
             "print(sorted(m for m in ('requests', 'sqlite3', 'bitrix_fast.client') "
             "if m in sys.modules))")
