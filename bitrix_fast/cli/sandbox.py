@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "sandbox",
         help="serve a local Bitrix24-compatible portal",
         description="Serve a local Bitrix24-compatible portal; the first line printed is its webhook URL.",

@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from bitrix_fast.testing.clock import FakeClock
+
 
 def test_webhook_credentials(bitrix_sandbox, http):
     assert http.get(bitrix_sandbox.webhook + "server.time").status_code == 200
@@ -46,12 +48,12 @@ def test_token_response_shape(bitrix_sandbox):
     assert tokens["access_token"] != bitrix_sandbox.issue_tokens()["access_token"]
 
 
-@pytest.mark.bitrix_sandbox(token_ttl=0.5, deals=3)
-def test_expiry_refresh_rotation(bitrix_sandbox, http):
+def test_expiry_refresh_rotation(bitrix_sandbox_factory, http):
+    bitrix_sandbox = bitrix_sandbox_factory(token_ttl=0.5, deals=3, clock=FakeClock())
     tokens = bitrix_sandbox.issue_tokens()
     url = bitrix_sandbox.rest_base + "crm.deal.list"
     assert http.get(url, params={"auth": tokens["access_token"]}).status_code == 200
-    time.sleep(0.55)
+    bitrix_sandbox.clock.advance(0.55)
     reply = http.get(url, params={"auth": tokens["access_token"]})
     assert reply.status_code == 401
     assert reply.json() == {"error": "expired_token", "error_description": "The access token provided has expired"}

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from bitrix_fast.testing.sandbox.churn import Churner
+from bitrix_fast.testing.clock import FakeClock
+from bitrix_fast.testing.sandbox.churn import MAX_CATCH_UP, Churner
 from bitrix_fast.testing.sandbox.store import Store
 
 
@@ -84,19 +85,14 @@ def test_with_nothing_left_to_delete_it_keeps_going():
     empty.close()
 
 
-class FakeTime:
-    """A clock that only moves when the churner sleeps."""
+class FakeTime(FakeClock):
+    """A clock that only moves when the churner sleeps, and idles after 20 sleeps."""
 
     def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps = []
-
-    def clock(self) -> float:
-        return self.now
+        super().__init__(start=100.0)
 
     def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+        super().sleep(seconds)
         if len(self.sleeps) >= 20:
             time.sleep(0.001)  # enough shown; idle until the test stops us
 
@@ -113,19 +109,19 @@ class Recording:
 
     def insert(self, entity, fields=None):
         with self.lock:
-            self.log.append(("insert", self.fake.now))
+            self.log.append(("insert", self.fake.now()))
         return self.store.insert(entity, fields)
 
     def delete(self, entity, id_):
         with self.lock:
-            self.log.append(("delete", self.fake.now))
+            self.log.append(("delete", self.fake.now()))
         return self.store.delete(entity, id_)
 
 
 def test_operations_are_evenly_spaced_at_the_rate(store):
     fake = FakeTime()
     spy = Recording(store, fake)
-    churner = Churner(spy, ops_per_s=4, clock=fake.clock, sleep=fake.sleep)
+    churner = Churner(spy, ops_per_s=4, clock=fake)
     churner.start()
     deadline = time.monotonic() + 5
     while len(fake.sleeps) < 20 and time.monotonic() < deadline:
@@ -154,3 +150,39 @@ def test_stop_ends_the_thread(store):
 def test_rate_must_be_positive(store):
     with pytest.raises(ValueError):
         Churner(store, ops_per_s=0)
+
+
+# -- catch-up mode (virtual clocks) ------------------------------------------------------
+def test_catch_up_performs_the_operations_due_on_the_clock(store):
+    clock = FakeClock()
+    churner = Churner(store, ops_per_s=4, clock=clock)
+    churner.schedule()
+    assert churner.catch_up() == 0  # nothing due yet: the first one is 0.25 s away
+    clock.advance(0.24)
+    assert churner.catch_up() == 0
+    clock.advance(0.01)
+    assert churner.catch_up() == 1 and len(churner.inserted_ids) == 1
+    clock.advance(1.0)
+    assert churner.catch_up() == 4
+    assert len(churner.inserted_ids) == 3 and len(churner.deleted_ids) == 2
+    assert clock.sleeps == []  # it never sleeps: time is the caller's to move
+
+
+def test_catch_up_skips_what_is_beyond_its_cap(store):
+    clock = FakeClock()
+    churner = Churner(store, ops_per_s=1000, clock=clock)
+    churner.schedule()
+    clock.advance(3600.0)  # 3.6 million operations due
+    assert churner.catch_up() == MAX_CATCH_UP
+    assert churner.catch_up() == 0  # the rest of the hour is skipped, not owed
+    clock.advance(0.0025)
+    assert churner.catch_up() == 2
+
+
+def test_catch_up_ends_with_stop(store):
+    clock = FakeClock()
+    churner = Churner(store, ops_per_s=10, clock=clock)
+    churner.schedule()
+    churner.stop()
+    clock.advance(5)
+    assert churner.catch_up() == 0 and churner.inserted_ids == set()

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from bitrix_fast.testing.clock import FakeClock
 from bitrix_fast.testing.sandbox.cost import PRESETS, CostModel, resolve_cost
 from bitrix_fast.testing.sandbox.outcome import Outcome
 
@@ -30,11 +31,12 @@ def test_presets():
 
 
 def test_delay_is_slept_and_reported(bitrix_sandbox_factory, http):
-    portal = bitrix_sandbox_factory(cost=CostModel(per_command=0.06, per_row=0.001))
-    began = time.perf_counter()
+    portal = bitrix_sandbox_factory(cost=CostModel(per_command=0.06, per_row=0.001),
+                                    clock=FakeClock())
     body = http.get(portal.webhook + "crm.deal.list", params={"select[]": "ID"}).json()
-    assert time.perf_counter() - began >= 0.11  # 0.06 + 50 rows x 1 ms
-    assert body["time"]["processing"] >= 0.11 and body["time"]["duration"] >= 0.11
+    assert portal.clock.sleeps == [pytest.approx(0.11)]  # 0.06 + 50 rows x 1 ms
+    assert body["time"]["processing"] == pytest.approx(0.11)
+    assert body["time"]["duration"] == pytest.approx(0.11)
     assert body["time"]["operating"] == pytest.approx(0.11)  # over the 0.1 s threshold: billed
     cheap = http.get(portal.webhook + "crm.deal.get", params={"id": 1}).json()["time"]
     assert cheap["operating"] == 0  # 0.06 s is too short to count, and crm.deal.get has its own budget

@@ -6,6 +6,7 @@ import time
 import pytest
 import requests
 
+from bitrix_fast.testing.clock import FakeClock
 from bitrix_fast.testing.sandbox.faults import FaultPlan, parse_faults
 
 
@@ -58,12 +59,11 @@ def test_drop_executes_then_closes_without_a_reply(bitrix_sandbox_factory):
 
 
 def test_slow_delays_the_reply_after_executing(bitrix_sandbox_factory, http):
-    portal = bitrix_sandbox_factory(faults="slow=1", slow_seconds=0.3)
-    began = time.perf_counter()
+    portal = bitrix_sandbox_factory(faults="slow=1", slow_seconds=0.3, clock=FakeClock())
     reply = http.get(portal.webhook + "crm.deal.get", params={"id": 1})
     assert reply.status_code == 200 and reply.json()["result"]["ID"] == "1"
-    assert time.perf_counter() - began >= 0.3
-    assert reply.json()["time"]["duration"] < 0.3  # the server's own time excludes the hold-back
+    assert portal.clock.sleeps == [0.3]  # held back on the portal's clock
+    assert reply.json()["time"]["duration"] == 0  # the server's own time excludes the hold-back
 
 
 def test_refused_requests_draw_no_fault(bitrix_sandbox_factory, http):

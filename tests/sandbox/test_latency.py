@@ -7,6 +7,7 @@ import time
 import pytest
 import requests
 
+from bitrix_fast.testing.clock import FakeClock
 from bitrix_fast.testing.sandbox.cost import PRESETS, CostModel, resolve_cost
 from bitrix_fast.testing.sandbox.outcome import Outcome
 from bitrix_fast.testing.sandbox.portal import Sandbox
@@ -65,18 +66,16 @@ def test_the_old_presets_are_unchanged():
 
 
 def test_a_batch_takes_the_sum_of_its_commands_times(bitrix_sandbox_factory, http):
-    portal = bitrix_sandbox_factory(deals=120, cost="x10-latency")
+    portal = bitrix_sandbox_factory(deals=120, cost="x10-latency", clock=FakeClock())
     cmd = {f"c{i}": f"crm.deal.list?select[]=ID&start=-1&filter[>ID]={i}" for i in range(10)}
-    began = time.perf_counter()
     body = http.post(portal.webhook + "batch", json={"cmd": cmd}).json()
-    assert time.perf_counter() - began >= 0.3
+    assert portal.clock.sleeps == [pytest.approx(0.3)]  # one sleep: 10 x 30 ms
     times = body["result"]["result_time"]
-    assert all(t["processing"] >= 0.03 for t in times.values())
-    assert body["time"]["processing"] >= 0.3
+    assert all(t["processing"] == pytest.approx(0.03) for t in times.values())
+    assert body["time"]["processing"] == pytest.approx(0.3)
     adds = {f"a{i}": f"crm.deal.add?fields[TITLE]=x{i}" for i in range(5)}
-    began = time.perf_counter()
     http.post(portal.webhook + "batch", json={"cmd": adds}).json()
-    assert time.perf_counter() - began >= 0.25  # 5 x 50 ms
+    assert portal.clock.sleeps[1:] == [pytest.approx(0.25)]  # 5 x 50 ms
 
 
 def test_server_time_of_parallel_batches_overlaps(bitrix_sandbox_factory):

@@ -5,17 +5,10 @@ import time
 
 import pytest
 
+from bitrix_fast.testing.clock import FakeClock
 from bitrix_fast.testing.sandbox.cost import CostModel
 from bitrix_fast.testing.sandbox.limits import LeakyBucket, OperatingLedger, make_plan
 from bitrix_fast.testing.sandbox.stats import window_excess
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # -- plans ----------------------------------------------------------------------------------------
@@ -37,12 +30,12 @@ def test_bucket_admits_burst_then_drains_at_rate():
     bucket = LeakyBucket(50, 2, clock=clock)
     assert all(bucket.try_acquire()[0] for _ in range(50))
     assert not bucket.try_acquire()[0]
-    clock.now += 0.49
+    clock.advance(0.49)
     assert not bucket.try_acquire()[0]  # 0.98 drained: level 49.02 + 1 > 50
-    clock.now += 0.01
+    clock.advance(0.01)
     assert bucket.try_acquire()[0]
     assert not bucket.try_acquire()[0]
-    clock.now += 100
+    clock.advance(100)
     assert bucket.level == 0
 
 
@@ -54,7 +47,7 @@ def test_refused_requests_do_not_fill_the_bucket_unless_asked():
         assert bucket.try_acquire()[0] and bucket.try_acquire()[0]
         for _ in range(3):
             assert not bucket.try_acquire()[0]
-    clock.now += 1
+    clock.advance(1)
     assert plain.try_acquire()[0]
     assert not counting.try_acquire()[0]  # level 5 - 1 = 4: still over
 
@@ -68,33 +61,33 @@ def test_window_excess():
 
 # -- operating ledger ------------------------------------------------------------------------------------
 def test_ledger_counts_only_calls_over_the_threshold_and_blocks_after_crossing():
-    clock = FakeClock(6000.0)
+    clock = FakeClock(wall_start=6000.0)
     ledger = OperatingLedger(1.0, 600, clock=clock)
     key = ("apauth", "1", "crm.deal.list")
-    assert not ledger.record(key, clock.now, 0.1)
-    assert ledger.snapshot(key, clock.now) == (0, 6600)
-    ledger.record(key, clock.now, 0.6)
+    assert not ledger.record(key, clock.wall(), 0.1)
+    assert ledger.snapshot(key, clock.wall()) == (0, 6600)
+    ledger.record(key, clock.wall(), 0.6)
     assert not ledger.blocked(key)
-    ledger.record(key, clock.now, 0.6)  # this call crosses the limit and still completes
+    ledger.record(key, clock.wall(), 0.6)  # this call crosses the limit and still completes
     assert ledger.blocked(key)
     assert not ledger.blocked(("apauth", "1", "crm.deal.get"))
-    operating, reset_at = ledger.snapshot(key, clock.now)
+    operating, reset_at = ledger.snapshot(key, clock.wall())
     assert operating == pytest.approx(1.2) and reset_at == 6600
 
 
 def test_ledger_buckets_expire_one_by_one():
-    clock = FakeClock(6000.0)
+    clock = FakeClock(wall_start=6000.0)
     ledger = OperatingLedger(1.0, 600, clock=clock)
     key = "k"
     ledger.record(key, 6000.0, 0.8)
     ledger.record(key, 6070.0, 0.8)  # the next one-minute bucket
-    clock.now = 6100.0
-    assert ledger.blocked(key) and ledger.snapshot(key, clock.now) == (pytest.approx(1.6), 6600)
-    clock.now = 6600.0  # the first bucket drops out; 0.8 is within the limit again
+    clock.advance(100)
+    assert ledger.blocked(key) and ledger.snapshot(key, 6100.0) == (pytest.approx(1.6), 6600)
+    clock.advance(500)  # 6600: the first bucket drops out; 0.8 is within the limit again
     assert not ledger.blocked(key)
-    assert ledger.snapshot(key, clock.now) == (pytest.approx(0.8), 6670)
-    clock.now = 6670.0
-    assert ledger.snapshot(key, clock.now) == (0, 7270)
+    assert ledger.snapshot(key, 6600.0) == (pytest.approx(0.8), 6670)
+    clock.advance(70)
+    assert ledger.snapshot(key, 6670.0) == (0, 7270)
 
 
 # -- over HTTP -------------------------------------------------------------------------------------------
@@ -135,7 +128,8 @@ def test_oauth_and_control_endpoints_do_not_use_the_bucket(bitrix_sandbox_factor
 
 
 def test_operating_budget_blocks_with_429_after_the_crossing_call(bitrix_sandbox_factory, http):
-    portal = bitrix_sandbox_factory(operating_limit=0.25, cost=CostModel(per_command=0.15))
+    portal = bitrix_sandbox_factory(operating_limit=0.25, cost=CostModel(per_command=0.15),
+                                    clock=FakeClock())
     url = portal.webhook + "crm.deal.get"
     first = http.get(url, params={"id": 1}).json()["time"]
     second = http.get(url, params={"id": 2}).json()["time"]
@@ -153,7 +147,8 @@ def test_operating_budget_blocks_with_429_after_the_crossing_call(bitrix_sandbox
 
 
 def test_batch_billing_own(bitrix_sandbox_factory, http):
-    portal = bitrix_sandbox_factory(operating_limit=0.25, cost=CostModel(per_command=0.15))
+    portal = bitrix_sandbox_factory(operating_limit=0.25, cost=CostModel(per_command=0.15),
+                                    clock=FakeClock())
     cmd = ["crm.deal.get?id=1", "crm.deal.get?id=2", "crm.deal.get?id=3", "crm.deal.list?select[]=ID&start=-1"]
     reply = http.post(portal.webhook + "batch", json={"cmd": cmd})
     assert reply.status_code == 200
@@ -171,7 +166,8 @@ def test_batch_billing_own(bitrix_sandbox_factory, http):
 
 
 def test_batch_billing_batch(bitrix_sandbox_factory, http):
-    portal = bitrix_sandbox_factory(operating_limit=0.25, cost=CostModel(per_command=0.15), batch_billing="batch")
+    portal = bitrix_sandbox_factory(operating_limit=0.25, cost=CostModel(per_command=0.15),
+                                    batch_billing="batch", clock=FakeClock())
     cmd = ["crm.deal.get?id=1", "crm.deal.get?id=2", "crm.deal.get?id=3"]
     body = http.post(portal.webhook + "batch", json={"cmd": cmd}).json()
     assert body["result"]["result_error"] == []

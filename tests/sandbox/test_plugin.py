@@ -1,13 +1,29 @@
-"""The ``bitrix_sandbox`` pytest fixtures, exercised in a separate pytest run (pytester)."""
+"""The pytest plugin's fixtures, exercised in separate pytest runs (pytester)."""
 from __future__ import annotations
 
+import configparser
+import pathlib
 import subprocess
 import sys
 
+import pytest
+
 pytest_plugins = ["pytester"]
 
+#: How a user enables the plugin.
+PLUGIN = ("-p", "bitrix_fast.testing.pytest_plugin")
+#: Blocks the entry point an older editable install of this package registered.
+STALE = ("-p", "no:bitrix_fast")
 
-def test_fixture_marker_and_factory(pytester):
+
+@pytest.fixture
+def alone(monkeypatch):
+    """Runs with no installed plugin but the ones named: ours is what they test, and
+    hypothesis's would import itself afresh in every in-process run (over a second)."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
+def test_fixture_marker_and_factory(pytester, alone):
     pytester.makepyfile(
         """
         import pytest
@@ -44,21 +60,70 @@ def test_fixture_marker_and_factory(pytester):
             pass
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers")
+    result = pytester.runpytest(*PLUGIN, "-p", "no:cacheprovider", "--strict-markers")
     result.assert_outcomes(passed=5, errors=1)
     result.stdout.fnmatch_lines(["*keyword arguments only*"])
 
 
-def test_marker_is_registered(pytester):
-    result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.bitrix_sandbox(**options)*"])
+def test_in_memory_portals_on_a_fake_clock(pytester, alone):
+    pytester.makepyfile(
+        """
+        import json
+        import pytest
+        from bitrix_fast.net.transport import HttpRequest
+        from bitrix_fast.testing.clock import FakeClock
+
+        def get(portal, method):
+            reply = portal.transport().exchange(HttpRequest("GET", portal.webhook + method))
+            return reply.status, json.loads(reply.content)
+
+        def test_default(bitrix_portal):
+            assert isinstance(bitrix_portal.clock, FakeClock) and not bitrix_portal.http
+            assert get(bitrix_portal, "crm.deal.list")[1]["total"] == 120
+
+        @pytest.mark.bitrix_portal(deals=7, plan="x10")
+        def test_marker(bitrix_portal):
+            assert get(bitrix_portal, "crm.deal.list")[1]["total"] == 7
+            assert bitrix_portal.plan.rate == 20
+
+        def test_factory_and_a_shared_clock(bitrix_portal_factory):
+            clock = FakeClock()
+            a = bitrix_portal_factory(deals=2, clock=clock, http=True)  # http is not up to you
+            b = bitrix_portal_factory(deals=3, clock=clock, cost="x10-latency")
+            assert not a.http and a.clock is b.clock is clock and a.webhook != b.webhook
+            assert get(b, "crm.deal.list")[1]["total"] == 3
+            assert clock.now() == pytest.approx(0.03)
+
+        def test_each_portal_has_its_own_clock(bitrix_portal_factory):
+            assert bitrix_portal_factory().clock is not bitrix_portal_factory().clock
+        """
+    )
+    result = pytester.runpytest(*PLUGIN, "-p", "no:cacheprovider", "--strict-markers")
+    result.assert_outcomes(passed=4)
+
+
+def test_the_plugin_is_opt_in(pytester):
+    # Every installed plugin loads, and ours is not among them: its markers are missing ...
+    result = pytester.runpytest(*STALE, "--markers")
+    assert "bitrix_portal" not in result.stdout.str()
+    assert "bitrix_sandbox" not in result.stdout.str()
+    # ... because installing the package registers it nowhere
+    setup = configparser.ConfigParser()
+    setup.read(pathlib.Path(__file__).parents[2] / "setup.cfg")
+    assert "pytest11" not in setup["options.entry_points"]
+
+
+def test_marker_is_registered(pytester, alone):
+    result = pytester.runpytest(*PLUGIN, "--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.bitrix_sandbox(**options)*",
+                                 "@pytest.mark.bitrix_portal(**options)*"])
 
 
 def test_importing_the_plugin_is_cheap():
     code = (
         "import sys; import bitrix_fast.testing.pytest_plugin; "
-        "heavy = [m for m in ('http.server', 'sqlite3', 'bitrix_fast.testing.sandbox.portal', 'bitrix_fast.testing.sandbox.store', "
-        "'bitrix_fast.testing.sandbox.server') if m in sys.modules]; print(heavy)"
+        "heavy = [m for m in ('http.server', 'sqlite3', 'bitrix_fast.testing.sandbox', "
+        "'bitrix_fast.testing.memory') if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -3,11 +3,12 @@
 ``Sandbox`` (see :mod:`.portal`) serves webhooks, OAuth, ``batch``, paging, the leaky
 bucket, the operating budget, a server-cost model with realistic latencies, a cap on the
 requests executing at once, real portals' list misbehaviours (:mod:`.quirks`) and
-injected faults over real HTTP on 127.0.0.1. Also available as ``bitrix-fast sandbox`` / ``python -m bitrix_fast.testing.sandbox``
-and as the ``bitrix_sandbox`` pytest fixture.
+injected faults, over real HTTP on 127.0.0.1 or, with ``http=False``, in this process only
+(through :class:`~bitrix_fast.testing.memory.MemoryTransport`, on an injected clock). Also
+available as ``bitrix-fast sandbox`` / ``python -m bitrix_fast.testing.sandbox`` and as the
+fixtures of the opt-in pytest plugin (:mod:`bitrix_fast.testing.pytest_plugin`).
 
-The package imports nothing heavy until ``Sandbox`` is first touched, because the pytest
-plugin that lives here is loaded in every test run of every project that installs us.
+The package imports nothing heavy until ``Sandbox`` is first touched.
 """
 from __future__ import annotations
 

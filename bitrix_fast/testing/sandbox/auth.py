@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
+from ...clock import SYSTEM_CLOCK, Clock
 from .outcome import ApiFault
 
 __all__ = ["Identity", "Credentials", "CODE_TTL"]
@@ -53,7 +53,7 @@ class Credentials:
         token_ttl: float = 3600.0,
         user_id: int = 1,
         scope: str = DEFAULT_SCOPE,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.token_ttl = float(token_ttl)
         self.user_id = int(user_id)
@@ -87,7 +87,7 @@ class Credentials:
         if entry is None:
             raise ApiFault("invalid_token", "Unable to authenticate user", 401)
         user_id, expires_at = entry
-        if expires_at <= self._clock():
+        if expires_at <= self._clock.wall():
             raise ApiFault("expired_token", "The access token provided has expired", 401)
         return Identity("oauth", self.client_id, user_id)
 
@@ -97,7 +97,7 @@ class Credentials:
         user = self.user_id if user_id is None else int(user_id)
         access = secrets.token_hex(35)
         refresh = secrets.token_hex(35)
-        now = self._clock()
+        now = self._clock.wall()
         expires_at = now + self.token_ttl
         with self._lock:
             self._purge(now)
@@ -121,7 +121,7 @@ class Credentials:
         """A one-time code for the ``authorization_code`` grant (valid 30 s)."""
         code = secrets.token_hex(35)
         with self._lock:
-            self._codes[code] = (self.user_id if user_id is None else int(user_id), self._clock() + CODE_TTL)
+            self._codes[code] = (self.user_id if user_id is None else int(user_id), self._clock.wall() + CODE_TTL)
         return code
 
     def _purge(self, now: float) -> None:
@@ -156,7 +156,7 @@ class Credentials:
                 user = self._refresh.pop(text("refresh_token"), None)
             else:
                 entry = self._codes.pop(text("code"), None)
-                user = entry[0] if entry and entry[1] > self._clock() else None
+                user = entry[0] if entry and entry[1] > self._clock.wall() else None
         if user is None:
             return fail(400, "invalid_grant", "Invalid grant")
         return 200, self.issue_tokens(user)

@@ -1,4 +1,4 @@
-"""How much server time a call costs: the sandbox sleeps this long, for real, per command.
+"""How much server time a call costs: the sandbox sleeps this long on its clock, per command.
 
 ``delay = per_command + rows*per_row + counted*per_counted_row + skipped*per_skipped_row
 + written*per_written_row``, from the counters the store reports in its ``Outcome``.

@@ -4,21 +4,23 @@ Order, as on a cloud portal (bitrix-rest-semantics.md §5.2, limits.md):
 
 1. leaky bucket -> 503 ``QUERY_LIMIT_EXCEEDED`` (the request is not executed);
 2. injected faults that answer before executing (``500``, ``502``) or never (``hang``,
-   ``redirect``: the HTTP layer holds the connection or answers 301);
+   ``redirect``: the router answers 301, the carrier holds the connection);
 3. unknown method -> 404 ``ERROR_METHOD_NOT_FOUND`` (before authentication);
 4. authentication -> 401 (see :mod:`.auth`);
 5. operating budget of (credential, method) -> 429 ``OPERATION_TIME_LIMIT``;
 6. the method itself (the store), then the cost model's delay, then billing and ``time``;
 7. injected faults that spoil the answer of a request that ran: ``504`` (an HTML page
    instead), ``partial`` / ``nullresult`` (a batch reply missing labels / with a null
-   ``result``); ``drop`` and ``slow`` are applied by the HTTP layer.
+   ``result``); ``drop`` and ``slow`` are carried out by whoever holds the connection
+   (the HTTP server, or an in-memory transport; see :mod:`.routing`).
 
 Batch commands take steps 3, 5 and 6 one by one (:meth:`Dispatcher.call`).
 
 What is billed is the server time the cost model assigns to a call (the delay the sandbox
-really sleeps), not the sandbox's own SQLite time: that depends on the test machine and on
-threads queueing for the database, and would make budgets and 429s flaky. ``duration``
-and ``processing`` report the real wall time, sleep included. Billing of a batch is a
+sleeps on its clock), not the sandbox's own SQLite time: that depends on the test machine and
+on threads queueing for the database, and would make budgets and 429s flaky. ``duration``
+and ``processing`` report the time that passed on the portal's clock, sleep included (on a
+FakeClock: exactly the modelled cost). Billing of a batch is a
 switch: ``"own"`` (docs and source: each command is billed to its own method,
 ``batch`` is never billed) or ``"batch"`` (b24jssdk PR #539: the whole batch is billed to
 method ``batch``, refused as a whole when that is over budget, and every command's
@@ -27,25 +29,32 @@ method ``batch``, refused as a whole when that is over budget, and every command
 from __future__ import annotations
 
 import functools
-
-import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Tuple
 
+from ...clock import SYSTEM_CLOCK, Clock
 from .auth import Credentials, Identity
 from .batch import run_batch
 from .cost import CostModel
 from .faults import (BAD_GATEWAY_HTML, BATCH_ONLY, GATEWAY_TIMEOUT_HTML, INTERNAL_ERROR_BODY, FaultPlan,
     batch_labels, leave_out)
 from .limits import LeakyBucket, OperatingLedger
-from .outcome import ApiFault, CallContext
+from .outcome import ApiFault, CallContext, Outcome
 from .quirks import NO_QUIRKS, Quirks
 from .stats import Stats
 from .wire import JSON_TYPE
 from .workers import WorkerPool
 
-__all__ = ["RestRequest", "Reply", "Options", "Dispatcher", "time_block"]
+__all__ = ["RestRequest", "Reply", "Options", "Dispatcher", "MethodStore", "time_block"]
+
+
+class MethodStore(Protocol):
+    """What the dispatcher needs of a store: which methods it serves, and running one."""
+
+    def knows(self, method: str) -> bool: ...
+
+    def call(self, method: str, params: Dict[str, Any], ctx: CallContext) -> Outcome: ...
 
 
 # Fresh instances each time: a shared exception object raised from many threads would
@@ -64,7 +73,7 @@ def not_found() -> ApiFault:
 
 @dataclass
 class RestRequest:
-    """One ``/rest/`` call as the HTTP layer parsed it."""
+    """One ``/rest/`` call as the router parsed it."""
 
     method: str  # lower-cased, without .json/.xml; "" when the path names no method
     params: Dict[str, Any]
@@ -77,9 +86,12 @@ class Reply:
     status: int
     body: Any  # a JSON-able value, or bytes together with a non-JSON content_type
     content_type: str = JSON_TYPE
-    #: "drop" / "slow": applied by the HTTP layer after executing; "hang" / "redirect": the
-    #: HTTP layer answers instead (never / 301), nothing was executed
+    #: "drop" / "slow": carried out after executing; "hang" / "redirect": answered instead
+    #: (never / 301), nothing was executed (see :mod:`.routing`)
     fault: Optional[str] = None
+    #: modelled server seconds this request slept (its cost): an in-memory transport
+    #: compares it with the client's read timeout, as a socket would
+    took: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,8 @@ def _iso_second(second: int) -> str:
     return datetime.fromtimestamp(second).astimezone().isoformat(timespec="seconds")
 
 
-def time_block(started: float, finished: float, processing: float, operating: float, reset_at: int) -> Dict[str, Any]:
+def time_block(started: float, finished: float, processing: float, operating: float,
+               reset_at: int) -> Dict[str, Any]:
     """The ``time`` object (api-reference/data-types.md#time); ``start`` is an int as in 2026."""
     return {
         "start": int(started),
@@ -128,7 +141,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: Any,
+        store: MethodStore,
         credentials: Credentials,
         bucket: LeakyBucket,
         ledger: OperatingLedger,
@@ -137,9 +150,7 @@ class Dispatcher:
         stats: Stats,
         options: Options = Options(),
         *,
-        clock: Callable[[], float] = time.time,
-        perf: Callable[[], float] = time.perf_counter,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = SYSTEM_CLOCK,
         workers: Optional[WorkerPool] = None,
     ) -> None:
         self.store = store
@@ -151,8 +162,6 @@ class Dispatcher:
         self.stats = stats
         self.options = options
         self._clock = clock
-        self._perf = perf
-        self._sleep = sleep
         self.workers = workers if workers is not None else WorkerPool(None, stats)
 
     # -- one HTTP request ------------------------------------------------------------------
@@ -167,9 +176,9 @@ class Dispatcher:
         accepted, at = self.bucket.try_acquire()
         self.stats.request(accepted, at)
         if not accepted:
-            fault = too_many()
-            self.stats.error(fault.code)
-            return _error(fault)
+            refusal = too_many()
+            self.stats.error(refusal.code)
+            return _error(refusal)
         fault = self.faults.draw()
         if fault in BATCH_ONLY and request.method != "batch":
             fault = None  # nothing to spoil: a single call's reply has no labels
@@ -183,7 +192,8 @@ class Dispatcher:
             return Reply(0, b"", "text/html", fault=fault)
         reply = self._execute(request)
         if fault == "504":
-            return Reply(504, GATEWAY_TIMEOUT_HTML, "text/html")  # ... after the method ran
+            # ... after the method ran
+            return Reply(504, GATEWAY_TIMEOUT_HTML, "text/html", took=reply.took)
         if fault in BATCH_ONLY:
             if reply.status == 200 and isinstance(reply.body, dict):
                 groups = reply.body.get("result")
@@ -213,8 +223,8 @@ class Dispatcher:
             return _error(fault)
         if method == "batch":
             return self._batch(identity, request.params)
-        entry, status, _ = self.call(identity, method, request.params)
-        return Reply(status, entry)
+        entry, status, slept = self.call(identity, method, request.params)
+        return Reply(status, entry, took=slept)
 
     def _knows(self, method: str) -> bool:
         return method == "batch" or (bool(method) and self.store.knows(method))
@@ -238,7 +248,7 @@ class Dispatcher:
         not sleep its modelled cost itself: it is checked and billed at ``at``, its modelled
         start, and the batch sleeps once for all its commands (see :meth:`_batch`).
         """
-        started = self._clock() if at is None else at
+        started = self._clock.wall() if at is None else at
         key = (identity.kind, identity.entity, method)
         billed = shared is None
         try:
@@ -250,8 +260,9 @@ class Dispatcher:
                 minus1_total=self.options.minus1_total,
                 quirks=self.options.quirks,
                 extra={"auth_type": identity.kind},
+                now=started,
             )
-            begun = self._perf()
+            begun = self._clock.now()
             outcome = self.store.call(method, params, context)
         except ApiFault as fault:
             if not in_batch:
@@ -259,8 +270,8 @@ class Dispatcher:
             return fault.body(), fault.status, 0.0
         delay = self.cost.delay(outcome)
         if delay > 0 and not in_batch:
-            self._sleep(delay)  # real server time, outside every lock
-        processing = self._perf() - begun + (delay if in_batch else 0.0)
+            self._clock.sleep(delay)  # modelled server time, outside every lock
+        processing = self._clock.now() - begun + (delay if in_batch else 0.0)
         if billed:
             self.ledger.record(key, started, delay)
             operating, reset_at = self.ledger.snapshot(key, started)
@@ -277,8 +288,8 @@ class Dispatcher:
 
     # -- batch ---------------------------------------------------------------------------------
     def _batch(self, identity: Identity, params: Dict[str, Any]) -> Reply:
-        started = self._clock()
-        begun = self._perf()
+        started = self._clock.wall()
+        begun = self._clock.now()
         batch_key = (identity.kind, identity.entity, "batch")
         shared: Optional[Tuple[float, int]] = None
         if self.options.batch_billing == "batch":
@@ -296,7 +307,7 @@ class Dispatcher:
                 return not_found().body()
             # On the modelled clock: each command starts when the ones before it would have
             # finished on the portal.
-            at = self._clock() + billable[0]
+            at = self._clock.wall() + billable[0]
             entry, _, cost = self.call(identity, name, sub_params, in_batch=True, shared=shared,
                                        at=at)
             billable[0] += cost
@@ -308,11 +319,11 @@ class Dispatcher:
         if billable[0] > 0:
             # One sleep for the whole batch: fifty short sleeps per request cost the server
             # as much CPU in thread wake-ups as the queries themselves.
-            self._sleep(billable[0])
+            self._clock.sleep(billable[0])
         errors = result["result_error"]
         for error in errors.values() if isinstance(errors, dict) else errors:
             self.stats.error(str(error.get("error", "")), in_batch=True)
-        processing = self._perf() - begun
+        processing = self._clock.now() - begun
         if shared is not None:
             self.ledger.record(batch_key, started, billable[0])
             operating, reset_at = self.ledger.snapshot(batch_key, started)
@@ -322,5 +333,6 @@ class Dispatcher:
             reset_at = min(r for _, r in seen)
         else:
             operating, reset_at = 0, int(started + self.ledger.window)
-        body = {"result": result, "time": time_block(started, started + processing, processing, operating, reset_at)}
-        return Reply(200, body)
+        body = {"result": result,
+                "time": time_block(started, started + processing, processing, operating, reset_at)}
+        return Reply(200, body, took=billable[0])

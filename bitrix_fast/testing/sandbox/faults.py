@@ -96,7 +96,7 @@ def parse_faults(spec: Union[str, Mapping[str, float], None]) -> Dict[str, float
     if not spec:
         return {}
     if isinstance(spec, str):
-        items = {}
+        items: Dict[str, Any] = {}
         for part in spec.split(","):
             part = part.strip()
             if not part:
@@ -106,7 +106,7 @@ def parse_faults(spec: Union[str, Mapping[str, float], None]) -> Dict[str, float
                 raise ValueError(f"fault {part!r} needs a probability, e.g. {part}=0.05")
             items[kind.strip()] = value.strip()
     else:
-        items = dict(spec)
+        items = {str(kind): value for kind, value in spec.items()}
     out: Dict[str, float] = {}
     for kind, value in items.items():
         kind = str(kind).lower()

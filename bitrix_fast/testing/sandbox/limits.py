@@ -12,16 +12,19 @@
   (``x10``: 10x the drain rate, a tenth of the window and of the budget) for benchmarks
   that must show minutes of portal behaviour in seconds.
 
-Both classes take their clock as an argument so tests can drive time by hand.
+Both classes read the portal's :class:`~bitrix_fast.clock.Clock` (the bucket its monotonic
+``now``, the ledger its Unix ``wall`` time, which ``operating_reset_at`` reports), so tests
+drive time by hand with a :class:`~bitrix_fast.testing.clock.FakeClock`.
 """
 from __future__ import annotations
 
 import math
 import re
 import threading
-import time
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, Hashable, Optional, Tuple
+from typing import Dict, Hashable, List, Optional, Tuple
+
+from ...clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["Plan", "PLANS", "make_plan", "LeakyBucket", "OperatingLedger"]
 
@@ -103,7 +106,7 @@ class LeakyBucket:
         rate: float,
         *,
         count_refused: bool = False,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.burst = float(burst)
         self.rate = float(rate)
@@ -111,7 +114,7 @@ class LeakyBucket:
         self._clock = clock
         self._lock = threading.Lock()
         self._level = 0.0
-        self._last = clock()
+        self._last = clock.now()
 
     def _drain(self, now: float) -> None:
         elapsed = max(0.0, now - self._last)
@@ -121,7 +124,7 @@ class LeakyBucket:
     def try_acquire(self) -> Tuple[bool, float]:
         """Admit one request or refuse it; returns (accepted, the clock reading used)."""
         with self._lock:
-            now = self._clock()
+            now = self._clock.now()
             self._drain(now)
             if self._level + 1.0 <= self.burst + 1e-9:
                 self._level += 1.0
@@ -133,13 +136,13 @@ class LeakyBucket:
     @property
     def level(self) -> float:
         with self._lock:
-            self._drain(self._clock())
+            self._drain(self._clock.now())
             return self._level
 
     def reset(self) -> None:
         with self._lock:
             self._level = 0.0
-            self._last = self._clock()
+            self._last = self._clock.now()
 
 
 class OperatingLedger:
@@ -157,7 +160,7 @@ class OperatingLedger:
         *,
         buckets: int = 10,
         min_counted: float = 0.1,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.limit = float(limit)
         self.window = float(window)
@@ -166,9 +169,9 @@ class OperatingLedger:
         self._clock = clock
         self._lock = threading.Lock()
         # key -> {slot index: [seconds, expires_at]}
-        self._slots: Dict[Hashable, Dict[int, list]] = {}
+        self._slots: Dict[Hashable, Dict[int, List[float]]] = {}
 
-    def _live(self, key: Hashable, now: float) -> Dict[int, list]:
+    def _live(self, key: Hashable, now: float) -> Dict[int, List[float]]:
         slots = self._slots.get(key)
         if not slots:
             return {}
@@ -178,7 +181,7 @@ class OperatingLedger:
 
     def blocked(self, key: Hashable, now: Optional[float] = None) -> bool:
         """True when the key has already used more than its budget (checked before a call)."""
-        now = self._clock() if now is None else now
+        now = self._clock.wall() if now is None else now
         with self._lock:
             return sum(s for s, _ in self._live(key, now).values()) > self.limit
 
@@ -198,7 +201,7 @@ class OperatingLedger:
 
     def snapshot(self, key: Hashable, started: float, now: Optional[float] = None) -> Tuple[float, int]:
         """(``operating``, ``operating_reset_at``) as a reply reports them."""
-        now = self._clock() if now is None else now
+        now = self._clock.wall() if now is None else now
         with self._lock:
             slots = self._live(key, now)
             total = sum(s for s, _ in slots.values())

@@ -15,13 +15,13 @@ The paging rules differ by family (bitrix-rest-semantics.md 2.3, 2.4):
 The portal's quirks (``ctx.quirks``, see :mod:`.quirks`) bend these rules the way real
 portals do; the list handlers pass ``joins=True`` where ``joined_pages`` applies.
 
-The Outcome's counters say what the database did, so the HTTP layer can bill it:
+The Outcome's counters say what the database did, so the dispatcher can bill it:
 ``counted`` is the COUNT's matching rows (0 without a count), ``skipped`` the rows the OFFSET
 passed over (all matching rows when ``start`` is past the end), ``rows`` the page size.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from .dialects import Dialect, renderer
 from .entities import Entity, Field
@@ -82,7 +82,7 @@ def fetch_page(store: Any, entity: Entity, dialect: Dialect, where: Where, order
     # the joined rows are told apart by ID after the LIMIT, as the real servers do
     columns = render.sql + (', "ID"' if every else "")
     count = 0
-    raw: list = []
+    raw: List[Tuple[Any, ...]] = []
     with store.locked() as db:
         if counting:
             count = db.execute(count_sql, where.params).fetchone()[0]
@@ -122,9 +122,9 @@ def _queries(entity: Entity, where: Where, every: int) -> Tuple[str, str, str]:
             f'("_joined"."_copy" = 0 OR {doubled}) AND ({where.sql})')
 
 
-def _distinct(raw: list) -> list:
+def _distinct(raw: List[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:
     """Rows keyed by their ID (the last column), first occurrence kept."""
-    seen: set = set()
+    seen: Set[Any] = set()
     out = []
     for row in raw:
         if row[-1] not in seen:

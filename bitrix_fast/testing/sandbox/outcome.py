@@ -1,12 +1,13 @@
-"""The contract between the sandbox's data layer and its HTTP layer.
+"""The contract between the sandbox's data layer and its request layer.
 
 The data layer (``store``, ``handlers``) executes one REST method against SQLite and returns
 an :class:`Outcome`, or raises :class:`ApiFault`. It knows nothing of HTTP, limits, costs or
-batches. The HTTP layer (``server``, ``batch``, ``limits``, ``cost``) turns outcomes into
+batches. The request layer (``dispatch``, ``batch``, ``limits``, ``cost``) turns outcomes into
 envelopes, charges the cost model from the counters below, and bills the operating budget.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
@@ -69,3 +70,6 @@ class CallContext:
     #: the misbehaviours of real portals this one imitates (see :mod:`.quirks`)
     quirks: Quirks = NO_QUIRKS
     extra: Dict[str, Any] = field(default_factory=dict)
+    #: the portal's Unix time when the call started (``server.time`` reports it); the
+    #: dispatcher sets it from the portal's clock, a context made elsewhere reads the system's
+    now: float = field(default_factory=time.time)

@@ -34,7 +34,7 @@ import re
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
-__all__ = ["parse_str", "to_python", "parse_url_command", "register", "plain", "PhpArray", "MAX_NESTING"]
+__all__ = ["parse_str", "to_python", "parse_url_command", "register", "plain", "plain_dict", "PhpArray", "MAX_NESTING"]
 
 #: PHP's default ``max_input_nesting_level``
 MAX_NESTING = 64
@@ -46,7 +46,7 @@ _INT_KEY = re.compile(r"(?:0|-?[1-9][0-9]*)\Z")
 _ISSPACE = " \t\n\v\f\r"
 
 
-class PhpArray(dict):
+class PhpArray(Dict[str, Any]):
     """A dict that remembers PHP's next free integer key (for ``a[]=...``)."""
 
     __slots__ = ("next_free",)
@@ -145,8 +145,10 @@ def register(track: PhpArray, name: str, value: Any, max_nesting: int = MAX_NEST
             if not _append(table, child):
                 return
         else:
-            child = table.get(index)
-            if not isinstance(child, PhpArray):
+            found = table.get(index)
+            if isinstance(found, PhpArray):
+                child = found
+            else:
                 child = PhpArray()
                 _set(table, index, child)
         table = child
@@ -182,7 +184,7 @@ def parse_str(qs: str, *, max_vars: Optional[int] = None, max_nesting: int = MAX
             _register_plain(track, keys, _decode(value) if sep else "")
         else:
             register(track, decoded, _decode(value) if sep else "", max_nesting)
-    return plain(track)
+    return plain_dict(track)
 
 
 # A name like ``filter[>ID]`` or ``select[0]``: a top-level part PHP does not mangle, then
@@ -273,3 +275,9 @@ def parse_url_command(command: str) -> Tuple[str, str]:
     command = command.split("#", 1)[0]
     method, _, query = command.partition("?")
     return method, query
+
+
+def plain_dict(track: PhpArray) -> Dict[str, Any]:
+    """:func:`plain` of a top-level PhpArray, which is always a dict."""
+    out: Dict[str, Any] = plain(track)
+    return out

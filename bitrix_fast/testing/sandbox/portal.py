@@ -10,25 +10,38 @@
     # a portal that misbehaves and takes its time, as real ones do
     Sandbox(deals=30_000, quirks="joined_pages,no_total", cost="real-small", workers=50)
 
+    # no socket and no real sleep: the client reaches it through a transport, on its clock
+    with Sandbox(deals=500, http=False, clock=FakeClock()) as portal:
+        bx = bitrix_fast.Bitrix(portal.webhook, transport=portal.transport(), clock=portal.clock)
+
 Everything is built here and passed in (store, credentials, limits, cost, faults, stats,
-dispatcher, HTTP server); nothing below knows the Sandbox. The server runs in a daemon
-thread on 127.0.0.1 (port 0 = any free port) until :meth:`Sandbox.close`.
+dispatcher, router, HTTP server); nothing below knows the Sandbox. Every reading of time
+and every wait goes through one :class:`~bitrix_fast.clock.Clock`, the system clock unless
+one is given. The HTTP server runs in a daemon thread on 127.0.0.1 (port 0 = any free
+port) until :meth:`Sandbox.close`; with ``http=False`` there is none, and the portal's
+addresses name a host that cannot resolve (``http://sandbox-<hex>.invalid``), so only its
+:meth:`~Sandbox.transport` reaches it.
 """
 from __future__ import annotations
 
-import threading
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Union
 
+from ...clock import SYSTEM_CLOCK, Clock, SystemClock
 from ...pacing import bucket_level as bucket_state
 from .auth import Credentials
+from .churn import Churner
 from .cost import CostModel, resolve_cost
 from .dispatch import Dispatcher, Options
 from .faults import FaultPlan
 from .limits import LeakyBucket, OperatingLedger, Plan, make_plan
 from .quirks import Quirks
-from .server import SandboxHTTPServer
+from .doors import Door, HttpDoor, MemoryDoor
+from .routing import Router
 from .stats import Stats
 from .workers import WorkerPool
+
+if TYPE_CHECKING:
+    from ..memory import MemoryTransport
 
 __all__ = ["Sandbox"]
 
@@ -60,6 +73,13 @@ class Sandbox:
     :param count_refused: refused requests also fill the leaky bucket
     :param store: serve this store object instead of a new seeded SQLite one (the caller
         keeps it: no seeding, not closed on exit); it needs ``knows`` and ``call``
+    :param clock: the portal's time (:class:`~bitrix_fast.clock.Clock`): the leaky bucket,
+        the operating budget, token expiry, row stamps, the stats' timeline, churn, the cost
+        model's and ``slow`` faults' waits. Default: the system clock. Give the client the
+        same one (``portal.clock``); on a :class:`~bitrix_fast.testing.clock.FakeClock`
+        churn runs as requests arrive instead of in a thread (see :mod:`.churn`)
+    :param http: serve over HTTP on ``host:port`` (default); with False there is no socket
+        and :meth:`transport` is the only way in
     """
 
     def __init__(
@@ -98,6 +118,8 @@ class Sandbox:
         quirks: Union[str, Iterable[str], None] = None,
         joined_every: int = 7,
         workers: Optional[int] = None,
+        clock: Optional[Clock] = None,
+        http: bool = True,
     ) -> None:
         # Validate everything before any thread or socket exists.
         self.plan: Plan = make_plan(
@@ -112,6 +134,8 @@ class Sandbox:
             minus1_total=minus1_total,
             quirks=self._quirks,
         )
+        self.clock: Clock = clock if clock is not None else SYSTEM_CLOCK
+        self.http = bool(http)
         self.host = host
         self._requested_port = int(port)
         self._seed = seed
@@ -121,59 +145,58 @@ class Sandbox:
                             users=users, productrows=productrows, elapseditems=elapseditems,
                             commentitems=commentitems, id_gaps=id_gaps, seed=seed)
         self._db = db or ":memory:"
-        self.credentials = Credentials(token_ttl=token_ttl)
-        self.stats_collector = Stats()
+        self.credentials = Credentials(token_ttl=token_ttl, clock=self.clock)
+        self.stats_collector = Stats(self.clock)
         self.workers = WorkerPool(workers, self.stats_collector)
-        self.bucket = LeakyBucket(self.plan.burst, self.plan.rate, count_refused=count_refused)
+        self.bucket = LeakyBucket(self.plan.burst, self.plan.rate, count_refused=count_refused,
+                                  clock=self.clock)
         self.ledger = OperatingLedger(
-            self.plan.operating_limit, self.plan.operating_window, min_counted=self.plan.min_counted
+            self.plan.operating_limit, self.plan.operating_window,
+            min_counted=self.plan.min_counted, clock=self.clock,
         )
         self._own_store = store is None
         self.store: Any = store
-        self.churner: Any = None
-        self._server: Optional[SandboxHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self.churner: Optional[Churner] = None
+        self._router: Optional[Router] = None
+        self._door: Optional[Door] = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "Sandbox":
         """Seed the store and start serving; returns self. Idempotent."""
-        if self._server is not None:
+        if self._router is not None:
             return self
         if self._own_store:
             from .store import Store
 
-            self.store = Store(path=self._db)
+            self.store = Store(path=self._db, clock=self.clock)
         try:
             if self._own_store:
                 self.store.seed(**self._counts)
             dispatcher = Dispatcher(
                 self.store, self.credentials, self.bucket, self.ledger, self.cost, self.faults,
-                self.stats_collector, self.options, workers=self.workers,
+                self.stats_collector, self.options, workers=self.workers, clock=self.clock,
             )
-            self._server = SandboxHTTPServer(
-                (self.host, self._requested_port), dispatcher, self.credentials, self.stats_collector,
-                slow_seconds=self.faults.slow_seconds,
-            )
+            router = Router(dispatcher, self.credentials, self.stats_collector,
+                            slow_seconds=self.faults.slow_seconds, on_request=self._catch_up)
+            door: Door = (HttpDoor((self.host, self._requested_port), router,
+                                   self.stats_collector, self.clock)
+                          if self.http else MemoryDoor())
         except BaseException:
             if self._own_store:
                 self.store.close()
                 self.store = None
             raise
+        self._router, self._door = router, door
         self.credentials.client_endpoint = self.rest_base
         self.credentials.server_endpoint = self.rest_base
-        self.credentials.domain = f"{self.host}:{self.port}"
+        self.credentials.domain = door.netloc
         # A new portal's bucket is empty, whatever an earlier one on this port left behind
         # in the clients' shared record of it.
         bucket_state.forget(self.credentials.domain)
         # the timeline counts from when serving starts, not from before seeding
         self.stats_collector.reset()
         self.bucket.reset()
-        # a short poll interval makes close() quick; serving itself is not affected
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"bitrix-sandbox-{self.port}", daemon=True,
-        )
-        self._thread.start()
+        door.open()
         if self._churn_rate > 0:
             self.start_churn()
         return self
@@ -181,17 +204,28 @@ class Sandbox:
     def close(self) -> None:
         """Stop churn and serving, cut open connections, close the store. Idempotent."""
         self.stop_churn()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.close_connections()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        router, self._router = self._router, None
+        if router is not None:
+            router.close()  # transports handed out now fail to connect
+        door, self._door = self._door, None
+        if door is not None:
+            door.close()
+            if not self.http:
+                # nobody can reach this host again: drop what clients recorded of it
+                bucket_state.forget(door.netloc)
         if self.store is not None and self._own_store:
             self.store.close()
             self.store = None
+
+    def transport(self) -> "MemoryTransport":
+        """A transport into this portal that needs no socket (also for an HTTP portal): give
+        it to the client with ``clock=portal.clock``. It fails to connect once the portal
+        has closed."""
+        if self._router is None:
+            raise RuntimeError("the sandbox is not running")
+        from ..memory import MemoryTransport
+
+        return MemoryTransport(self._router, self.clock, self.base_url)
 
     def __enter__(self) -> "Sandbox":
         return self.start()
@@ -207,13 +241,17 @@ class Sandbox:
     # -- addresses -------------------------------------------------------------------------
     @property
     def port(self) -> int:
-        if self._server is None:
+        """The HTTP server's port (an in-memory portal has none)."""
+        return self._running().port
+
+    def _running(self) -> Door:
+        if self._door is None:
             raise RuntimeError("the sandbox is not running")
-        return int(self._server.server_address[1])
+        return self._door
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self._running().netloc}"
 
     @property
     def rest_base(self) -> str:
@@ -267,25 +305,38 @@ class Sandbox:
         )
 
     # -- churn ---------------------------------------------------------------------------------
-    def start_churn(self, ops_per_s: Optional[float] = None, entity: Optional[str] = None) -> Any:
-        """Start inserting/deleting rows in the background; returns the Churner."""
+    def start_churn(self, ops_per_s: Optional[float] = None,
+                    entity: Optional[str] = None) -> Churner:
+        """Start inserting/deleting rows; returns the Churner. On the system clock it churns
+        in a thread; on any other clock as requests arrive (see :mod:`.churn`)."""
         if self.store is None:
             raise RuntimeError("start the sandbox first")
         self.stop_churn()
-        from .churn import Churner
-
-        self.churner = Churner(
+        churner = Churner(
             self.store, ops_per_s=ops_per_s or self._churn_rate or 10.0,
-            entity=entity or self._churn_entity, seed=self._seed,
+            entity=entity or self._churn_entity, seed=self._seed, clock=self.clock,
         )
-        self.churner.start()
-        return self.churner
+        if isinstance(self.clock, SystemClock):
+            churner.start()
+        else:
+            churner.schedule()
+        self.churner = churner
+        return churner
 
     def stop_churn(self) -> None:
+        """Stop churning; ``churner`` stays readable (what it inserted and deleted)."""
         if self.churner is not None:
             self.churner.stop()
 
+    def _catch_up(self) -> None:
+        churner = self.churner
+        if churner is not None and not isinstance(self.clock, SystemClock):
+            churner.catch_up()
+
     def __repr__(self) -> str:
-        state = f"port={self.port}" if self._server is not None else "stopped"
+        if self._router is None:
+            state = "stopped"
+        else:
+            state = f"port={self.port}" if self.http else "in memory"
         quirks = f" quirks={','.join(sorted(self.quirks))}" if self.quirks else ""
         return f"<Sandbox {state} plan={self.plan} cost={self.cost}{quirks}>"

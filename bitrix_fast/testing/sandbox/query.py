@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .dialects import Dialect
-from .filterkeys import split_key
 from .entities import Entity, Field
+from .filterkeys import split_key
+from .outcome import ApiFault
 from .values import filter_flag, php_float, php_int, php_str, php_truthy, to_epoch
 
 #: longest first, so "!=%" is not read as "!=" followed by a field called "%TITLE"
@@ -142,7 +143,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _bad_value(dialect: Dialect, name: str):
+def _bad_value(dialect: Dialect, name: str) -> ApiFault:
     return dialect.fault(f"Invalid filter: field '{name}' has invalid value")
 
 

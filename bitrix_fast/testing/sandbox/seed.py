@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .entities import ENTITIES
-from .seed_owned import OWNED, OWNERS
+from .seed_owned import OWNED, OWNERS, Column
 
 CHUNK = 50_000
 T0 = 1_577_826_000  # 2020-01-01T00:00:00+03:00
@@ -80,29 +80,30 @@ class Chunk:
         self.size = len(ids)
         self.created = [T0 + (first + i) * SPAN // total + h % 3600 for i, h in enumerate(words)]
 
-    def choice(self, pool: tuple, shift: int) -> list:
+    def choice(self, pool: Tuple[Any, ...], shift: int) -> Column:
         n = len(pool)
         return [pool[(h >> shift) % n] for h in self.words]
 
-    def ref(self, name: str, shift: int, empty_one_in: int = 0) -> list:
+    def ref(self, name: str, shift: int, empty_one_in: int = 0) -> Column:
         """IDs of seeded ``name`` rows; one row in ``empty_one_in`` gets none."""
-        pool = self.refs.get(name) or [None]
+        found = self.refs.get(name)
+        pool: Sequence[Optional[int]] = found if found else (None,)
         n = len(pool)
         if not empty_one_in:
             return [pool[(h >> shift) % n] for h in self.words]
         return [pool[(h >> shift) % n] if (h >> 58) % empty_one_in else None for h in self.words]
 
-    def later(self, shift: int, max_days: int) -> list:
+    def later(self, shift: int, max_days: int) -> Column:
         return [c + (h >> shift) % (max_days * DAY) for c, h in zip(self.created, self.words)]
 
-    def midnights(self, days_after: int = 0) -> list:
+    def midnights(self, days_after: int = 0) -> Column:
         return [c - (c + OFFSET) % DAY + days_after * DAY for c in self.created]
 
-    def const(self, value) -> list:
+    def const(self, value: Any) -> Column:
         return [value] * self.size
 
 
-def _crm_common(c: Chunk) -> Dict[str, list]:
+def _crm_common(c: Chunk) -> Dict[str, Column]:
     assigned = c.ref("user", 32)
     return {
         "ASSIGNED_BY_ID": assigned, "CREATED_BY_ID": c.ref("user", 36), "MODIFY_BY_ID": assigned,
@@ -114,7 +115,7 @@ def _crm_common(c: Chunk) -> Dict[str, list]:
     }
 
 
-def _deal(c: Chunk) -> Dict[str, list]:
+def _deal(c: Chunk) -> Dict[str, Column]:
     categories = [(h >> 14) % 4 // 3 for h in c.words]  # one deal in four is in pipeline 1
     stages = c.choice(("NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING",
                        "FINAL_INVOICE", "WON", "LOSE"), 11)
@@ -132,12 +133,12 @@ def _deal(c: Chunk) -> Dict[str, list]:
     }
 
 
-def _person(c: Chunk) -> Dict[str, list]:
+def _person(c: Chunk) -> Dict[str, Column]:
     return {"NAME": c.choice(FIRST, 0), "LAST_NAME": c.choice(LAST, 4),
             "POST": c.choice(POSTS, 9)}
 
 
-def _lead(c: Chunk) -> Dict[str, list]:
+def _lead(c: Chunk) -> Dict[str, Column]:
     statuses = c.choice(("NEW", "IN_PROCESS", "PROCESSED", "JUNK", "CONVERTED"), 12)
     closed = c.later(44, 90)
     return {
@@ -151,7 +152,7 @@ def _lead(c: Chunk) -> Dict[str, list]:
     }
 
 
-def _contact(c: Chunk) -> Dict[str, list]:
+def _contact(c: Chunk) -> Dict[str, Column]:
     return {
         **_crm_common(c), **_person(c),
         "TYPE_ID": c.choice(("CLIENT", "SUPPLIER", "PARTNER", "OTHER"), 12),
@@ -160,7 +161,7 @@ def _contact(c: Chunk) -> Dict[str, list]:
     }
 
 
-def _company(c: Chunk) -> Dict[str, list]:
+def _company(c: Chunk) -> Dict[str, Column]:
     return {
         **_crm_common(c),
         "TITLE": [f"{FIRMS[h % 16]} {('LLC', 'JSC', 'Group', 'Ltd')[(h >> 4) % 4]} #{i}"
@@ -174,7 +175,7 @@ def _company(c: Chunk) -> Dict[str, list]:
     }
 
 
-def _task(c: Chunk) -> Dict[str, list]:
+def _task(c: Chunk) -> Dict[str, Column]:
     statuses = [(2, 2, 3, 3, 4, 5, 5, 6)[(h >> 8) % 8] for h in c.words]
     changed = c.later(40, 30)
     return {
@@ -188,7 +189,7 @@ def _task(c: Chunk) -> Dict[str, list]:
     }
 
 
-def _user(c: Chunk) -> Dict[str, list]:
+def _user(c: Chunk) -> Dict[str, Column]:
     first, last = c.choice(FIRST, 0), c.choice(LAST, 4)
     return {
         "ACTIVE": ["Y" if i == 1 or (h >> 8) % 10 else "N" for i, h in zip(c.ids, c.words)],
@@ -205,7 +206,7 @@ def _user(c: Chunk) -> Dict[str, list]:
 
 
 #: generators in seeding order: referenced entities first
-COLUMNS: Dict[str, Callable[[Chunk], Dict[str, list]]] = {
+COLUMNS: Dict[str, Callable[[Chunk], Dict[str, Column]]] = {
     "user": _user, "company": _company, "contact": _contact, "lead": _lead,
     "deal": _deal, "task": _task, **OWNED,
 }
@@ -246,7 +247,7 @@ def _seed_table(db: sqlite3.Connection, name: str, n: int, id_gaps: str, seed: i
         for first in range(0, n, CHUNK):
             chunk_ids = ids[first:first + CHUNK]
             chunk = Chunk(chunk_ids, [rng.getrandbits(64) for _ in chunk_ids], first, n, refs)
-            columns = {"ID": chunk_ids, **COLUMNS[name](chunk)}
+            columns: Dict[str, Column] = {"ID": list(chunk_ids), **COLUMNS[name](chunk)}
             empty = chunk.const(None)
             db.executemany(sql, zip(*(columns.get(f.name, empty) for f in fields)))
     except BaseException:

@@ -13,9 +13,11 @@ that may be days earlier (the day the work was done), a timer record (``SOURCE``
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 DAY = 86400
+#: one column of generated rows: a value per row
+Column = List[Any]
 
 #: product catalogue: (name, price)
 CATALOGUE: Tuple[Tuple[str, float], ...] = (
@@ -32,7 +34,7 @@ AUTHORS = ("Anna Ivanova", "Boris Petrov", "Clara Smirnova", "Dmitry Kuznetsov",
            "Fyodor Sokolov", "Galina Lebedeva", "Igor Kozlov")
 
 
-def _productrow(c: Any) -> Dict[str, list]:
+def _productrow(c: Any) -> Dict[str, Column]:
     picks = [(h >> 8) % len(CATALOGUE) for h in c.words]
     return {
         "OWNER_TYPE": c.const("D"), "OWNER_ID": c.ref("deal", 20),
@@ -43,7 +45,7 @@ def _productrow(c: Any) -> Dict[str, list]:
     }
 
 
-def _elapseditem(c: Any) -> Dict[str, list]:
+def _elapseditem(c: Any) -> Dict[str, Column]:
     seconds = [300 * (1 + (h >> 8) % 48) for h in c.words]  # 5 minutes .. 4 hours
     timer = [(h >> 16) % 4 == 0 for h in c.words]  # one record in four comes from the timer
     return {
@@ -58,7 +60,7 @@ def _elapseditem(c: Any) -> Dict[str, list]:
     }
 
 
-def _commentitem(c: Any) -> Dict[str, list]:
+def _commentitem(c: Any) -> Dict[str, Column]:
     return {
         "TASK_ID": c.ref("task", 24), "AUTHOR_ID": c.ref("user", 32),
         "AUTHOR_NAME": c.choice(AUTHORS, 36), "AUTHOR_EMAIL": c.const(""),
@@ -67,7 +69,7 @@ def _commentitem(c: Any) -> Dict[str, list]:
 
 
 #: generators by entity, in seeding order (after their owners)
-OWNED: Dict[str, Callable[[Any], Dict[str, list]]] = {
+OWNED: Dict[str, Callable[[Any], Dict[str, Column]]] = {
     "productrow": _productrow, "elapseditem": _elapseditem, "commentitem": _commentitem,
 }
 #: the entity whose IDs each one refers to

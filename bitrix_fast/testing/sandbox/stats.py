@@ -1,17 +1,17 @@
 """What the sandbox saw: counters for tests and benchmarks, and the arrival timeline.
 
 One lock guards plain ints and dicts; every hook is a few dict operations, cheap enough to
-sit on each request. The arrival timeline (monotonic seconds since the portal started, or
+sit on each request. The arrival timeline (seconds on the portal's clock since it started, or
 since the last reset) lets a test prove a client's pacing from the server side with
 :meth:`Stats.max_window_excess`.
 """
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
+from ...clock import SYSTEM_CLOCK, Clock
 from .outcome import Outcome
 
 __all__ = ["Stats", "window_excess"]
@@ -39,7 +39,7 @@ def window_excess(arrivals: Sequence[float], burst: float, rate: float) -> float
 class Stats:
     """Thread-safe counters of one portal."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._executing = self._queued = 0
@@ -47,11 +47,11 @@ class Stats:
 
     def reset(self) -> None:
         with self._lock:
-            self._origin = self._clock()
-            self._n: Counter = Counter()
-            self._errors: Counter = Counter()
-            self._faults: Counter = Counter()
-            self._methods: Counter = Counter()
+            self._origin = self._clock.now()
+            self._n: Counter[str] = Counter()
+            self._errors: Counter[str] = Counter()
+            self._faults: Counter[str] = Counter()
+            self._methods: Counter[str] = Counter()
             self._accepted: List[float] = []
             self._refused: List[float] = []
             self._in_flight = 0
@@ -162,7 +162,7 @@ class Stats:
             out["faults"] = dict(self._faults)
             out["errors"] = dict(self._errors)
             out["methods"] = dict(self._methods)
-            out["uptime"] = self._clock() - self._origin
+            out["uptime"] = self._clock.now() - self._origin
             if timeline:
                 out["timeline"] = list(self._accepted)
                 out["refused_timeline"] = list(self._refused)
@@ -185,4 +185,4 @@ class Stats:
         return window_excess(self.timeline(include_refused), burst, rate)
 
     def since_start(self, at: Optional[float] = None) -> float:
-        return (self._clock() if at is None else at) - self._origin
+        return (self._clock.now() if at is None else at) - self._origin

@@ -1,6 +1,6 @@
 """The sandbox portal's database: SQLite tables for the entities, and the method entry point.
 
-One connection serves every thread; a lock is held only while SQL runs, so the HTTP layer
+One connection serves every thread; a lock is held only while SQL runs, so the dispatcher
 can call :meth:`Store.call` from many threads and sleep its cost-model delays outside.
 Tables use ``INTEGER PRIMARY KEY AUTOINCREMENT``: the ID is the rowid (ID-range filters and
 ID order walk the table's own B-tree) and a deleted ID is never handed out again.
@@ -11,12 +11,12 @@ import sqlite3
 import threading
 from typing import Any, Dict, Optional, Set
 
+from ...clock import SYSTEM_CLOCK, Clock
 from . import seed as seeding
 from .entities import ENTITIES, SQL_TYPES, Entity, get_entity
 from .handlers import HANDLERS
 from .outcome import ApiFault, CallContext, Outcome
 from .records import changed_row, new_row
-from .values import now_epoch
 
 
 def _schema(e: Entity) -> str:
@@ -25,9 +25,13 @@ def _schema(e: Entity) -> str:
 
 
 class Store:
-    """Entities in SQLite (``:memory:`` or a file) plus the REST methods that serve them."""
+    """Entities in SQLite (``:memory:`` or a file) plus the REST methods that serve them.
 
-    def __init__(self, path: str = ":memory:") -> None:
+    ``clock`` gives the Unix time stamped on rows written (``DATE_CREATE``, ``DATE_MODIFY``).
+    """
+
+    def __init__(self, path: str = ":memory:", *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self._locked = _Locked(self._lock, self._db)
@@ -72,26 +76,29 @@ class Store:
     def count(self, entity: str) -> int:
         table = get_entity(entity).name
         with self.locked() as db:
-            return db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+            return int(db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])
 
     def insert(self, entity: str, fields: Optional[Dict[str, Any]] = None, *,
                by: int = 1) -> int:
         """Add a row (fields by UPPER name; unknown ones ignored) and return its new ID,
         one above the largest ID ever used. ``by`` is the user stamped as its author."""
         e = get_entity(entity)
-        row = new_row(e, fields, by=by, now=now_epoch())
+        row = new_row(e, fields, by=by, now=int(self._clock.wall()))
         columns = ", ".join(f'"{name}"' for name in row)
         marks = ", ".join("?" * len(row))
         with self.locked() as db:
             cursor = db.execute(f'INSERT INTO "{e.name}" ({columns}) VALUES ({marks})',
                                 tuple(row.values()))
-            return cursor.lastrowid
+            new_id = cursor.lastrowid
+        if new_id is None:  # pragma: no cover - SQLite always sets it after an INSERT
+            raise RuntimeError(f"no ID for the new {entity}")
+        return new_id
 
     def update(self, entity: str, id: int, fields: Optional[Dict[str, Any]] = None, *,
                by: int = 1) -> bool:
         """Change a row's fields; False when there is no row with this ID."""
         e = get_entity(entity)
-        row = changed_row(e, fields, by=by, now=now_epoch())
+        row = changed_row(e, fields, by=by, now=int(self._clock.wall()))
         # "ID" = "ID" keeps the statement valid when nothing is set (users have no stamps)
         assignments = ", ".join(['"ID" = "ID"'] + [f'"{name}" = ?' for name in row])
         with self.locked() as db:

@@ -17,7 +17,8 @@ from .dialects import USER as DIALECT
 from .entities import USER
 from .listing import fetch_page, quirky_filter, quirky_order
 from .outcome import CallContext, Outcome
-from .query import compile_filter, split_key
+from .filterkeys import split_key
+from .query import compile_filter
 from .values import php_str, php_truthy
 
 

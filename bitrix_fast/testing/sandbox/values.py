@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
@@ -95,11 +94,6 @@ def to_epoch(value: Any) -> Optional[int]:
     return int(moment.timestamp())
 
 
-def now_epoch() -> int:
-    """The current Unix time, whole seconds (the precision portals store)."""
-    return int(time.time())
-
-
-def iso_now() -> str:
-    """The current time as the portal prints it: ``2024-05-27T13:55:27+03:00``."""
-    return datetime.now(TZ).replace(microsecond=0).isoformat()
+def iso_at(moment: float) -> str:
+    """Unix time ``moment`` as the portal prints it: ``2024-05-27T13:55:27+03:00``."""
+    return datetime.fromtimestamp(int(moment), TZ).isoformat()

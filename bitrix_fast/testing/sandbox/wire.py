@@ -18,7 +18,7 @@ import json
 from typing import Any, Dict, Tuple
 from xml.sax.saxutils import escape
 
-from .phpquery import PhpArray, parse_str, plain, register
+from .phpquery import PhpArray, parse_str, plain_dict, register
 
 __all__ = ["parse_body", "encode", "to_xml", "JSON_TYPE", "XML_TYPE"]
 
@@ -86,7 +86,7 @@ def _parse_multipart(body: bytes, content_type: str) -> Dict[str, Any]:
                     filename = raw
         if name is not None and filename is None:
             register(track, name, content.decode("utf-8", "replace"))
-    return plain(track)
+    return plain_dict(track)
 
 
 def parse_body(method: str, content_type: str, body: bytes) -> Dict[str, Any]:

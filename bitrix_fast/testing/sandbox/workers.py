@@ -8,11 +8,19 @@ a whole batch included. ``workers=None`` (the default) means no cap.
 
 The stats count requests executing and waiting (``max_executing``, ``max_queued``,
 ``waited``), with or without a cap.
+
+The queue is a real semaphore, not a wait on the portal's clock, and that is what keeps it
+safe on a virtual clock: a waiting request waits for a worker to be *released*, and a worker
+is released as soon as its holder has slept its modelled time, which on a
+:class:`~bitrix_fast.testing.clock.FakeClock` is at once. Nothing here waits for virtual time
+to pass (no ``wait(timeout)`` measured on the clock), so a queue can never stall a test.
 """
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional
+from typing import Optional
+
+from .stats import Stats
 
 __all__ = ["WorkerPool"]
 
@@ -20,7 +28,7 @@ __all__ = ["WorkerPool"]
 class WorkerPool:
     """``with pool:`` around the part of a request that needs a worker. Thread-safe."""
 
-    def __init__(self, limit: Optional[int], stats: Any) -> None:
+    def __init__(self, limit: Optional[int], stats: Stats) -> None:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise ValueError(f"workers must be a positive integer or None, not {limit!r}")
         self.limit = limit
@@ -38,7 +46,7 @@ class WorkerPool:
         self._stats.worker_start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stats.worker_done()
         if self._slots is not None:
             self._slots.release()
