@@ -152,15 +152,12 @@ def test_progress_gets_counts_and_the_total():
 def test_after_a_halt_replies_in_the_grace_are_used_and_the_rest_is_lost():
     source = Counting(6)
     release = threading.Event()
-
-    def reply(commands):
-        pass
-
-    engine = FakeEngine()
+    on_wire = threading.Semaphore(0)
     tags = {}
 
     def batch(commands, *, read_only, stop, resend=True, before_send=None):
         (before_send or stop.before_send)()
+        on_wire.release()
         unit = tags[id(commands)]
         if unit < 2:      # the last two units hang until the test ends
             release.wait(5)
@@ -177,13 +174,16 @@ def test_after_a_halt_replies_in_the_grace_are_used_and_the_rest_is_lost():
         return work
 
     source.next_work = next_work
+    engine = FakeEngine()
     engine.batch = batch
     chunks, stop = run(source, engine, look_ahead=6)
     rows = []
     try:
         for chunk in chunks:
             if not stop.halted:
-                stop.halt(None, grace=0.5)
+                for _ in range(6):  # every unit is on the wire before the halt
+                    assert on_wire.acquire(timeout=5)
+                stop.halt(None, grace=1.0)
             rows.extend(chunk.items)
     finally:
         release.set()
