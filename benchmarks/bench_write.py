@@ -12,6 +12,7 @@ creates every item exactly once, or reports exactly which items it could not con
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Dict, List
 
@@ -56,6 +57,7 @@ def main(argv: List[str] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the items, one run")
     parser.add_argument("--repeats", type=int, default=None, help="runs per client (default 3)")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON (charts.py)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
     results: Dict[str, Dict] = {}
@@ -79,6 +81,10 @@ def main(argv: List[str] = None) -> int:
                   f"(faults injected: {total['portal_faults']})", file=sys.stderr)
     print("\nbitrix_fast vs fast_bitrix24, bulk adds, sandbox portal, x10 plan\n")
     print(table(results))
+    if args.json:  # through a .part file: an interrupted run keeps the previous results
+        from bitrix_fast.cli.files import write_atomically
+
+        write_atomically(args.json, json.dumps({"results": results}, indent=1, default=str))
     return 0
 
 

@@ -2,7 +2,7 @@
 seeded sandbox portals, compared deeply (values and types: tuple vs list, key types, order
 where fast_bitrix24 guarantees one), with the warnings each gives and the exceptions each
 raises. A case that differs must name its entry in ``differential_data.DIFFERENCES`` (the list
-README.rst's migration table is rendered from), and that entry's claim is checked.
+the docs' migration table is rendered from: tests/test_docs_migration.py), and that entry's claim is checked.
 
 Orders: ``exact`` compares order too -- fast_bitrix24 keeps it within one batch (up to 50
 items); ``unordered`` compares the top-level list or dict as a multiset -- fast_bitrix24's
@@ -27,7 +27,7 @@ import pytest
 import requests
 
 import bitrix_fast
-from differential_data import BY_KEY, CATCH, DIFFERENCES, portal, render_table
+from differential_data import BY_KEY, CATCH, DIFFERENCES, portal
 
 #: The sandbox's ``x10`` plan: 50 requests at once, then 20 per second, 48 s of server time
 #: per method per minute. Both clients are told (fast_bitrix24's own default, 2/s, would make
@@ -708,18 +708,6 @@ def test_every_difference_is_shown_by_a_case_or_a_named_test() -> None:
                          re.MULTILINE), f"{entry.key}: {entry.tested_by} does not exist"
     named = {rule[1] for rule in CATCH.values()} | shown
     assert named - {None} <= set(BY_KEY)
-
-
-def test_readme_migration_table_is_the_difference_list() -> None:
-    text = (ROOT / "README.rst").read_text(encoding="utf-8")
-    start = text.index("Migrating from fast_bitrix24\n----")
-    following = re.compile(r"\n\n[^\n]+\n-{4,}\n").search(text, start + 40)
-    section = text[start:following.start() if following else len(text)]
-    assert render_table() in section, "README's migration table is not render_table(); " \
-                                      "paste `python tests/differential_data.py`"
-    assert section.count(".. list-table::") == 1
-    for name in ("ErrorInServerResponseException", "RuntimeError"):
-        assert name in section
 
 
 def test_error_details_differ_as_listed() -> None:
