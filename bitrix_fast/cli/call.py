@@ -37,7 +37,8 @@ import threading
 from contextlib import ExitStack
 from typing import IO, Any, Dict, Iterator, Optional, TextIO, Tuple
 
-from ..writes.bulk import Status, Stopped
+from ..errors import Stopped
+from ..writes.bulk import Status
 from ..errors import AuthError
 from ..protocol.params import check_method, check_params
 from ..run.progress import make_progress
@@ -47,7 +48,7 @@ from .journal import SideFiles, States
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "call", help="call a method once per line of a jsonl file (bulk writes)",
         description="Call METHOD once per item of a JSON Lines file, 50 items per batch "
                     "request, at the portal's limits, recording each outcome as its batch "

@@ -71,12 +71,12 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
 
 def ssl_setting(args: argparse.Namespace) -> Union[bool, str]:
     """The client's ``ssl=``: True, False (``--no-verify-ssl``) or a CA bundle path."""
-    bundle = getattr(args, "ca_bundle", None)
+    bundle: Optional[str] = getattr(args, "ca_bundle", None)
     if bundle:
         if not os.path.isfile(bundle) or not os.access(bundle, os.R_OK):
             raise UsageError(f"--ca-bundle {bundle}: no such readable file")
         return bundle
-    return not getattr(args, "no_verify_ssl", False)
+    return not bool(getattr(args, "no_verify_ssl", False))
 
 
 def resolve_webhook(args: argparse.Namespace) -> str:

@@ -32,7 +32,7 @@ ROWS_PER_REQUEST = 2500  # 50 commands of 50 rows: the batch ceiling
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "demo", help="export from a local portal at real limits and show the numbers",
         description="Start a local Bitrix24 portal at real plan limits, export all its deals "
                     "and compare what happened with the fastest possible export.")
@@ -105,7 +105,7 @@ def _demo(args: argparse.Namespace) -> int:
     return common.EXIT_OK
 
 
-def _start_portal(rows: int, plan: str, db: str) -> Tuple[subprocess.Popen, str]:
+def _start_portal(rows: int, plan: str, db: str) -> Tuple["subprocess.Popen[str]", str]:
     """``bitrix-fast sandbox`` in a child process; its first stdout line is the webhook."""
     command = [sys.executable, "-m", "bitrix_fast.testing.sandbox", "--port", "0", "--deals", str(rows),
                "--plan", plan, "--db", db]
@@ -117,7 +117,7 @@ def _start_portal(rows: int, plan: str, db: str) -> Tuple[subprocess.Popen, str]
     return proc, webhook
 
 
-def _stop(proc: subprocess.Popen) -> Tuple[str, str]:
+def _stop(proc: "subprocess.Popen[str]") -> Tuple[str, str]:
     if proc.poll() is None:
         proc.terminate()
     try:
@@ -134,7 +134,8 @@ def _portal_stats(webhook: str) -> Dict[str, Any]:
     try:
         reply = requests.get(f"{base}/sandbox/stats", timeout=10)
         reply.raise_for_status()
-        return reply.json()
+        stats: Dict[str, Any] = reply.json()
+        return stats
     except (requests.RequestException, ValueError) as error:
         raise PortalFailed(f"could not read the portal's counters: {error}") from None
 

@@ -16,7 +16,7 @@ def part_of(path: str) -> str:
     return path + PART
 
 
-def sync_and_close(stream: IO) -> None:
+def sync_and_close(stream: IO[str]) -> None:
     try:
         stream.flush()
         os.fsync(stream.fileno())

@@ -16,7 +16,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a mistake is one line naming the argument, not a usage block: the line
     ends up in cron mails and CI logs (subcommands inherit the class)."""
 
-    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+    def error(self, message: str) -> "NoReturn":
         if message.startswith("argument "):
             message = message[len("argument "):]
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")

@@ -21,7 +21,7 @@ import csv
 import json
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, TextIO
 
 EXTRA = "_extra"
 #: Seconds between flushes: often enough that a kill loses little, rarely enough to be free.
@@ -93,7 +93,7 @@ class CsvWriter(_Flushing):
         super().__init__(stream, on_sync)
         self._csv = csv.writer(stream, lineterminator="\n")
         self._columns: Optional[List[str]] = None
-        self._known: frozenset = frozenset()
+        self._known: FrozenSet[str] = frozenset()
         self._header_written = header_written
         if columns is not None:
             self._fix(columns)
