@@ -117,6 +117,9 @@ class Scheduler:
             abandoned.set()
             if not stop.halted:
                 stop.halt()
+            # The driver notices within one wait; once it is gone the source is the caller's
+            # to read (a bulk call's record after a Ctrl+C that landed outside the wait).
+            driver.join(timeout=2 * CHECK_EVERY)
         reason = stop.reason
         if isinstance(reason, KeyboardInterrupt):
             raise KeyboardInterrupt
