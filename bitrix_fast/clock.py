@@ -8,6 +8,10 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+#: The longest any wait goes without looking again at what may end it (a deadline, a cancel,
+#: a halt): every sliced sleep and timed wait in the package uses this one figure.
+CHECK_EVERY = 0.25
+
 
 class Clock(Protocol):
     """A monotonic clock, a way to wait on it, and the wall clock."""

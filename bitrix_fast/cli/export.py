@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, TextIO
 from ..protocol import methods
 from ..errors import BitrixError
 from ..listing import row_id
-from ..protocol.params import check_list_params
+from ..protocol.params import check_list_params, find_key
 from ..run.progress import interactive, make_bar
 from . import checkpoint, common, files, resume
 from .common import UsageError
@@ -244,20 +244,19 @@ def _params(args: argparse.Namespace, facts: methods.MethodFacts,
         if not isinstance(params, dict):
             raise UsageError(f"--params must be a JSON object, not {_json_kind(params)}")
         _check(params, method, "--params")
-    lowered = {key.lower() for key in params}
     if args.filter:
-        if "filter" in lowered:
+        if find_key(params, "filter") is not None:
             raise UsageError("give the filter either with --filter or in --params, not both")
         params[facts.filter_key] = parse_filters(args.filter)
     if args.select:
-        if "select" in lowered:
+        if find_key(params, "select") is not None:
             raise UsageError("give select either with --select or in --params, not both")
         fields = parse_select(args.select)
         # The ID is what --resume and every check recognise a row by.
         if facts.id_field not in fields and "*" not in fields:
             fields.insert(0, facts.id_field)
         params["select"] = fields
-    if "start" in lowered:
+    if find_key(params, "start") is not None:
         raise UsageError("export pages by itself; remove 'start' from --params")
     _check(params, method, "--params")
     return params

@@ -12,10 +12,8 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, Optional
 
 from .bucket_level import Level, LevelState, MemoryState
-from ..clock import SYSTEM_CLOCK, Clock
+from ..clock import CHECK_EVERY, SYSTEM_CLOCK, Clock
 
-#: Longest sleep between two ``check`` calls while a caller may have to give up.
-CHECK_EVERY = 0.25
 #: A token short by less than this still counts as whole. It absorbs float rounding, so a
 #: waiter woken exactly on time does not go back to sleep for 1e-17 s.
 _EPSILON = 1e-9

@@ -23,11 +23,10 @@ import contextvars
 import threading
 from typing import Callable, Optional
 
-from ..clock import Clock
+from ..clock import CHECK_EVERY, Clock
 from ..errors import Cancelled, DeadlineExceeded, Stopped
 
-#: The longest a wait goes without looking at the stop context again.
-CHECK_EVERY = 0.25
+__all__ = ["CANCEL", "CHECK_EVERY", "Stop"]
 
 #: The cancel signal of the ``BitrixAsync`` task the current call runs for, if any.
 CANCEL: "contextvars.ContextVar[Optional[threading.Event]]" = contextvars.ContextVar(

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Union
 from urllib.parse import urlsplit
 
-from ...clock import SYSTEM_CLOCK, Clock
-from ..bucket import CHECK_EVERY, TokenBucket
+from ...clock import CHECK_EVERY, SYSTEM_CLOCK, Clock
+from ..bucket import TokenBucket
 from ..protocols import SharedLimiter
 from . import scripts
 from .budget import RedisOperatingBudget
