@@ -11,6 +11,6 @@ __all__ = ["CostModel", "Sandbox"]
 if __name__ == "__main__":  # pragma: no cover - python -m bitrix_fast.sandbox
     import sys
 
-    from .testing.sandbox.__main__ import main
+    from .cli.sandbox import module_main
 
-    sys.exit(main())
+    sys.exit(module_main())

@@ -107,7 +107,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _start_portal(rows: int, plan: str, db: str) -> Tuple["subprocess.Popen[str]", str]:
     """``bitrix-fast sandbox`` in a child process; its first stdout line is the webhook."""
-    command = [sys.executable, "-m", "bitrix_fast.testing.sandbox", "--port", "0", "--deals", str(rows),
+    command = [sys.executable, "-m", "bitrix_fast.sandbox", "--port", "0", "--deals", str(rows),
                "--plan", plan, "--db", db]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     webhook = proc.stdout.readline().strip() if proc.stdout else ""

@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import Any
 
-__all__ = ["add_parser", "add_arguments", "run"]
+__all__ = ["add_parser", "add_arguments", "module_main", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,3 +107,14 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def module_main() -> int:
+    """``python -m bitrix_fast.sandbox ...``: the same as ``bitrix-fast sandbox ...``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bitrix_fast.sandbox",
+        description="Serve a local Bitrix24-compatible portal; the first line printed is its "
+                    "webhook URL.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args())

@@ -1,4 +1,4 @@
-"""``bitrix-fast sandbox`` / ``python -m bitrix_fast.testing.sandbox`` as a parent process sees them."""
+"""``bitrix-fast sandbox`` / ``python -m bitrix_fast.sandbox`` as a parent process sees them."""
 from __future__ import annotations
 
 import signal
@@ -15,7 +15,7 @@ def _start(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("entry", [["-m", "bitrix_fast.testing.sandbox"], ["-m", "bitrix_fast.cli", "sandbox"]])
+@pytest.mark.parametrize("entry", [["-m", "bitrix_fast.sandbox"], ["-m", "bitrix_fast.cli", "sandbox"]])
 def test_first_line_is_the_webhook_and_sigterm_exits_cleanly(entry):
     proc = _start(*entry, "--port", "0", "--deals", "30", "--plan", "x10", "--seed", "3")
     try:
@@ -35,7 +35,7 @@ def test_first_line_is_the_webhook_and_sigterm_exits_cleanly(entry):
 
 
 def test_sigint_exits_cleanly():
-    proc = _start("-m", "bitrix_fast.testing.sandbox", "--port", "0")
+    proc = _start("-m", "bitrix_fast.sandbox", "--port", "0")
     try:
         assert proc.stdout.readline().startswith("http://")
         proc.send_signal(signal.SIGINT)
@@ -47,7 +47,7 @@ def test_sigint_exits_cleanly():
 
 
 def test_bad_arguments_fail_before_listening():
-    proc = _start("-m", "bitrix_fast.testing.sandbox", "--port", "0", "--faults", "teapot=1")
+    proc = _start("-m", "bitrix_fast.sandbox", "--port", "0", "--faults", "teapot=1")
     out, err = proc.communicate(timeout=15)
     assert proc.returncode == 2 and out == "" and "teapot" in err
 

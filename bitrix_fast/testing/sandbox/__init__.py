@@ -5,7 +5,7 @@ bucket, the operating budget, a server-cost model with realistic latencies, a ca
 requests executing at once, real portals' list misbehaviours (:mod:`.quirks`) and
 injected faults, over real HTTP on 127.0.0.1 or, with ``http=False``, in this process only
 (through :class:`~bitrix_fast.testing.memory.MemoryTransport`, on an injected clock). Also
-available as ``bitrix-fast sandbox`` / ``python -m bitrix_fast.testing.sandbox`` and as the
+available as ``bitrix-fast sandbox`` / ``python -m bitrix_fast.sandbox`` and as the
 fixtures of the opt-in pytest plugin (:mod:`bitrix_fast.testing.pytest_plugin`).
 
 The package imports nothing heavy until ``Sandbox`` is first touched.
