@@ -341,7 +341,7 @@ class BulkCall(Iterator[Outcome]):
     by Ctrl+C gives replies on the wire ``INTERRUPT_GRACE`` seconds, not ``stop_wait``."""
 
     #: Seconds replies on the wire get after a Ctrl+C: the process ends within half a second.
-    INTERRUPT_GRACE = 0.3
+    INTERRUPT_GRACE = 0.2
 
     def __init__(self, source: BulkSource, chunks: Iterator[Delivery[Outcome]], stop: Stop, *,
                  stop_wait: float, on_end: Callable[[], None] = lambda: None) -> None:
