@@ -3,6 +3,7 @@
 crm.item.fields' ``{"fields": {camelName: meta + upperName}}``."""
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, Tuple
 
 from .model import Entity, Field
@@ -39,8 +40,17 @@ def field_meta(f: Field, *, upper_name: bool = False) -> Dict[str, Any]:
     if f.items:
         meta["items"] = [{"ID": str(id_), "VALUE": value} for id_, value in f.items]
     if upper_name:
-        meta["upperName"] = f.name
+        meta["upperName"] = upper_name_of(f.camel)
     return meta
+
+
+def upper_name_of(camel: str) -> str:
+    """crm.item.fields' ``upperName``: the camelCase name in upper snake case
+    (``updatedTime`` -> ``UPDATED_TIME``, ``ufCrm5_1700000101`` -> ``UF_CRM_5_1700000101``)."""
+    smart = re.match(r"ufCrm(\d*)_(\w+)\Z", camel)
+    if smart:
+        return "UF_CRM_" + (f"{smart.group(1)}_" if smart.group(1) else "") + smart.group(2)
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", camel).upper()
 
 
 def classic_fields(e: Entity, extra: Tuple[Tuple[str, Dict[str, Any]], ...] = ()
