@@ -164,8 +164,9 @@ def read_text(value: Any) -> Any:
 
 def read_multifield(value: Any) -> Any:
     """PHONE / EMAIL entries as ``(value_type, value, entry ID)`` tuples; BAD for anything
-    that is not a list of such dicts."""
-    if value is None or value == "" or value == []:
+    that is not a list of such dicts (``false``, as classic lists print an empty one, is
+    none)."""
+    if value is None or value is False or value == "" or value == []:
         return ()
     if not isinstance(value, list):
         return BAD
