@@ -36,12 +36,16 @@ class RowTyper:
         self._plans: Dict[str, Callable[[Any, Dict[str, Any]], None]] = {}
         self.unparsed = 0
         self.unparsed_by_field: Counter[str] = Counter()
+        #: the last row's fields that did not parse, with their values as sent
+        self.last_unparsed: Dict[str, Any] = {}
 
     def spec(self, field: str) -> FieldSpec:
         return spec_for(field, self._specs, self._id_field)
 
     def row(self, row: Mapping[str, Any]) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
+        if self.last_unparsed:
+            self.last_unparsed = {}
         plans = self._plans
         for field, value in row.items():
             plan = plans.get(field)
@@ -61,9 +65,10 @@ class RowTyper:
         read = self._readers[spec.kind]
         number = self._number
 
-        def bad(value: Any) -> Any:
+        def bad(value: Any, whole: Any = None) -> Any:
             self.unparsed += 1
             self.unparsed_by_field[field] += 1
+            self.last_unparsed[field] = value if whole is None else whole
             return value
 
         if spec.kind == "multifield":
@@ -77,7 +82,8 @@ class RowTyper:
                 items: List[Any] = []
                 for element in as_list(value):
                     parsed = read(element)
-                    items.append(bad(element) if parsed is BAD else _plain(parsed, number))
+                    items.append(bad(element, value) if parsed is BAD
+                                 else _plain(parsed, number))
                 out[field] = items
             return put_many
         if spec.kind == "money":
