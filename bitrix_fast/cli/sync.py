@@ -71,6 +71,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--overlap", type=common.seconds, default=None, metavar="S",
         help="re-read changes from this many seconds before the last run's start "
              "(default 300)")
+    add("--read-ahead", type=common.positive_int, default=None, metavar="N",
+        help="requests' worth of rows (~2,500 each) held while the database catches up: "
+             "what bounds the memory (default 3; more for an Enterprise portal's rate)")
     add("--wait", type=common.seconds, default=None, metavar="S",
         help="wait this long for another run of the same mirror to finish (default 0: "
              "exit 75 at once)")
@@ -129,7 +132,7 @@ def _one(args: argparse.Namespace, webhook: str) -> int:
                       overlap=DEFAULT_OVERLAP if args.overlap is None else args.overlap,
                       multiple=args.multiple or "table",
                       product_rows=bool(args.product_rows),
-                      dictionaries=not args.no_dictionaries)
+                      dictionaries=not args.no_dictionaries, **_read_ahead(args))
     _say_all(args, result.lines())
     return common.EXIT_OK
 
@@ -148,7 +151,7 @@ def _many(args: argparse.Namespace, webhook: str) -> int:
             else args.product_rows,
             multiple=args.multiple or config.multiple,
             overlap=config.overlap if args.overlap is None else args.overlap,
-            wait=config.wait if args.wait is None else args.wait)
+            wait=config.wait if args.wait is None else args.wait, **_read_ahead(args))
     _say_all(args, result.lines(), force=bool(result.failures))
     kinds = {f.kind for f in result.failures}
     for kind, code in (("portal", common.EXIT_PORTAL), ("database", common.EXIT_IO),
@@ -156,6 +159,10 @@ def _many(args: argparse.Namespace, webhook: str) -> int:
         if kind in kinds:
             return code
     return common.EXIT_OK
+
+
+def _read_ahead(args: argparse.Namespace) -> Dict[str, int]:
+    return {} if args.read_ahead is None else {"read_ahead": int(args.read_ahead)}
 
 
 def _say_all(args: argparse.Namespace, lines: List[str], force: bool = False) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from ..errors import AuthError, BitrixError
 from . import dictionaries as d
 from .errors import MirrorBusy, MirrorConflict, MirrorError
-from .portal import Portal, portal_time, requests_made
+from .portal import READ_AHEAD, Portal, portal_time, requests_made
 from .refresh import DictResult, refresh
 from .run import SyncResult, as_sync_result, check_options, run_table
 from .spec import Listing
@@ -106,11 +106,12 @@ def crm_tables(entities: Sequence[str], smart: Sequence[Mapping[str, Any]]) -> L
 def sync_all(bx: Portal, db: str, *, tables: Optional[Sequence[TableSpec]] = None,
              entities: Sequence[str] = ENTITY_NAMES, dictionaries: bool = True,
              product_rows: bool = True, multiple: str = "table",
-             overlap: float = DEFAULT_OVERLAP, wait: float = 0.0) -> AllResult:
+             overlap: float = DEFAULT_OVERLAP, wait: float = 0.0,
+             read_ahead: int = READ_AHEAD) -> AllResult:
     """Mirror every table of ``entities`` (by default all of the CRM, smart processes
     included) plus ``tables``, then the dictionaries; see the module docstring."""
-    options = replace(check_options(overlap, wait, multiple), product_rows=bool(product_rows),
-                      describe=bool(dictionaries))
+    options = replace(check_options(overlap, wait, multiple, read_ahead),
+                      product_rows=bool(product_rows), describe=bool(dictionaries))
     specs = list(tables or [])
     want_smart = "smart_processes" in entities
     listings = [s.listing() for s in specs]  # bad arguments fail before anything is sent

@@ -30,8 +30,9 @@ PAGE = 50
 TARGET = 35
 FIRST_SIZE = 10
 MAX_SIZE = 50
-#: commands handed out per round (8 requests of 50): what bounds the rows held at once
-ROUND = 400
+#: commands handed out per round (2 requests of 50): what bounds the rows held at once
+#: (up to 5,000 product rows, ~10 MB decoded)
+ROUND = 100
 
 
 class OwnerFilterIgnored(Exception):

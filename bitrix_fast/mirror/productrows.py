@@ -88,7 +88,7 @@ def sync_rows(bx: Portal, store: SqlStore, owner_table: str, code: str,
             specs.update(load_fields(bx, METHOD))
         return specs
 
-    writer = TypedWriter(store, layout, facts, describe, fresh=fresh, tz=tz)
+    writer = TypedWriter(store, layout, facts, describe, fresh=fresh, tz=tz, keep_ids=True)
     plan = OwnerGroups(sorted(set(owners)), code)
     _read(bx, plan, writer)
     seen = set(writer.ids)

@@ -3,13 +3,13 @@ columns point into. See :func:`sync`."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, List, Mapping, Optional, Sequence
 
 from .connect import open_store
 from .layout import MULTIPLE_MODES
-from .portal import Portal, portal_time, requests_made
+from .portal import READ_AHEAD, Portal, portal_time, requests_made
 from .productrows import RowsResult
 from .refresh import DictResult, refresh, wanted_for
 from .spec import Listing
@@ -66,7 +66,7 @@ def sync(bx: Portal, method: str, db: str, *, params: Optional[Mapping[str, Any]
          filter: Optional[Mapping[str, Any]] = None, select: Optional[Sequence[str]] = None,
          table: Optional[str] = None, overlap: float = DEFAULT_OVERLAP, wait: float = 0.0,
          multiple: str = "table", product_rows: bool = False,
-         dictionaries: bool = True) -> SyncResult:
+         dictionaries: bool = True, read_ahead: int = READ_AHEAD) -> SyncResult:
     """Bring the table mirroring ``method`` (with ``filter``, ``select`` and other
     ``params``) in ``db`` in step with the portal, through the client ``bx``.
 
@@ -81,7 +81,8 @@ def sync(bx: Portal, method: str, db: str, *, params: Optional[Mapping[str, Any]
     ``multiple``: ``"table"`` (multiple values as rows of ``<table>_multi``) or ``"json"``.
     ``product_rows``: deals', quotes' and smart-process items' product rows into
     ``<table>_productrow``. ``dictionaries``: refresh the dictionary tables the columns point
-    into (statuses, pipelines, users, currencies).
+    into (statuses, pipelines, users, currencies). ``read_ahead``: requests' worth of rows
+    (~2,500 each) held while the database catches up: what bounds the memory.
 
     ``db``: ``sqlite:///file.sqlite``, a file path, or ``postgresql://user@host/dbname``.
     Raises TypeError/ValueError for bad arguments (before anything is sent),
@@ -89,8 +90,7 @@ def sync(bx: Portal, method: str, db: str, *, params: Optional[Mapping[str, Any]
     the database fails, and the client's :class:`~bitrix_fast.BitrixError` for the portal.
     """
     listing = Listing.build(method, params=params, filter=filter, select=select, table=table)
-    options = check_options(overlap, wait, multiple)
-    options = Options(overlap=options.overlap, multiple=options.multiple,
+    options = replace(check_options(overlap, wait, multiple, read_ahead),
                       product_rows=bool(product_rows), describe=bool(dictionaries))
     open_store(db)  # a bad URL is a ValueError before anything is sent
     started = time.monotonic()
@@ -140,7 +140,8 @@ def category_types(listing: Listing) -> List[int]:
     return []
 
 
-def check_options(overlap: Any, wait: Any, multiple: Any) -> Options:
+def check_options(overlap: Any, wait: Any, multiple: Any, read_ahead: Any = READ_AHEAD
+                  ) -> Options:
     if not isinstance(overlap, (int, float)) or isinstance(overlap, bool) or overlap < 0:
         raise ValueError("overlap must be a number of seconds >= 0")
     if not isinstance(wait, (int, float)) or isinstance(wait, bool) or wait < 0:
@@ -148,4 +149,6 @@ def check_options(overlap: Any, wait: Any, multiple: Any) -> Options:
     if multiple not in MULTIPLE_MODES:
         raise ValueError(f"multiple must be one of {', '.join(MULTIPLE_MODES)}, not "
                          f"{multiple!r}")
-    return Options(overlap=float(overlap), multiple=str(multiple))
+    if isinstance(read_ahead, bool) or not isinstance(read_ahead, int) or read_ahead < 1:
+        raise ValueError("read_ahead must be an int >= 1")
+    return Options(overlap=float(overlap), multiple=str(multiple), read_ahead=read_ahead)

@@ -31,6 +31,8 @@ class SqliteStore(SqlStore):
              "json": "TEXT"}
     adapters: Dict[str, Callable[[Any], Any]] = {
         "numeric": _float, "date": date.isoformat, "datetime": datetime.isoformat}
+    exact = False
+    dates_as_text = True
 
     def __init__(self, path: str) -> None:
         super().__init__()

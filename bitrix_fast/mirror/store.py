@@ -10,10 +10,10 @@ and, for the child and dictionary tables, plain statements (:meth:`SqlStore.exec
 :meth:`SqlStore.insert`, :meth:`SqlStore.delete_in`).
 
 Column kinds (``types``): ``id``, ``int``, ``numeric``, ``bool``, ``date``, ``datetime``,
-``text`` and ``json``, plus ``real`` for tables made before typed columns. ``adapters``
-turn the typed readers' values into what the database driver binds (SQLite has no Decimal,
-date or datetime of its own: numbers go as floats, dates and moments as ISO 8601 text with
-the portal's offset).
+``text`` and ``json``, plus ``real`` for tables made before typed columns. SQLite has no
+decimal, date or datetime type of its own: its rows are read with floats and ISO 8601 text
+(the portal's offset kept) -- ``exact`` and ``dates_as_text`` -- and ``adapters`` turn
+other values (the dictionaries') into what its driver binds.
 """
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ class SqlStore:
     mark = "?"
     types: Dict[str, str] = {}
     adapters: Dict[str, Callable[[Any], Any]] = {}
+    #: how typed readers should give values: exact decimals (else floats), dates as text
+    exact = True
+    dates_as_text = False
     name = "sql"
 
     def __init__(self) -> None:

@@ -158,8 +158,10 @@ class TableRun:
                 assert state is not None
                 layout = Layout.from_state(listing.table, facts.id_field, state["columns"],
                                            state.get("extra") or {})
+            owners = self.options.product_rows and owner_code(listing.method,
+                                                              listing.params) is not None
             return TypedWriter(store, layout, facts, self.specs, fresh=fresh, seen=seen,
-                               tz=self.run_start.tzinfo), layout
+                               tz=self.run_start.tzinfo, keep_ids=owners), layout
         assert state is not None
         return TableWriter(store, listing.table, facts, state["columns"], self._kinds,
                            fresh=False, seen=seen), None

@@ -37,18 +37,21 @@ class TypedWriter:
 
     def __init__(self, store: SqlStore, layout: Layout, facts: MethodFacts,
                  specs: Callable[[], Mapping[str, FieldSpec]], *, fresh: bool,
-                 seen: Optional[Seen] = None, tz: Optional[tzinfo] = None) -> None:
+                 seen: Optional[Seen] = None, tz: Optional[tzinfo] = None,
+                 keep_ids: bool = False) -> None:
         self._store = store
         self.layout = layout
         self._facts = facts
         self._specs = specs
         self._fresh = fresh
         self._seen = seen
-        self._readers = readers(tz)
-        self._buffer: List[Dict[str, Any]] = []
+        self._readers = readers(tz, exact=store.exact, dates_as_text=store.dates_as_text)
+        self._buffer: List[Tuple[int, Dict[str, Any]]] = []
         self.added = self.changed = self.unparsed = 0
-        #: the IDs of every row written this run (product rows follow their owners)
+        #: the IDs of every row written this run, when ``keep_ids`` (product rows follow
+        #: their owners; 8 bytes a row)
         self.ids: "array[int]" = array("q")
+        self._keep_ids = keep_ids
         self._compile()
 
     @property
@@ -64,14 +67,14 @@ class TypedWriter:
         if id_ is None:
             raise MirrorError(f"{table}: a row without a readable {self._facts.id_field}: "
                               f"{str(row)[:80]!r}")
-        places = self.layout.places
-        if any(field not in places for field in row):
+        if not self._known.issuperset(row):
             self.flush()
-            self._add([field for field in row if field not in places])
+            self._add([field for field in row if field not in self.layout.places])
         if self._seen is not None:
             self._seen.mark(id_)
-        self.ids.append(id_)
-        self._buffer.append(row)
+        if self._keep_ids:
+            self.ids.append(id_)
+        self._buffer.append((id_, row))
         if len(self._buffer) >= BATCH:
             self.flush()
 
@@ -81,14 +84,16 @@ class TypedWriter:
         rows, self._buffer = self._buffer, []
         records: List[List[Any]] = []
         bad: Dict[int, Dict[int, str]] = {}
-        for n, row in enumerate(rows):
-            record: List[Any] = [row_id(row, self._facts)]
-            for k, (field, fn, _) in enumerate(self._outs):
-                value = fn(row.get(field))
-                if value is BAD:
-                    bad.setdefault(n, {})[k] = text_of(row.get(field))
-                    value = None
-                record.append(value)
+        pairs = [(field, fn) for field, fn, _ in self._outs]
+        for n, (id_, row) in enumerate(rows):
+            get = row.get
+            record: List[Any] = [id_]
+            record += [fn(get(field)) for field, fn in pairs]
+            if BAD in record:  # rare: keep the value as sent, NULL in its column
+                for k, value in enumerate(record[1:]):
+                    if value is BAD:
+                        bad.setdefault(n, {})[k] = text_of(row.get(pairs[k][0]))
+                        record[k + 1] = None
             records.append(record)
         self.unparsed += sum(len(b) for b in bad.values())
         self._raw_columns_for(bad)
@@ -105,7 +110,7 @@ class TypedWriter:
             self.added += added
             self.changed += changed
         if self._children:
-            self._write_children(rows)
+            self._write_children([row for _, row in rows])
 
     # -- columns ---------------------------------------------------------------------------
 
@@ -134,6 +139,7 @@ class TypedWriter:
 
     def _compile(self) -> None:
         """The functions that turn a row into the table's values, in column order."""
+        self._known = frozenset(self.layout.places)
         self._outs: List[Out] = []
         self._children: List[Place] = []
         for place in self.layout.places.values():
@@ -144,16 +150,13 @@ class TypedWriter:
             elif place.multiple == "json":
                 self._outs.append((place.field, _json, place))
             elif place.kind == "money":
-                amount, currency = _money(self._readers["money"], self._adapt("numeric"))
+                amount, currency = _money(self._readers["money"])
                 self._outs.append((place.field, amount, place))
                 self._outs.append((place.field, currency, _CurrencyOf(place)))
             else:
-                read = self._readers.get(place.kind, self._readers["text"])
-                self._outs.append((place.field, _adapted(read, self._adapt(_stored(place))),
+                self._outs.append((place.field, self._readers.get(place.kind,
+                                                                  self._readers["text"]),
                                    place))
-
-    def _adapt(self, kind: str) -> Optional[Callable[[Any], Any]]:
-        return self._store.adapters.get(kind)
 
     # -- the child table -------------------------------------------------------------------
 
@@ -211,30 +214,10 @@ def _column_of(out: Out) -> str:
     return str(out[2].column)
 
 
-def _stored(place: Place) -> str:
-    from .layout import STORED
-
-    return STORED.get(place.kind, "text")
-
-
-def _adapted(read: Callable[[Any], Any], adapt: Optional[Callable[[Any], Any]]
-             ) -> Callable[[Any], Any]:
-    if adapt is None:
-        return read
-
-    def fn(value: Any) -> Any:
-        parsed = read(value)
-        return parsed if parsed is None or parsed is BAD else adapt(parsed)
-    return fn
-
-
-def _money(read: Callable[[Any], Any], adapt: Optional[Callable[[Any], Any]]
-           ) -> Tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+def _money(read: Callable[[Any], Any]) -> Tuple[Callable[[Any], Any], Callable[[Any], Any]]:
     def amount(value: Any) -> Any:
         parsed = read(value)
-        if parsed is None or parsed is BAD:
-            return parsed
-        return adapt(parsed[0]) if adapt is not None else parsed[0]
+        return parsed if parsed is None or parsed is BAD else parsed[0]
 
     def currency(value: Any) -> Any:
         parsed = read(value)

@@ -30,7 +30,7 @@ class RowTyper:
                  tz: Optional[tzinfo] = None, exact: bool = False) -> None:
         self._specs = fields
         self._id_field = id_field
-        self._readers = readers(tz)
+        self._readers = readers(tz, exact=exact)
         #: numbers as Decimal (exact) instead of float
         self._exact = exact
         self._plans: Dict[str, Callable[[Any, Dict[str, Any]], None]] = {}

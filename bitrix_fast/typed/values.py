@@ -37,7 +37,6 @@ class _Bad:
 BAD: Any = _Bad()
 
 _INT = re.compile(r"\s*[+-]?\d+\s*\Z")
-_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*\Z")
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?\Z")
 _TRUE = frozenset({"Y", "y", "1", "true", "True", "TRUE"})
 _FALSE = frozenset({"N", "n", "0", "false", "False", "FALSE"})
@@ -47,48 +46,79 @@ Reader = Callable[[Any], Any]
 
 
 def read_int(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return BAD
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
+    kind = type(value)
+    if kind is str:
+        if value.isdigit() and len(value) < 19:  # the common case, at C speed
+            return int(value)
+        if not value:
+            return None
+        if not _INT.match(value) or not value.isascii():
+            return BAD
         number = int(value)
-    elif isinstance(value, str) and _INT.match(value):
+    elif kind is int:
+        number = value
+    elif value is None:
+        return None
+    elif kind is float and value.is_integer():
         number = int(value)
     else:
-        return BAD
+        return BAD  # booleans, lists, fractions
     return number if -_INT64 <= number < _INT64 else BAD
 
 
 def read_numeric(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return BAD
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value)) if value == value and abs(value) != float("inf") else BAD
-    if isinstance(value, str) and _NUMBER.match(value):
+    """An exact Decimal."""
+    kind = type(value)
+    if kind is str:
         try:
-            return Decimal(value.strip())
-        except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
-            return BAD
+            number = Decimal(value)
+        except InvalidOperation:
+            return None if not value else BAD
+        # Decimal also reads NaN, Infinity and 1_000: not numbers a portal prints
+        return number if number.is_finite() and "_" not in value else BAD
+    if value is None:
+        return None
+    if kind is int:
+        return Decimal(value)
+    if kind is float:
+        return Decimal(repr(value)) if value - value == 0 else BAD
     return BAD
 
 
-def read_money(value: Any) -> Any:
-    """(amount, currency or None), None, or BAD."""
-    if isinstance(value, str) and "|" in value:
-        amount, _, currency = value.partition("|")
-        parsed = read_numeric(amount)
-        if parsed is BAD or not currency.strip() or "|" in currency:
-            return BAD
-        return (parsed, currency.strip()) if parsed is not None else None
-    parsed = read_numeric(value)
-    return parsed if parsed is None or parsed is BAD else (parsed, None)
+def read_float(value: Any) -> Any:
+    """The same numbers as :func:`read_numeric`, as floats (for SQLite, which keeps no
+    decimals, and for pandas)."""
+    kind = type(value)
+    if kind is str:
+        try:
+            number = float(value)
+        except ValueError:
+            return None if not value else BAD
+        return number if number - number == 0 and "_" not in value else BAD
+    if value is None:
+        return None
+    if kind is int or kind is float:
+        number = float(value)
+        return number if number - number == 0 else BAD
+    return BAD
+
+
+def money_reader(number: Reader = read_numeric) -> Reader:
+    """Reads ``"1500.00|RUB"`` as (amount, currency or None), or None, or BAD."""
+
+    def read_money(value: Any) -> Any:
+        if isinstance(value, str) and "|" in value:
+            amount, _, currency = value.partition("|")
+            parsed = number(amount)
+            if parsed is BAD or not currency.strip() or "|" in currency:
+                return BAD
+            return (parsed, currency.strip()) if parsed is not None else None
+        parsed = number(value)
+        return parsed if parsed is None or parsed is BAD else (parsed, None)
+    return read_money
+
+
+read_money = money_reader()
 
 
 def read_bool(value: Any) -> Any:
@@ -109,28 +139,30 @@ def read_bool(value: Any) -> Any:
 def read_date(value: Any) -> Any:
     if value is None or value == "":
         return None
-    if not isinstance(value, str):
+    if type(value) is not str:
         return BAD
-    match = _DATE.match(value.strip())
-    if match is None:
+    text = value.strip()
+    # "2024-04-19" and "2024-04-19T00:00:00+03:00" (classic lists) without a regex
+    if len(text) not in (10, 25) and _DATE.match(text) is None:
+        return BAD
+    if len(text) == 25 and (text[10] != "T" or text[19] not in "+-"):
         return BAD
     try:
-        return date.fromisoformat(match.group(1))
-    except ValueError:  # 2024-02-30
+        return date.fromisoformat(text[:10])
+    except ValueError:  # 2024-02-30, or not a date at all
         return BAD
 
 
-def datetime_reader(tz: Optional[tzinfo] = None) -> Reader:
-    """A datetime reader giving values without an offset the zone ``tz`` (if known)."""
+def datetime_reader(tz: Optional[tzinfo] = None, *, as_text: bool = False) -> Reader:
+    """A datetime reader giving values without an offset the zone ``tz`` (if known);
+    ``as_text``: the moment as ISO 8601 text (SQLite's form), offset kept."""
 
     def read_datetime(value: Any) -> Any:
         if value is None or value == "":
             return None
-        if not isinstance(value, str):
+        if type(value) is not str:
             return BAD
         text = value.strip()
-        if not _DATE.match(text):
-            return BAD
         if text.endswith("Z"):
             text = text[:-1] + "+00:00"
         try:
@@ -139,9 +171,17 @@ def datetime_reader(tz: Optional[tzinfo] = None) -> Reader:
             return BAD
         if moment.tzinfo is None and tz is not None:
             moment = moment.replace(tzinfo=tz)
-        return moment
+        elif as_text:
+            return text  # already ISO 8601 with its offset: no need to print it again
+        return moment.isoformat() if as_text else moment
 
     return read_datetime
+
+
+def read_date_text(value: Any) -> Any:
+    """:func:`read_date` as ISO text (SQLite's form)."""
+    parsed = read_date(value)
+    return parsed.isoformat() if isinstance(parsed, date) else parsed
 
 
 def read_file(value: Any) -> Any:
@@ -187,12 +227,17 @@ def text_of(value: Any) -> str:
     return "" if text is None else text
 
 
-def readers(tz: Optional[tzinfo] = None) -> Dict[str, Reader]:
-    """kind -> reader, for single values (multiple values read element by element)."""
+def readers(tz: Optional[tzinfo] = None, *, exact: bool = True,
+            dates_as_text: bool = False) -> Dict[str, Reader]:
+    """kind -> reader, for single values (multiple values read element by element).
+    ``exact``: numbers as Decimal, else float; ``dates_as_text``: dates and moments as ISO
+    8601 text (what SQLite stores) instead of date and datetime objects."""
+    number = read_numeric if exact else read_float
     return {
         "int": read_int, "user": read_int, "category": read_int, "enum": read_int,
-        "numeric": read_numeric, "money": read_money, "bool": read_bool,
-        "date": read_date, "datetime": datetime_reader(tz), "file": read_file,
+        "numeric": number, "money": money_reader(number), "bool": read_bool,
+        "date": read_date_text if dates_as_text else read_date,
+        "datetime": datetime_reader(tz, as_text=dates_as_text), "file": read_file,
         "status": read_text, "currency": read_text, "text": read_text,
         "multifield": read_multifield,
     }
