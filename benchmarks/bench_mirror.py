@@ -6,10 +6,11 @@
 Two parts:
 
 * **BI mirror, 300,000 deals** with 450,000 product rows and the dictionaries (``sync
-  crm.deal.list --select *,UF_* --product-rows``), against an export of the same rows: the
-  deals by ``iter_all`` and their product rows by ``crm.productrow.list`` paged plainly
-  (50 a command, the cheapest export there is); then later runs: nothing changed, and 100
-  deals changed with their product rows, 100 added, 100 deleted.
+  crm.deal.list --select *,UF_* --product-rows``), against an export of the same deals by
+  ``iter_all`` (product rows have no export of their own: ``crm.item.productrow.list`` needs
+  an owner, so the alternative is one command per deal, 6,000 requests for 300,000 deals,
+  and the old ``crm.productrow.list`` pages by offset); then later runs: nothing changed,
+  and 100 deals changed with their product rows, 100 added, 100 deleted.
 * **Memory at 1,000,000 deals** (the narrow select of the old benchmark, and the BI select
   ``*,UF_*``), first run and later runs.
 
@@ -49,9 +50,6 @@ def child(spec: Dict[str, Any]) -> None:
                 requests_per_second=RATE) as bx:
         if spec["job"] == "export":
             rows = sum(1 for _ in bx.iter_all("crm.deal.list", {"select": spec["select"]}))
-            if spec.get("product_rows"):
-                rows += sum(1 for _ in bx.iter_all("crm.productrow.list",
-                                                   {"filter": {"OWNER_TYPE": "D"}}))
             report: Dict[str, Any] = {"rows": rows, "requests": bx.stats()["requests"]}
         else:
             from bitrix_fast.mirror import sync
@@ -136,7 +134,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         child(json.loads(args.child))
         return 0
     scale = 0.1 if args.quick else 1.0
-    lines = ["| run | requests | budget | rows/request | seconds | rows/s | peak RSS MB | "
+    lines = ["| run | requests | target | rows/request | seconds | rows/s | peak RSS MB | "
              "added/changed/deleted | tables = portal? |",
              "|---|---:|---:|---:|---:|---:|---:|---|---|"]
 
@@ -149,10 +147,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             n = int(300_000 * scale)
             with Sandbox(deals=n, productrows=n * 3 // 2, users=50, plan="x10", cost="light",
                          seed=7) as sb:
-                r = run_child({"job": "export", "webhook": sb.webhook, "select": WIDE,
-                               "product_rows": True})
-                say(row(f"{n:,} deals + {n * 3 // 2:,} product rows: export alone "
-                        f"(iter_all, crm.productrow.list)", r))
+                r = run_child({"job": "export", "webhook": sb.webhook, "select": WIDE})
+                say(row(f"{n:,} deals, every field: export alone (iter_all)", r))
                 db = os.path.join(tmp, "bi.sqlite")
                 spec = {"job": "sync", "webhook": sb.webhook, "db": db, "select": WIDE,
                         "product_rows": True}
@@ -160,9 +156,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 say(row(f"{n:,} deals: first sync with product rows and dictionaries", r, "",
                         same_as_portal(sb, db, True)))
                 for k, (name, counts, budget) in enumerate((
-                        ("nothing changed", (0, 0, 0), "<= 12"),
+                        ("nothing changed", (0, 0, 0), ""),
                         ("100 changed with their product rows, 100 added, 100 deleted",
-                         (100, 100, 100), "<= 30"))):
+                         (100, 100, 100), ""))):
                     change(sb, *counts, clustered=False, seed=k, product_rows=True)
                     sb.reset_stats()
                     r = run_child(spec)
@@ -181,9 +177,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                     say(row(f"{size:,} deals, {label}: first run", first, "<= 100 MB",
                             same_as_portal(sb, db)))
                 for k, (name, counts, clustered, budget) in enumerate((
-                        ("nothing changed", (0, 0, 0), False, "<= 9"),
+                        ("nothing changed", (0, 0, 0), False, ""),
                         ("100 added, 100 changed, 100 deleted together", (100, 100, 100),
-                         True, "<= 15"))):
+                         True, ""))):
                     change(sb, *counts, clustered=clustered, seed=k)
                     sb.reset_stats()
                     r = run_child(spec)

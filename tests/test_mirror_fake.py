@@ -102,3 +102,30 @@ def test_config_files_toml_and_json(tmp_path):
         load(str(broken))
     with pytest.raises(ValueError, match="No such file"):
         load(str(tmp_path / "missing.json"))
+
+
+def test_a_table_made_before_typed_columns_keeps_its_layout(tmp_path):
+    url = str(tmp_path / "old.sqlite")
+    with sqlite3.connect(url) as con:  # what the untyped mirror left behind
+        con.execute('CREATE TABLE crm_deal ("ID" INTEGER PRIMARY KEY, "TITLE" TEXT, '
+                    '"DATE_MODIFY" DATETIME)')
+        con.executemany("INSERT INTO crm_deal VALUES (?, ?, ?)",
+                        [(i, f"deal {i}", "2025-01-01T09:00:00+03:00") for i in range(1, 6)])
+        con.execute("CREATE TABLE bitrix_fast_mirror (table_name TEXT PRIMARY KEY, method TEXT, "
+                    "params TEXT, filter TEXT, select_fields TEXT, columns TEXT, cutoff TEXT, "
+                    "runs INTEGER, row_count INTEGER, synced_at TEXT)")
+        con.execute("INSERT INTO bitrix_fast_mirror VALUES ('crm_deal', 'crm.deal.list', '{}', "
+                    "'{}', NULL, ?, '2025-01-01T09:30:00+03:00', 1, 5, NULL)",
+                    ('{"ID": ["ID", "int"], "TITLE": ["TITLE", "text"], '
+                     '"DATE_MODIFY": ["DATE_MODIFY", "datetime"]}',))
+    portal = FakePortal()
+    portal.rows[2].update(TITLE="renamed", DATE_MODIFY="2025-01-01T09:45:00+03:00")
+    result = sync(portal, "crm.deal.list", url)
+    assert (result.mode, result.changed, result.deleted) == ("changes", 1, 0)
+    with sqlite3.connect(url) as con:
+        assert con.execute('SELECT "TITLE", "OPPORTUNITY" FROM crm_deal WHERE "ID" = 2'
+                           ).fetchone() == ("renamed", 200.0)
+        types = {r[1]: r[2] for r in con.execute("PRAGMA table_info(crm_deal)")}
+        assert types["OPPORTUNITY"] == "REAL"  # the old writer's kinds and names
+        assert "dict_fields" not in {r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master")}

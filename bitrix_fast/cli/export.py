@@ -20,7 +20,7 @@ import os
 import sys
 import time
 import warnings
-from typing import Any, Dict, List, Optional, TextIO
+from typing import Any, Dict, List, Optional
 
 from ..protocol import methods
 from ..errors import BitrixError

@@ -21,7 +21,7 @@ from .portal import READ_AHEAD, Portal, portal_time, requests_made
 from .refresh import DictResult, refresh
 from .run import SyncResult, as_sync_result, check_options, run_table
 from .spec import Listing
-from .table import DEFAULT_OVERLAP, Options
+from .table import DEFAULT_OVERLAP
 
 logger = logging.getLogger("bitrix_fast.mirror")
 

@@ -30,6 +30,8 @@ class PostgresStore(SqlStore):
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
+        #: the psycopg module, once :meth:`begin` has imported it
+        self._psycopg: Any = None
         try:
             self._secret: Optional[str] = urlsplit(url).password
         except ValueError:
@@ -104,7 +106,7 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        psycopg = getattr(self, "_psycopg", None)
+        psycopg = self._psycopg
         try:
             yield
         except Exception as error:

@@ -13,7 +13,8 @@ from .portal import READ_AHEAD, Portal, portal_time, requests_made
 from .productrows import RowsResult
 from .refresh import DictResult, refresh, wanted_for
 from .spec import Listing
-from .table import DEFAULT_OVERLAP, Options, TableResult, TableRun, merge_select
+from .state import merge_select
+from .table import DEFAULT_OVERLAP, Options, TableResult, TableRun
 
 __all__ = ["DEFAULT_OVERLAP", "SyncResult", "merge_select", "run_table", "sync"]
 

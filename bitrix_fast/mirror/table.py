@@ -17,11 +17,12 @@ from ..typed.spec import FieldSpec
 from . import fields as legacy_kinds
 from . import meta
 from .deletions import PAGE, RangeCheck, RangeFilterIgnored
-from .errors import MirrorConflict, MirrorError
+from .errors import MirrorError
 from .layout import Layout
 from .portal import READ_AHEAD, Portal
 from .productrows import RowsResult, owner_code, sync_rows
 from .spec import Listing, column_name, ids_of
+from .state import check_same, merge_select, select_of
 from .store import SqlStore
 from .typedwriter import TypedWriter
 from .writer import Seen, TableWriter
@@ -220,51 +221,6 @@ def _legacy_columns(writer: Any) -> Dict[str, Any]:
 
 def _unparsed(writer: Any) -> int:
     return writer.unparsed if isinstance(writer, TypedWriter) else 0
-
-
-def merge_select(old: Optional[Sequence[str]], new: Optional[Sequence[str]]
-                 ) -> Optional[Tuple[str, ...]]:
-    """A select only grows: the fields of both, the method's default set (None) as ``*``."""
-    if old == new or (old is not None and new is not None and set(new) <= set(old)):
-        return tuple(old) if old is not None else None
-    if old is None and new is None:
-        return None
-    merged = list(old) if old is not None else ["*"]
-    for name in new if new is not None else ["*"]:
-        if name not in merged:
-            merged.append(name)
-    return tuple(merged)
-
-
-def check_same(state: Optional[Mapping[str, Any]], listing: Listing, exists: bool) -> None:
-    if state is None:
-        if exists:
-            raise MirrorConflict(
-                f"table {listing.table} exists but is not a mirror (no state row in "
-                f"bitrix_fast_mirror); give this listing another table")
-        return
-    asked = listing.record()
-    held = {key: state.get(key) for key in asked}
-    if held != asked:
-        raise MirrorConflict(
-            f"table {listing.table} mirrors {_describe(held)}, but this run asks for "
-            f"{listing.describe()}; a different listing needs its own table (table=... in "
-            f"Python, --table NAME on the command line)")
-
-
-def _describe(held: Mapping[str, Any]) -> str:
-    parts = [str(held.get("method"))]
-    if held.get("params") not in (None, "{}"):
-        parts.append(f"params {held['params']}")
-    parts.append(f"filter {held['filter']}" if held.get("filter") not in (None, "{}")
-                 else "no filter")
-    return ", ".join(parts)
-
-
-def select_of(state: Optional[Mapping[str, Any]]) -> Optional[Tuple[str, ...]]:
-    if state is None or state.get("select_fields") is None:
-        return None
-    return tuple(state["select_fields"])
 
 
 def _now() -> str:
