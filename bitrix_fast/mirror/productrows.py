@@ -16,6 +16,7 @@ from datetime import tzinfo
 from typing import Any, Dict, Mapping, Optional, Sequence, Set
 
 from ..errors import ApiError
+from ..listing.rows import IdSet
 from ..protocol import methods
 from ..typed.load import load_fields
 from ..typed.naming import fit
@@ -89,9 +90,11 @@ def sync_rows(bx: Portal, store: SqlStore, owner_table: str, code: str,
         return specs
 
     writer = TypedWriter(store, layout, facts, describe, fresh=fresh, tz=tz, keep_ids=True)
-    plan = OwnerGroups(sorted(set(owners)), code)
+    plan = OwnerGroups(_unique(owners), code)
     _read(bx, plan, writer)
-    seen = set(writer.ids)
+    seen = IdSet()  # a bitmap: 125 KB per million product rows, where a set costs 60 MB
+    for id_ in writer.ids:
+        seen.add(id_)
     gone = [i for i in before if i not in seen]
     deleted = store.delete(table, layout.id_column, gone)
     if gone_owners:
@@ -140,6 +143,12 @@ def _read(bx: Portal, plan: OwnerGroups, writer: TypedWriter) -> None:
                                   f"changed")
             writer.write(row)
     writer.flush()
+
+
+def _unique(owners: Sequence[int]) -> "array[int]":
+    """``owners`` once each, in their order (8 bytes an owner)."""
+    seen = IdSet()
+    return array("q", (owner for owner in owners if seen.add(owner)))
 
 
 def _owner_column(layout: Layout) -> str:
