@@ -8,8 +8,10 @@ from typing import Any, Dict, List, NamedTuple, Optional
 
 import pytest
 
+from bitrix_fast.errors import MethodNotFound
 from bitrix_fast.mirror import sync
 from bitrix_fast.mirror.config import load, parse
+from bitrix_fast.mirror.crm import sync_all
 
 
 class Page(NamedTuple):
@@ -40,6 +42,9 @@ class FakePortal:
 
     def iter_all(self, method, params=None, *, read_ahead=None):
         self.calls.append(method)
+        if method == "crm.type.list":  # an older on-premise portal: no smart processes
+            raise MethodNotFound("ERROR_METHOD_NOT_FOUND", "Method not found!", status=404,
+                                 method=method)
         since = (params or {}).get("filter", {}).get(">=DATE_MODIFY")
         for _, row in sorted(self.rows.items()):
             if since is None or row["DATE_MODIFY"] >= since:
@@ -129,3 +134,11 @@ def test_a_table_made_before_typed_columns_keeps_its_layout(tmp_path):
         assert types["OPPORTUNITY"] == "REAL"  # the old writer's kinds and names
         assert "dict_fields" not in {r[0] for r in con.execute(
             "SELECT name FROM sqlite_master")}
+
+
+def test_a_portal_without_smart_processes_mirrors_the_rest(tmp_path):
+    portal = FakePortal()
+    result = sync_all(portal, str(tmp_path / "m.sqlite"), entities=["deal", "smart_processes"],
+                      dictionaries=False, product_rows=False)
+    assert [t.table for t in result.tables] == ["crm_deal"] and not result.failures
+    assert portal.calls.count("server.time") == 1

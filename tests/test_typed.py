@@ -215,3 +215,19 @@ def test_other_owners_rows_for_one_owner_are_an_error_and_a_refusal_ungroups():
     plan.next_round()
     with pytest.raises(ValueError, match="without a total"):
         plan.feed([(None, [])])
+
+
+def test_status_rows_take_semantics_from_extra_when_the_portal_leaves_it_empty():
+    from bitrix_fast.mirror.dictionaries import status_rows, status_type
+
+    rows = status_rows([
+        {"ENTITY_ID": "DEAL_STAGE_3", "STATUS_ID": "C3:WON", "NAME": "Won", "SORT": "60",
+         "SEMANTICS": None, "EXTRA": {"SEMANTICS": "success"}, "CATEGORY_ID": "3"},
+        {"ENTITY_ID": "DEAL_STAGE", "STATUS_ID": "NEW", "NAME": "New", "SORT": "10",
+         "SEMANTICS": None, "EXTRA": {"SEMANTICS": "process"}, "CATEGORY_ID": None},
+        {"ENTITY_ID": "DEAL_STAGE", "STATUS_ID": "NEW", "NAME": "again"},  # repeated: dropped
+    ])
+    assert [(r[1], r[3], r[4], r[5], r[6]) for r in rows] == [
+        ("C3:WON", 60, "S", 3, "DEAL_STAGE"), ("NEW", 10, None, None, "DEAL_STAGE")]
+    assert status_type("DYNAMIC_1032_STAGE_5") == "DYNAMIC_1032_STAGE"
+    assert status_type("SOURCE") == "SOURCE"

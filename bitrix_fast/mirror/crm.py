@@ -118,7 +118,7 @@ def sync_all(bx: Portal, db: str, *, tables: Optional[Sequence[TableSpec]] = Non
     started = time.monotonic()
     before = requests_made(bx)
     run_start = portal_time(bx)
-    smart = list(bx.iter_all("crm.type.list")) if want_smart or dictionaries else []
+    smart = _smart_processes(bx) if want_smart or dictionaries else []
     listings += [s.listing() for s in crm_tables(entities, smart)]
     results: List[SyncResult] = []
     failures: List[Failure] = []
@@ -148,6 +148,20 @@ def sync_all(bx: Portal, db: str, *, tables: Optional[Sequence[TableSpec]] = Non
                         smart=smart, table_of=table_of.get)
     return AllResult(results, dicts, failures, requests_made(bx) - before,
                      time.monotonic() - started)
+
+
+def _smart_processes(bx: Portal) -> List[Dict[str, Any]]:
+    """crm.type.list's rows; none on a portal without smart processes (an older on-premise
+    one answers ERROR_METHOD_NOT_FOUND), which is said and is no reason to stop."""
+    try:
+        return list(bx.iter_all("crm.type.list"))
+    except AuthError as error:
+        if str(error.code).upper() != "INSUFFICIENT_SCOPE":
+            raise
+        logger.warning("crm.type.list: %s; smart processes are left out", error)
+    except BitrixError as error:
+        logger.warning("crm.type.list: %s; smart processes are left out", error)
+    return []
 
 
 def _kind(error: BaseException) -> str:

@@ -73,12 +73,18 @@ def status_type(entity_id: str) -> str:
     return match.group(1) if match else entity_id
 
 
+#: ``EXTRA.SEMANTICS`` of crm.status.list, for portals that leave ``SEMANTICS`` empty
+_SEMANTICS = {"success": "S", "failure": "F", "apology": "F"}
+
+
 def status_rows(raw: Iterable[Mapping[str, Any]]) -> List[Row]:
+    """``semantics``: ``S`` a success stage, ``F`` a failure stage, NULL in progress."""
     out = []
     for r in raw:
         entity = str(r.get("ENTITY_ID") or "")
-        extra = r.get("EXTRA") if isinstance(r.get("EXTRA"), dict) else {}
-        semantics = r.get("SEMANTICS") or (extra or {}).get("SEMANTICS") or None
+        extra = r.get("EXTRA")
+        semantics = r.get("SEMANTICS") or (
+            _SEMANTICS.get(str(extra.get("SEMANTICS"))) if isinstance(extra, dict) else None)
         out.append((entity, read_text(r.get("STATUS_ID")), read_text(r.get("NAME")),
                     _int(r.get("SORT")), read_text(semantics), _int(r.get("CATEGORY_ID")),
                     status_type(entity), read_text(r.get("COLOR"))))

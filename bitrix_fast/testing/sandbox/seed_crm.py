@@ -53,16 +53,16 @@ def statuses() -> List[Tuple[Any, ...]]:
     CATEGORY_ID, COLOR, SEMANTICS)."""
     out: List[Tuple[Any, ...]] = []
 
-    def stages(entity: str, prefix: str, category: int, steps: Sequence[Tuple[str, str, Any]]
+    def stages(entity: str, prefix: str, category: Any, steps: Sequence[Tuple[str, str, Any]]
                ) -> None:
         for n, (code, name, semantics) in enumerate(steps):
             out.append((entity, prefix + code, name, name, 10 * (n + 1), "Y", category,
                         "#39A8EF" if semantics is None else ("#7BD500" if semantics == "S"
                                                               else "#FF5752"), semantics))
 
-    for category, _ in DEAL_CATEGORIES:
+    for category, _ in DEAL_CATEGORIES:  # the default pipeline's stages have no CATEGORY_ID
         stages("DEAL_STAGE" if category == 0 else f"DEAL_STAGE_{category}",
-               "" if category == 0 else f"C{category}:", category, DEAL_STAGES)
+               "" if category == 0 else f"C{category}:", category or None, DEAL_STAGES)
     for type_id, (_, _, categories) in SMART_PROCESSES.items():
         for category, _ in categories:
             stages(f"DYNAMIC_{type_id}_STAGE_{category}", f"DT{type_id}_{category}:", category,
