@@ -53,7 +53,7 @@ exit codes: 0 ok, 1 write failed, 2 usage, 3 portal error (one line on stderr),
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "export", help="export every row of a list method to jsonl or csv",
         description="Export every row of a list method (crm.deal.list, crm.item.list,\n"
                     "tasks.task.list, ...) to a file, streaming, at the portal's limits.",

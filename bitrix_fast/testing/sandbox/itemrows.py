@@ -57,7 +57,8 @@ def _where(filter_: Any, ctx: CallContext) -> Tuple[str, List[Any]]:
         raise _missing("=ownerId")
     if owner_type_id(owner_type) not in ITEM_TYPES:
         raise ApiFault("ACCESS_DENIED", "Access denied", 400)
-    sql, bound = ['"OWNER_TYPE" = ?'], [owner_type]
+    sql: List[str] = ['"OWNER_TYPE" = ?']
+    bound: List[Any] = [owner_type]
     if isinstance(owner, list):
         if "owner_list_ignored" not in ctx.quirks:
             ids = [php_int(v) for v in owner]

@@ -73,7 +73,7 @@ def statuses() -> List[Tuple[Any, ...]]:
     return out
 
 
-def deal_user_values(c: Any) -> Dict[str, list]:
+def deal_user_values(c: Any) -> Dict[str, List[Any]]:
     """Values of the deals' custom fields of :func:`.entities_crm.deal_user_fields`."""
     return {
         "UF_CRM_1700000004": [CHANNELS[(h >> 5) % 4][0] if (h >> 7) % 5 else None
@@ -97,7 +97,7 @@ def _file(owner: int, h: int) -> str:
                        "downloadUrl": f"{base}?auth=sandbox{h % 10**8:08d}&{where}"})
 
 
-def quote(c: Any) -> Dict[str, list]:
+def quote(c: Any) -> Dict[str, List[Any]]:
     statuses_ = [("DRAFT", "SENT", "APPROVED", "DECLAINED")[(h >> 11) % 4] for h in c.words]
     return {
         "TITLE": [f"Quote #{i}" for i in c.ids], "STATUS_ID": statuses_,
@@ -114,7 +114,7 @@ def smart(type_id: int) -> Any:
     own_id, _, categories = SMART_PROCESSES[type_id]
     uf = f"UF_CRM_{own_id}"
 
-    def columns(c: Any) -> Dict[str, list]:
+    def columns(c: Any) -> Dict[str, List[Any]]:
         picked = [categories[(h >> 14) % len(categories)][0] for h in c.words]
         stages = [SMART_STAGES[(h >> 11) % len(SMART_STAGES)][0] for h in c.words]
         return {
@@ -132,7 +132,7 @@ def smart(type_id: int) -> Any:
     return columns
 
 
-def _people(c: Any) -> Dict[str, list]:
+def _people(c: Any) -> Dict[str, List[Any]]:
     assigned = c.ref("user", 32)
     return {"ASSIGNED_BY_ID": assigned, "CREATED_BY_ID": c.ref("user", 36),
             "MODIFY_BY_ID": assigned, "DATE_CREATE": c.created, "DATE_MODIFY": c.later(40, 60),
