@@ -22,9 +22,10 @@ writer (:mod:`.writer`, :mod:`.fields`).
 """
 from __future__ import annotations
 
+from .crm import AllResult, TableSpec, sync_all
 from .errors import MirrorBusy, MirrorConflict, MirrorError, StoreError
 from .run import DEFAULT_OVERLAP, SyncResult, sync
 from .spec import table_name
 
-__all__ = ["DEFAULT_OVERLAP", "MirrorBusy", "MirrorConflict", "MirrorError", "StoreError",
-           "SyncResult", "sync", "table_name"]
+__all__ = ["AllResult", "DEFAULT_OVERLAP", "MirrorBusy", "MirrorConflict", "MirrorError",
+           "StoreError", "SyncResult", "TableSpec", "sync", "sync_all", "table_name"]
