@@ -135,3 +135,29 @@ def test_django_sync_deals_command(django_project, bitrix_sandbox, tmp_path, mon
     with sqlite3.connect(db) as con:
         assert con.execute('SELECT "TITLE" FROM crm_deal WHERE "ID" = 3').fetchone() == (
             "renamed",)
+
+
+@pytest.mark.bitrix_sandbox(deals=150, quotes=20, smart_items=30, contacts=10, users=4,
+                            productrows=200, plan="x10")
+def test_django_sync_deals_all_crm(django_project, bitrix_sandbox, tmp_path, monkeypatch):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    db = tmp_path / "crm.sqlite"
+    monkeypatch.setattr(django_project, "BITRIX_WEBHOOK", bitrix_sandbox.webhook,
+                        raising=False)
+    monkeypatch.setattr(django_project, "BITRIX_MIRROR_DB", f"sqlite:///{db}", raising=False)
+    out = StringIO()
+    call_command("sync_deals", all_crm=True, stdout=out)
+    text = out.getvalue()
+    for line in ("crm.deal.list -> crm_deal: 150 added", "-> crm_item_1032: 30 added",
+                 "-> crm_deal_productrow: 200 added", "dict_status:", "6 tables in step, 0 not"):
+        assert line in text, text
+    with sqlite3.connect(db) as con:
+        won = con.execute("SELECT COUNT(*) FROM crm_deal d JOIN dict_status s ON "
+                          "s.status_type = 'DEAL_STAGE' AND s.status_id = d.stage_id "
+                          "WHERE s.semantics = 'S'").fetchone()[0]
+    with bitrix_sandbox.store.locked() as con:
+        assert won == con.execute("""SELECT COUNT(*) FROM deal WHERE "STAGE_ID" LIKE '%WON'"""
+                                  ).fetchone()[0]

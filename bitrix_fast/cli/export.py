@@ -1,4 +1,6 @@
-"""``bitrix-fast export METHOD``: every row of a list method into a JSON Lines or CSV file.
+"""``bitrix-fast export METHOD``: every row of a list method into a JSON Lines, CSV or Parquet
+file (typed from the method's ``*.fields`` with ``--typed``, always for Parquet: see
+:mod:`.typedfiles`).
 
 Rows are written as they arrive from :meth:`Bitrix.iter_all` (so memory stays flat however big
 the table) and flushed about twice a second, into ``FILE.part``; only a complete export is
@@ -18,7 +20,7 @@ import os
 import sys
 import time
 import warnings
-from typing import Any, Dict, List, Optional, TextIO
+from typing import Any, Dict, List, Optional
 
 from ..protocol import methods
 from ..errors import BitrixError
@@ -37,6 +39,10 @@ filters: [OP]FIELD=VALUE, where OP is one of = ! != > >= < <= % =% %= !% @ !@ ><
   --filter '>=DATE_CREATE=2024-01-01' --filter CATEGORY_ID=0
 csv: header from --select (or the first row), plus an _extra column holding, as JSON, any
   field a row has outside the header; nested values are JSON-encoded in their cells
+--typed (csv, jsonl) and parquet: values typed from the method's *.fields: numbers,
+  true/false, ISO dates and moments with the portal's offset; a value that does not parse
+  is kept as sent (parquet: in the _unparsed column) and counted in the summary
+parquet: pip install 'bitrix_fast[parquet]'; needs --output FILE; cannot be resumed
 files: rows go to FILE.part, renamed to FILE when the export is complete; a failed or
   interrupted run leaves FILE untouched and keeps FILE.part
 --resume: run the same command again; it continues FILE.part: rows whose ID is already there
@@ -55,8 +61,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add = parser.add_argument
     common.add_listing_arguments(parser, "fields to export (the ID field is always added)",
                                  '{"entityTypeId": 2}')
-    add("--format", choices=("jsonl", "csv"), default=None,
-        help="default: from the --output suffix (.csv), else jsonl")
+    add("--format", choices=("jsonl", "csv", "parquet"), default=None,
+        help="default: from the --output suffix (.csv, .parquet), else jsonl")
+    add("--typed", action="store_true",
+        help="numbers, booleans and dates typed from the method's *.fields (parquet always)")
     add("--output", "-o", default="-", metavar="FILE",
         help="file to write (through FILE.part, renamed when complete); - for stdout (default)")
     add("--resume", action="store_true",
@@ -80,9 +88,12 @@ def run(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     method = _method(args.method)
     facts = methods.list_facts(method)
-    fmt = args.format or ("csv" if args.output.lower().endswith(".csv") else "jsonl")
+    fmt = _format(args)
     params = _params(args, facts, method)
     to_stdout = args.output == "-"
+    if fmt == "parquet" and (to_stdout or args.resume):
+        raise UsageError("--format parquet needs --output FILE and cannot --resume (a "
+                         "Parquet file is written whole)")
     if args.resume and to_stdout:
         raise UsageError("--resume needs --output FILE (it reads what the file already holds)")
     webhook = common.resolve_webhook(args)
@@ -101,7 +112,9 @@ def _export(args: argparse.Namespace) -> int:
     with common.make_client(args, webhook, progress=_bar(args, pool)) as bx:
         if found.dropped:
             resume.cut(part, found.size)
-        stream = _open(args.output if to_stdout else part, append=args.resume)
+        typer = _typer(bx, method, params, facts) if args.typed or fmt == "parquet" else None
+        stream = _open(args.output if to_stdout else part, append=args.resume,
+                       binary=fmt == "parquet")
         rows = bx.iter_all(method, params, skip=skip)
 
         def record(_count: int = 0) -> None:
@@ -111,8 +124,8 @@ def _export(args: argparse.Namespace) -> int:
 
         if not to_stdout and not args.resume:
             checkpoint.remove(part)  # a new export: an old record describes another .part
-        writer = make_writer(fmt, stream, columns, header_written=found.columns is not None,
-                             on_sync=None if to_stdout else record)
+        writer = _writer(fmt, stream, columns, typer, header_written=found.columns is not None,
+                         on_sync=None if to_stdout or fmt == "parquet" else record)
         started = time.monotonic()
         written = skipped = 0
         stop = _GracefulStop(rows)
@@ -140,8 +153,38 @@ def _export(args: argparse.Namespace) -> int:
             files.commit(part, args.output)
             checkpoint.remove(part)
     if not args.quiet:
-        _summary(method, args.output, written, skipped, found, time.monotonic() - started)
+        _summary(method, args.output, written, skipped, found, time.monotonic() - started,
+                 typer.unparsed if typer is not None else 0)
     return common.EXIT_OK
+
+
+def _format(args: argparse.Namespace) -> str:
+    if args.format:
+        return str(args.format)
+    lowered = args.output.lower()
+    return "csv" if lowered.endswith(".csv") else (
+        "parquet" if lowered.endswith(".parquet") else "jsonl")
+
+
+def _typer(bx: Any, method: str, params: Dict[str, Any], facts: methods.MethodFacts) -> Any:
+    """Typing by the method's ``*.fields`` (one request; none known: everything is text)."""
+    from ..typed import RowTyper, load_fields
+
+    return RowTyper(load_fields(bx, method, params), id_field=facts.id_field)
+
+
+def _writer(fmt: str, stream: Any, columns: Optional[List[str]], typer: Any, *,
+            header_written: bool, on_sync: Any) -> Any:
+    if fmt == "parquet":
+        from .typedfiles import ParquetRows
+
+        return ParquetRows(stream, typer, columns)
+    writer = make_writer(fmt, stream, columns, header_written=header_written, on_sync=on_sync)
+    if typer is None:
+        return writer
+    from .typedfiles import TypedRows
+
+    return TypedRows(writer, typer)
 
 
 class _GracefulStop:
@@ -197,7 +240,11 @@ def _keep_part(part: str, rows: int, error: BaseException, args: argparse.Namesp
         what = common.error_message(method, error)
     else:
         return  # a local failure; guarded() reports it
-    if rows and os.path.exists(part):
+    if _format(args) == "parquet":
+        files.remove_if_empty(part)
+        where = f"; {part} is incomplete (a Parquet file cannot be resumed)" if \
+            os.path.exists(part) else ""
+    elif rows and os.path.exists(part):
         where = (f"; {common.plural(rows, 'row')} kept in {part}, "
                  f"--resume goes on from there")
     else:
@@ -299,10 +346,12 @@ def _columns(select: Any, found: resume.Existing, fmt: str, path: str) -> Option
     return found.columns
 
 
-def _open(path: str, *, append: bool) -> TextIO:
+def _open(path: str, *, append: bool, binary: bool = False) -> Any:
     if path == "-":
         return io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
     try:
+        if binary:
+            return open(path, "wb")
         return open(path, "a" if append else "w", encoding="utf-8", newline="")
     except OSError as error:
         raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
@@ -319,7 +368,7 @@ def _close(stream: Any, to_stdout: bool) -> None:
 
 
 def _summary(method: str, output: str, written: int, skipped: int, found: resume.Existing,
-             seconds: float) -> None:
+             seconds: float, unparsed: int = 0) -> None:
     where = "stdout" if output == "-" else output
     rate = written / seconds if seconds > 0 else 0.0
     text = (f"{method}: {common.plural(written, 'row')} to {where} in {seconds:.1f} s "
@@ -329,4 +378,7 @@ def _summary(method: str, output: str, written: int, skipped: int, found: resume
                  f"({skipped:,} skipped)")
     if found.dropped:
         text += f"; dropped a cut-off last record ({common.plural(found.dropped, 'byte')})"
+    if unparsed:
+        text += (f"; {common.plural(unparsed, 'value')} did not parse as typed and "
+                 f"{'was' if unparsed == 1 else 'were'} kept as sent")
     common.say("export", text)

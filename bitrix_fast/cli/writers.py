@@ -21,6 +21,7 @@ import csv
 import json
 import os
 import time
+from datetime import date, datetime
 from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, TextIO
 
 EXTRA = "_extra"
@@ -34,7 +35,15 @@ def cell(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_iso)
+    if isinstance(value, (date, datetime)):  # typed exports: ISO 8601, offset kept
+        return value.isoformat()
+    return str(value)
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
     return str(value)
 
 
@@ -76,7 +85,7 @@ class JsonlWriter(_Flushing):
     """One JSON object per line."""
 
     def write(self, row: Any) -> None:
-        self._stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._stream.write(json.dumps(row, ensure_ascii=False, default=_iso) + "\n")
         self._wrote()
 
 

@@ -23,12 +23,15 @@ POLL = 0.1
 class PostgresStore(SqlStore):
     name = "postgresql"
     mark = "%s"
-    types = {"id": "BIGINT", "int": "BIGINT", "real": "DOUBLE PRECISION", "bool": "BOOLEAN",
-             "date": "DATE", "datetime": "TIMESTAMPTZ", "text": "TEXT", "json": "JSONB"}
+    types = {"id": "BIGINT", "int": "BIGINT", "numeric": "NUMERIC", "real": "DOUBLE PRECISION",
+             "bool": "BOOLEAN", "date": "DATE", "datetime": "TIMESTAMPTZ", "text": "TEXT",
+             "json": "JSONB"}
 
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
+        #: the psycopg module, once :meth:`begin` has imported it
+        self._psycopg: Any = None
         try:
             self._secret: Optional[str] = urlsplit(url).password
         except ValueError:
@@ -62,6 +65,25 @@ class PostgresStore(SqlStore):
         except psycopg.Error as error:
             raise fail("creating the state table", error, self._secret) from None
 
+    def create(self, table: str, columns: Sequence[Tuple[str, str]],
+               key: Sequence[str]) -> None:
+        # Runs of other tables may create a shared table (dict_fields...) at the same moment:
+        # a savepoint keeps this run's transaction alive when the other one wins.
+        body = ", ".join(f"{quote(name)} {self.types[kind]}" for name, kind in columns)
+        try:
+            with self._db.transaction():
+                self._db.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} ({body}, "
+                                 f"PRIMARY KEY ({self._names(key)}))")
+        except (self._psycopg.errors.UniqueViolation, self._psycopg.errors.DuplicateTable):
+            pass
+        except self._psycopg.Error as error:
+            raise fail(f"creating table {table}", error, self._secret) from None
+
+    def columns_of(self, table: str) -> List[str]:
+        return [row[0] for row in self._db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = %s ORDER BY ordinal_position", (table,))]
+
     def table_exists(self, table: str) -> bool:
         row = self._one("SELECT 1 FROM information_schema.tables WHERE table_schema = "
                         "current_schema() AND table_name = %s", (table,))
@@ -84,7 +106,7 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        psycopg = getattr(self, "_psycopg", None)
+        psycopg = self._psycopg
         try:
             yield
         except Exception as error:

@@ -10,17 +10,29 @@ from __future__ import annotations
 import os
 import sqlite3
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Callable, Dict, Iterator, List, Sequence
 
 from .errors import MirrorBusy
 from .store import SqlStore, fail, quote
 
 
+def _float(value: Decimal) -> float:
+    """SQLite has no decimal type: NUMERIC columns keep numbers as integers or reals."""
+    return float(value)
+
+
 class SqliteStore(SqlStore):
     name = "sqlite"
     mark = "?"
-    types = {"id": "INTEGER", "int": "INTEGER", "real": "REAL", "bool": "BOOLEAN",
-             "date": "DATE", "datetime": "DATETIME", "text": "TEXT", "json": "TEXT"}
+    types = {"id": "INTEGER", "int": "INTEGER", "numeric": "NUMERIC", "real": "REAL",
+             "bool": "BOOLEAN", "date": "DATE", "datetime": "DATETIME", "text": "TEXT",
+             "json": "TEXT"}
+    adapters: Dict[str, Callable[[Any], Any]] = {
+        "numeric": _float, "date": date.isoformat, "datetime": datetime.isoformat}
+    exact = False
+    dates_as_text = True
 
     def __init__(self, path: str) -> None:
         super().__init__()
@@ -33,11 +45,12 @@ class SqliteStore(SqlStore):
         with self._errors("opening the database"):
             self._db = sqlite3.connect(self.path, timeout=max(0.0, wait),
                                        isolation_level=None, check_same_thread=False)
+        try:
             # WAL: readers (reports, BI tools) go on reading the last commit while a run
-            # writes; the mode is the file's, so this only does something the first time.
+            # writes; the mode is the file's, so this only does something the first time
+            # (and, like the lock, waits for a writer that got there first).
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-        try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
             if "locked" in str(error) or "busy" in str(error):
@@ -58,6 +71,9 @@ class SqliteStore(SqlStore):
                 self._db.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
+
+    def columns_of(self, table: str) -> List[str]:
+        return [row[1] for row in self._db.execute(f"PRAGMA table_info({quote(table)})")]
 
     def table_exists(self, table: str) -> bool:
         row = self._one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",

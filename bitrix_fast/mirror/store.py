@@ -5,13 +5,21 @@ runs of the same mirror apart and opens the transaction; everything the run writ
 state row included, becomes visible at :meth:`SqlStore.commit` or not at all.
 
 Only what a mirror needs: a state table, one table per listing keyed by the ID, columns
-added as fields appear, inserts, upserts that tell added from changed rows, deletes by ID.
+added as fields appear, inserts, upserts that tell added from changed rows, deletes by ID;
+and, for the child and dictionary tables, plain statements (:meth:`SqlStore.execute`,
+:meth:`SqlStore.insert`, :meth:`SqlStore.delete_in`).
+
+Column kinds (``types``): ``id``, ``int``, ``numeric``, ``bool``, ``date``, ``datetime``,
+``text`` and ``json``, plus ``real`` for tables made before typed columns. SQLite has no
+decimal, date or datetime type of its own: its rows are read with floats and ISO 8601 text
+(the portal's offset kept) -- ``exact`` and ``dates_as_text`` -- and ``adapters`` turn
+other values (the dictionaries') into what its driver binds.
 """
 from __future__ import annotations
 
 import json
 from array import array
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .errors import StoreError
 from .spec import STATE_TABLE
@@ -20,7 +28,9 @@ from .spec import STATE_TABLE
 CHUNK = 500
 
 STATE_COLUMNS = ("table_name", "method", "params", "filter", "select_fields", "columns",
-                 "cutoff", "runs", "row_count", "synced_at")
+                 "cutoff", "runs", "row_count", "synced_at", "extra")
+#: state columns holding JSON
+_JSON_STATE = ("select_fields", "columns", "extra")
 
 
 def quote(name: str) -> str:
@@ -33,6 +43,10 @@ class SqlStore:
     #: placeholder style and column types, set by each store
     mark = "?"
     types: Dict[str, str] = {}
+    adapters: Dict[str, Callable[[Any], Any]] = {}
+    #: how typed readers should give values: exact decimals (else floats), dates as text
+    exact = True
+    dates_as_text = False
     name = "sql"
 
     def __init__(self) -> None:
@@ -75,13 +89,13 @@ class SqlStore:
         if row is None:
             return None
         state = dict(zip(STATE_COLUMNS, row))
-        for key in ("select_fields", "columns"):
+        for key in _JSON_STATE:
             state[key] = json.loads(state[key]) if state[key] is not None else None
         return state
 
     def write_state(self, state: Dict[str, Any]) -> None:
-        values = dict(state)
-        for key in ("select_fields", "columns"):
+        values = {key: state.get(key) for key in STATE_COLUMNS}
+        for key in _JSON_STATE:
             values[key] = json.dumps(values[key]) if values[key] is not None else None
         marks = ", ".join([self.mark] * len(STATE_COLUMNS))
         updates = ", ".join(f"{c} = excluded.{c}" for c in STATE_COLUMNS[1:])
@@ -96,6 +110,15 @@ class SqlStore:
                             for c in STATE_COLUMNS[1:])
         self._db.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} "
                          f"(table_name TEXT PRIMARY KEY, {columns})")
+        # A state table made before a column was added to it gets the column now.
+        have = self.columns_of(STATE_TABLE)
+        for column in STATE_COLUMNS[1:]:
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {STATE_TABLE} ADD COLUMN {column} TEXT")
+
+    def columns_of(self, table: str) -> List[str]:
+        """The names of a table's columns (empty when there is no such table)."""
+        raise NotImplementedError
 
     # -- tables --------------------------------------------------------------------------------
 
@@ -107,13 +130,22 @@ class SqlStore:
             self._db.execute(f"CREATE TABLE {quote(table)} "
                              f"({quote(id_column)} {self.types['id']} PRIMARY KEY)")
 
+    def create(self, table: str, columns: Sequence[Tuple[str, str]],
+               key: Sequence[str]) -> None:
+        """A plain table (child and dictionary tables), unless it exists: ``columns`` are
+        (name, kind) pairs, ``key`` the primary key's columns."""
+        body = ", ".join(f"{quote(name)} {self.types[kind]}" for name, kind in columns)
+        with self._errors(f"creating table {table}"):
+            self._db.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} ({body}, "
+                             f"PRIMARY KEY ({self._names(key)}))")
+
     def add_column(self, table: str, column: str, kind: str) -> None:
         with self._errors(f"adding column {column} to {table}"):
             self._db.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column)} "
                              f"{self.types[kind]}")
 
     def insert(self, table: str, columns: Sequence[str], rows: List[Tuple[Any, ...]]) -> int:
-        """Rows into a table known to lack their IDs (the first run)."""
+        """Rows into a table known to lack their keys (the first run, fresh child rows)."""
         marks = ", ".join([self.mark] * len(columns))
         with self._errors(f"writing {table}"):
             self._executemany(f"INSERT INTO {quote(table)} ({self._names(columns)}) "
@@ -160,16 +192,33 @@ class SqlStore:
         return out
 
     def delete(self, table: str, id_column: str, ids: Iterable[int]) -> int:
+        return self.delete_in(table, id_column, ids)
+
+    def delete_in(self, table: str, column: str, values: Iterable[Any],
+                  where: Optional[Tuple[str, Any]] = None) -> int:
+        """``DELETE FROM table WHERE column IN (values)`` [``AND where[0] = where[1]``]."""
         done = 0
-        ids = list(ids)
+        values = list(values)
+        extra = f" AND {quote(where[0])} = {self.mark}" if where is not None else ""
+        tail: Tuple[Any, ...] = (where[1],) if where is not None else ()
         with self._errors(f"deleting from {table}"):
-            for first in range(0, len(ids), CHUNK):
-                chunk = ids[first:first + CHUNK]
+            for first in range(0, len(values), CHUNK):
+                chunk = values[first:first + CHUNK]
                 marks = ", ".join([self.mark] * len(chunk))
-                cursor = self._db.execute(f"DELETE FROM {quote(table)} WHERE "
-                                          f"{quote(id_column)} IN ({marks})", tuple(chunk))
-                done += cursor.rowcount
+                cursor = self._db.execute(f"DELETE FROM {quote(table)} WHERE {quote(column)} "
+                                          f"IN ({marks}){extra}", tuple(chunk) + tail)
+                done += max(0, cursor.rowcount)
         return done
+
+    def execute(self, sql: str, params: Sequence[Any] = (), doing: str = "writing") -> int:
+        """One statement (identifiers quoted by the caller with :func:`quote`, values bound);
+        returns the rows it touched."""
+        with self._errors(doing):
+            return max(0, int(self._db.execute(sql, tuple(params)).rowcount))
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> List[Tuple[Any, ...]]:
+        with self._errors("reading"):
+            return [tuple(row) for row in self._db.execute(sql, tuple(params)).fetchall()]
 
     def count(self, table: str) -> int:
         with self._errors(f"reading {table}"):
@@ -196,7 +245,7 @@ class SqlStore:
     def _executemany(self, sql: str, rows: List[Tuple[Any, ...]]) -> int:
         cursor = self._db.cursor()
         cursor.executemany(sql, rows)
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def fail(doing: str, error: BaseException, secret: Optional[str] = None) -> StoreError:

@@ -47,6 +47,20 @@ def describe(error: ApiError) -> str:
     return f"{error.code} {error.status} {error.method} {item}"
 
 
+def mirror(webhook: str) -> List[str]:
+    """The mirror and the typing rules take the client as it is."""
+    from bitrix_fast.mirror import sync
+    from bitrix_fast.mirror.crm import sync_all
+    from bitrix_fast.typed import load_fields, typed_rows
+
+    with Bitrix(webhook) as bx:
+        lines = sync(bx, "crm.deal.list", "crm.sqlite", product_rows=True).lines()
+        lines += sync_all(bx, "postgresql://bi@db/crm", entities=["deal"]).lines()
+        fields = load_fields(bx, "crm.deal.list")
+        typed = list(typed_rows(bx.iter_all("crm.deal.list"), fields))
+    return lines + [str(len(typed))]
+
+
 def oauth(save: Any) -> Bitrix:
     refresher = OAuthRefresher("id", "secret", "refresh", on_update=save)
     return Bitrix("https://example.bitrix24.ru/rest/", token_func=refresher)

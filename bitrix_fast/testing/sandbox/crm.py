@@ -1,4 +1,5 @@
-"""crm.deal / crm.lead / crm.contact / crm.company: list, get, add, update, delete, fields.
+"""crm.deal / crm.lead / crm.contact / crm.company / crm.quote: list, get, add, update,
+delete, fields.
 
 The classic CCrm* methods: UPPER_CASE names, every value printed as a string, and refusals
 with an empty ``error`` code and HTTP 400 ("ID is not defined or invalid.", "Not found";
@@ -8,36 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict
 
+from . import multifields
 from .dialects import CLASSIC
-from .entities import COMPANY, CONTACT, DEAL, LEAD, Entity, Field
+from .entities import COMPANY, CONTACT, DEAL, LEAD, QUOTE, Entity
+from .fieldmeta import UF_SETTINGS, classic_fields, field_meta
 from .listing import fetch_one, list_page
 from .outcome import ApiFault, CallContext, Outcome
 from .query import id_param, param
 from .records import writable
-
-#: ``settings`` that *.fields reports for custom fields, by type (as real portals print them)
-UF_SETTINGS: Dict[str, Dict[str, Any]] = {
-    "string": {"SIZE": 20, "ROWS": 1, "REGEXP": "", "MIN_LENGTH": 0, "MAX_LENGTH": 0,
-               "DEFAULT_VALUE": None},
-    "double": {"PRECISION": 2, "SIZE": 20, "MIN_VALUE": 0, "MAX_VALUE": 0,
-               "DEFAULT_VALUE": None},
-    "date": {"DEFAULT_VALUE": {"TYPE": "NONE", "VALUE": ""}},
-}
-
-
-def field_meta(f: Field) -> Dict[str, Any]:
-    """One entry of ``crm.*.fields`` (shape of real_responses/crm_lead_fields_success.json)."""
-    meta: Dict[str, Any] = {"type": f.type, "isRequired": f.required, "isReadOnly": f.readonly,
-                            "isImmutable": False, "isMultiple": False, "isDynamic": f.uf}
-    if f.status_type:
-        meta["statusType"] = f.status_type
-    if not f.uf:
-        meta["title"] = f.title
-        return meta
-    meta.update(title=f.name, listLabel=f.title, formLabel=f.title, filterLabel=f.title,
-                settings=UF_SETTINGS.get(f.type, {}))
-    return meta
-
 
 def _id(params: Dict[str, Any]) -> int:
     id_ = id_param(param(params, "id"))
@@ -62,13 +41,22 @@ def _not_found() -> ApiFault:
 def methods(e: Entity) -> Dict[str, Callable[..., Outcome]]:
     """The six classic methods of one entity, keyed by their lowercase names."""
 
+    has_multi = e.name in multifields.OWNERS
+
     def list_(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
-        return list_page(store, e, CLASSIC, params, ctx, joins=True)
+        if not has_multi:
+            return list_page(store, e, CLASSIC, params, ctx, joins=True)
+        plain, kinds, added = multifields.split_select(params)
+        page = list_page(store, e, CLASSIC, plain, ctx, joins=True)
+        multifields.attach(store, e, page.result, kinds, drop_id=added)
+        return page
 
     def get(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
         row = fetch_one(store, e, CLASSIC, _id(params), e.fields)
         if row is None:
             raise _not_found()
+        if has_multi:
+            multifields.attach(store, e, [row], multifields.MULTIFIELD_TYPES)
         return Outcome(row, rows=1)
 
     def add(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
@@ -88,7 +76,7 @@ def methods(e: Entity) -> Dict[str, Callable[..., Outcome]]:
         return Outcome(True, written=1)
 
     def fields(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
-        return Outcome({f.name: field_meta(f) for f in e.fields})
+        return Outcome(classic_fields(e, multifields.meta() if has_multi else ()))
 
     prefix = f"crm.{e.name}."
     return {prefix + name: handler for name, handler in (
@@ -97,5 +85,8 @@ def methods(e: Entity) -> Dict[str, Callable[..., Outcome]]:
 
 
 METHODS: Dict[str, Callable[..., Outcome]] = {
-    name: handler for e in (DEAL, LEAD, CONTACT, COMPANY) for name, handler in methods(e).items()
+    name: handler for e in (DEAL, LEAD, CONTACT, COMPANY, QUOTE)
+    for name, handler in methods(e).items()
 }
+
+__all__ = ["METHODS", "UF_SETTINGS", "field_meta", "methods"]

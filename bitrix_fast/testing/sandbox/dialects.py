@@ -19,6 +19,7 @@ of 50 rows in Python is a plain ``dict(zip(...))`` per row.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -80,8 +81,12 @@ def _as_list(value: Optional[int]) -> List[int]:
     return [] if value is None else [value]
 
 
-#: Python touch-ups for the two kinds SQLite cannot print (only user.get has them)
-_POST: Dict[str, Callable[[Any], Any]] = {"bool": _as_bool, "ints": _as_list}
+def _as_json(value: Optional[str]) -> Any:
+    return None if value is None else json.loads(value)
+
+
+#: Python touch-ups for the kinds SQLite cannot print (user.get's, and JSON values)
+_POST: Dict[str, Callable[[Any], Any]] = {"bool": _as_bool, "ints": _as_list, "json": _as_json}
 
 
 def _column(f: Field, typed: bool) -> str:

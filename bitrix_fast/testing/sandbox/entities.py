@@ -1,139 +1,39 @@
-"""The portal's data model: the entities, their fields, and how each field is stored.
-
-One :class:`Field` describes a column three ways at once: how SQLite stores it (``kind``),
-what ``*.fields`` reports about it (``type``, ``title``, flags), and the names it goes by
-(``name`` on classic methods and in filters of tasks and users, ``camel`` on crm.item
-and in task results). The column itself is called ``name``.
-
-Storage kinds: ``int``, ``real``, ``text``; ``flag`` (text "Y"/"N"); ``time`` (Unix
-seconds, printed as ISO-8601 in the portal's zone); ``bool`` (a Y/N flag that user.get
-prints as a JSON boolean); ``ints`` (one integer that user.get prints as a list).
-"""
+"""The portal's data: the entities and their fields (see :mod:`.model` for what a field
+says; the CRM entities added for the typed mirror -- quotes, a smart process, the status
+dictionary, phones and e-mails -- are in :mod:`.entities_crm`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict
 
-SQL_TYPES = {"int": "INTEGER", "real": "REAL", "text": "TEXT", "flag": "TEXT",
-             "time": "INTEGER", "bool": "TEXT", "ints": "INTEGER"}
+from .entities_crm import (MULTIFIELD, QUOTE, SMART_TYPES, STATUS, crm_people, crm_user_fields,
+                           deal_user_fields, id_field, money)
+from .model import SQL_TYPES, Entity, Field, camel_case
 
-
-def camel_case(name: str) -> str:
-    """``ASSIGNED_BY_ID`` -> ``assignedById``; ``UF_CRM_1700000001`` -> ``ufCrm_1700000001``."""
-    if name.startswith("UF_CRM_"):
-        return "ufCrm_" + name[len("UF_CRM_"):]
-    head, *rest = name.lower().split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    kind: str
-    type: str
-    title: str
-    camel: str = ""
-    readonly: bool = False
-    required: bool = False
-    status_type: Optional[str] = None
-    #: filled in by the server: created_at / modified_at (now), created_by / modified_by /
-    #: assigned (the calling user unless given)
-    role: Optional[str] = None
-    #: storage value a new row gets when the caller gives none
-    default: Any = None
-
-    def __post_init__(self) -> None:
-        if not self.camel:
-            object.__setattr__(self, "camel", camel_case(self.name))
-
-    @property
-    def uf(self) -> bool:
-        return self.name.startswith("UF_")
-
-
-@dataclass(frozen=True, eq=False)
-class Entity:
-    name: str
-    fields: Tuple[Field, ...]
-    #: crm.item ``entityTypeId``; None for entities crm.item does not serve
-    type_id: Optional[int] = None
-    #: extra accepted names, e.g. tasks' REAL_STATUS for STATUS
-    aliases: Dict[str, str] = field(default_factory=dict)
-    #: indexes (column tuples) for the orders and filters a method always uses
-    indexes: Tuple[Tuple[str, ...], ...] = ()
-    #: fields by UPPER name (aliases included) and by camelCase name, built from ``fields``
-    by_name: Dict[str, Field] = field(init=False, repr=False, compare=False)
-    by_camel: Dict[str, Field] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        by_name = {f.name: f for f in self.fields}
-        by_name.update({alias: by_name[target] for alias, target in self.aliases.items()})
-        object.__setattr__(self, "by_name", by_name)
-        object.__setattr__(self, "by_camel", {f.camel: f for f in self.fields})
-
-    @property
-    def id_field(self) -> Field:
-        return self.fields[0]
-
-
-def _id() -> Field:
-    return Field("ID", "int", "integer", "ID", readonly=True)
-
-
-def _crm_people() -> Tuple[Field, ...]:
-    """Who and when: the same six fields on every CRM entity."""
-    return (
-        Field("ASSIGNED_BY_ID", "int", "user", "Responsible person", role="assigned"),
-        Field("CREATED_BY_ID", "int", "user", "Created by", camel="createdBy",
-              readonly=True, role="created_by"),
-        Field("MODIFY_BY_ID", "int", "user", "Modified by", camel="updatedBy",
-              readonly=True, role="modified_by"),
-        Field("DATE_CREATE", "time", "datetime", "Created on", camel="createdTime",
-              readonly=True, role="created_at"),
-        Field("DATE_MODIFY", "time", "datetime", "Modified on", camel="updatedTime",
-              readonly=True, role="modified_at"),
-        Field("OPENED", "flag", "char", "Available to everyone", default="Y"),
-        Field("COMMENTS", "text", "string", "Comment"),
-        Field("SOURCE_ID", "text", "crm_status", "Source", status_type="SOURCE"),
-    )
-
-
-def _crm_user_fields() -> Tuple[Field, ...]:
-    """Custom (UF_) fields, one of each common type; ``title`` holds the label."""
-    return (
-        Field("UF_CRM_1700000001", "text", "string", "Source note"),
-        Field("UF_CRM_1700000002", "real", "double", "Estimated value"),
-        Field("UF_CRM_1700000003", "time", "date", "Follow-up date"),
-    )
-
-
-def _money() -> Tuple[Field, ...]:
-    return (
-        Field("OPPORTUNITY", "real", "double", "Amount", default=0.0),
-        Field("CURRENCY_ID", "text", "crm_currency", "Currency", default="RUB"),
-    )
-
+__all__ = ["SQL_TYPES", "Entity", "Field", "camel_case", "ENTITIES", "ITEM_TYPES", "get_entity",
+           "DEAL", "LEAD", "CONTACT", "COMPANY", "QUOTE", "TASK", "USER", "PRODUCTROW",
+           "ELAPSEDITEM", "COMMENTITEM", "STATUS", "MULTIFIELD", "SMART_TYPES"]
 
 DEAL = Entity("deal", (
-    _id(),
+    id_field(),
     Field("TITLE", "text", "string", "Name"),
     Field("TYPE_ID", "text", "crm_status", "Type", status_type="DEAL_TYPE", default="SALE"),
     Field("STAGE_ID", "text", "crm_status", "Stage", status_type="DEAL_STAGE", default="NEW"),
     Field("CATEGORY_ID", "int", "crm_category", "Pipeline", default=0),
     Field("PROBABILITY", "int", "integer", "Probability"),
-    *_money(),
+    *money(),
     Field("IS_MANUAL_OPPORTUNITY", "flag", "char", "Manual amount", default="N"),
     Field("COMPANY_ID", "int", "crm_company", "Company"),
     Field("CONTACT_ID", "int", "crm_contact", "Contact"),
     Field("BEGINDATE", "time", "date", "Start date"),
     Field("CLOSEDATE", "time", "date", "End date"),
     Field("CLOSED", "flag", "char", "Closed", default="N"),
-    *_crm_people(),
-    *_crm_user_fields(),
+    *crm_people(),
+    *crm_user_fields(),
+    *deal_user_fields(),
 ), type_id=2)
 
 LEAD = Entity("lead", (
-    _id(),
+    id_field(),
     Field("TITLE", "text", "string", "Lead name", required=True),
     Field("NAME", "text", "string", "First name"),
     Field("LAST_NAME", "text", "string", "Last name"),
@@ -142,16 +42,16 @@ LEAD = Entity("lead", (
     Field("POST", "text", "string", "Position"),
     Field("STATUS_ID", "text", "crm_status", "Status", camel="stageId",
           status_type="STATUS", default="NEW"),
-    *_money(),
+    *money(),
     Field("COMPANY_ID", "int", "crm_company", "Company"),
     Field("CONTACT_ID", "int", "crm_contact", "Contact"),
     Field("DATE_CLOSED", "time", "datetime", "Completed on", readonly=True),
-    *_crm_people(),
-    *_crm_user_fields(),
+    *crm_people(),
+    *crm_user_fields(),
 ), type_id=1)
 
 CONTACT = Entity("contact", (
-    _id(),
+    id_field(),
     Field("NAME", "text", "string", "First name"),
     Field("LAST_NAME", "text", "string", "Last name"),
     Field("SECOND_NAME", "text", "string", "Second name"),
@@ -161,12 +61,12 @@ CONTACT = Entity("contact", (
     Field("COMPANY_ID", "int", "crm_company", "Company"),
     Field("BIRTHDATE", "time", "date", "Date of birth"),
     Field("EXPORT", "flag", "char", "Included in export", default="Y"),
-    *_crm_people(),
-    *_crm_user_fields(),
+    *crm_people(),
+    *crm_user_fields(),
 ), type_id=3)
 
 COMPANY = Entity("company", (
-    _id(),
+    id_field(),
     Field("TITLE", "text", "string", "Company name", required=True),
     Field("COMPANY_TYPE", "text", "crm_status", "Company type", camel="typeId",
           status_type="COMPANY_TYPE", default="CUSTOMER"),
@@ -174,12 +74,12 @@ COMPANY = Entity("company", (
     Field("EMPLOYEES", "text", "crm_status", "Employees", status_type="EMPLOYEES"),
     Field("REVENUE", "real", "double", "Annual revenue"),
     Field("CURRENCY_ID", "text", "crm_currency", "Currency", default="RUB"),
-    *_crm_people(),
-    *_crm_user_fields(),
+    *crm_people(),
+    *crm_user_fields(),
 ), type_id=4)
 
 TASK = Entity("task", (
-    _id(),
+    id_field(),
     Field("TITLE", "text", "string", "Name", required=True),
     Field("DESCRIPTION", "text", "string", "Description"),
     Field("STATUS", "int", "enum", "Status", default=2),
@@ -195,7 +95,7 @@ TASK = Entity("task", (
 ), aliases={"REAL_STATUS": "STATUS"})
 
 USER = Entity("user", (
-    _id(),
+    id_field(),
     Field("ACTIVE", "bool", "boolean", "Active", default="Y"),
     Field("NAME", "text", "string", "First name"),
     Field("LAST_NAME", "text", "string", "Last name"),
@@ -217,7 +117,7 @@ USER = Entity("user", (
 # Rows that belong to a deal or a task, served by older methods with their own rules
 # (productrows.py, taskitems.py); they have no add/update methods here.
 PRODUCTROW = Entity("productrow", (
-    _id(),
+    id_field(),
     Field("OWNER_TYPE", "text", "char", "Owner type", default="D"),
     Field("OWNER_ID", "int", "integer", "Owner ID"),
     Field("PRODUCT_ID", "int", "integer", "Product"),
@@ -227,7 +127,7 @@ PRODUCTROW = Entity("productrow", (
 ), indexes=(("OWNER_TYPE", "OWNER_ID", "ID"),))
 
 ELAPSEDITEM = Entity("elapseditem", (
-    _id(),
+    id_field(),
     Field("TASK_ID", "int", "integer", "Task"),
     Field("USER_ID", "int", "integer", "User", role="created_by"),
     Field("COMMENT_TEXT", "text", "string", "Comment", default=""),
@@ -240,7 +140,7 @@ ELAPSEDITEM = Entity("elapseditem", (
 ), indexes=(("TASK_ID",), ("CREATED_DATE", "ID")))
 
 COMMENTITEM = Entity("commentitem", (
-    _id(),
+    id_field(),
     Field("TASK_ID", "int", "integer", "Task"),
     Field("AUTHOR_ID", "int", "integer", "Author", role="created_by"),
     Field("AUTHOR_NAME", "text", "string", "Author name"),
@@ -250,7 +150,9 @@ COMMENTITEM = Entity("commentitem", (
 ), indexes=(("TASK_ID",),))
 
 ENTITIES: Dict[str, Entity] = {e.name: e for e in (DEAL, LEAD, CONTACT, COMPANY, TASK, USER,
-                                                   PRODUCTROW, ELAPSEDITEM, COMMENTITEM)}
+                                                   PRODUCTROW, ELAPSEDITEM, COMMENTITEM,
+                                                   QUOTE, STATUS, MULTIFIELD,
+                                                   *SMART_TYPES.values())}
 #: crm.item ``entityTypeId`` -> entity
 ITEM_TYPES: Dict[int, Entity] = {e.type_id: e for e in ENTITIES.values() if e.type_id}
 

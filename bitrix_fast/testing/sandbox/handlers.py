@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict
 
-from . import crm, items, productrows, taskitems, tasks, users
+from . import crm, crmdicts, itemrows, items, productrows, taskitems, tasks, users
 from .outcome import CallContext, Outcome
 from .values import iso_at
 
@@ -20,6 +20,6 @@ def server_time(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome
 
 HANDLERS: Dict[str, Handler] = {
     **crm.METHODS, **items.METHODS, **tasks.METHODS, **users.METHODS,
-    **productrows.METHODS, **taskitems.METHODS,
+    **productrows.METHODS, **taskitems.METHODS, **crmdicts.METHODS, **itemrows.METHODS,
     "server.time": server_time,
 }

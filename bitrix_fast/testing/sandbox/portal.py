@@ -53,6 +53,8 @@ class Sandbox:
     :param productrows, elapseditems, commentitems: rows of ``crm.productrow.list`` (product
         rows of deals), ``task.elapseditem.getlist`` and ``task.commentitem.getlist`` (time
         records and comments of tasks) to seed
+    :param quotes, smart_items: quotes and items of each smart process to seed (their
+        product rows come with them, 1.5 per owner on average)
     :param id_gaps: ``uniform``, ``sparse`` or ``clustered`` ID spaces
     :param plan: ``standard`` (50 burst, 2/s), ``enterprise`` (250, 5/s), ``x10`` (time x10)
         or ``<plan>-x<N>``; ``burst``, ``rate``, ``operating_limit``, ``operating_window``
@@ -94,6 +96,8 @@ class Sandbox:
         productrows: int = 0,
         elapseditems: int = 0,
         commentitems: int = 0,
+        quotes: int = 0,
+        smart_items: int = 0,
         id_gaps: str = "uniform",
         plan: str = "standard",
         cost: Union[str, CostModel, None] = "none",
@@ -143,7 +147,8 @@ class Sandbox:
         self._churn_entity = churn_entity
         self._counts = dict(deals=deals, leads=leads, contacts=contacts, companies=companies, tasks=tasks,
                             users=users, productrows=productrows, elapseditems=elapseditems,
-                            commentitems=commentitems, id_gaps=id_gaps, seed=seed)
+                            commentitems=commentitems, id_gaps=id_gaps, seed=seed,
+                            quotes=quotes, smart_items=smart_items)
         self._db = db or ":memory:"
         self.credentials = Credentials(token_ttl=token_ttl, clock=self.clock)
         self.stats_collector = Stats(self.clock)

@@ -36,6 +36,10 @@ and ``task.commentitem.getlist`` have their own fixed behaviour instead.
     ``next``, as always. ``start=-1`` still has no ``next``.
 ``no_total``
     ``total`` is never reported, with or without ``start``; ``next`` still is.
+``owner_list_ignored``
+    crm.item.productrow.list drops a list in ``=ownerId`` as an unsupported condition (the
+    newest docs' reading; the source reads it as IN) and answers with the rows of every
+    owner of the type. Only that method.
 """
 from __future__ import annotations
 
@@ -48,7 +52,7 @@ __all__ = ["KNOWN", "Quirks", "NO_QUIRKS", "parse_quirks", "without_id_keys", "u
            "TABLE_ORDER"]
 
 KNOWN = ("joined_pages", "ignored_filters", "ignored_start", "understated_total",
-         "endless_next", "no_total")
+         "endless_next", "no_total", "owner_list_ignored")
 
 #: ``ignored_filters``' stable non-ID order: Knuth's multiplicative hash of the ID, then
 #: the ID (the product stays well inside SQLite's 64-bit integers for any real ID)

@@ -6,6 +6,7 @@ and the churner set anything.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, Mapping, Optional
 
 from .dialects import Dialect
@@ -19,6 +20,10 @@ def coerce(f: Field, value: Any) -> Any:
         value = value[0] if value else None
     if value is None:
         return None
+    if f.kind == "json":  # multiple values and files, kept as the JSON the portal prints
+        if f.multiple and not isinstance(value, list):
+            value = [] if value in ("", False) else [value]
+        return json.dumps(value, ensure_ascii=False)
     if f.kind in ("int", "ints"):
         return php_int(value)
     if f.kind == "real":

@@ -25,7 +25,8 @@ import random
 import sqlite3
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .entities import ENTITIES
+from . import seed_crm
+from .entities import ENTITIES, SMART_TYPES
 from .seed_owned import OWNED, OWNERS, Column
 
 CHUNK = 50_000
@@ -130,6 +131,7 @@ def _deal(c: Chunk) -> Dict[str, Column]:
         "COMPANY_ID": c.ref("company", 23, 4), "CONTACT_ID": c.ref("contact", 27, 3),
         "BEGINDATE": c.midnights(), "CLOSEDATE": c.midnights(30),
         "CLOSED": ["Y" if s in ("WON", "LOSE") else "N" for s in stages],
+        **seed_crm.deal_user_values(c),
     }
 
 
@@ -208,9 +210,13 @@ def _user(c: Chunk) -> Dict[str, Column]:
 #: generators in seeding order: referenced entities first
 COLUMNS: Dict[str, Callable[[Chunk], Dict[str, Column]]] = {
     "user": _user, "company": _company, "contact": _contact, "lead": _lead,
-    "deal": _deal, "task": _task, **OWNED,
+    "deal": _deal, "quote": seed_crm.quote,
+    **{e.name: seed_crm.smart(type_id) for type_id, e in SMART_TYPES.items()},
+    "task": _task, **OWNED,
 }
 REFERENCED = ("user", "company", "contact")
+#: the entity whose IDs each one refers to, read when that one is seeded
+REFERS = {**OWNERS, "quote": "deal"}
 
 
 def seed_all(db: sqlite3.Connection, counts: Dict[str, int], *, id_gaps: str, seed: int) -> None:
@@ -223,13 +229,14 @@ def seed_all(db: sqlite3.Connection, counts: Dict[str, int], *, id_gaps: str, se
         for name in COLUMNS:
             n = counts.get(name, 0)
             if n > 0 and not db.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone():
-                owner = OWNERS.get(name)
+                owner = REFERS.get(name)
                 if owner and owner not in refs:  # deals and tasks are read only when needed
                     refs[owner] = ([row[0] for row in db.execute(f'SELECT "ID" FROM "{owner}"')]
                                    or list(range(1, 1 + max(1, n // 10))))
                 _seed_table(db, name, n, id_gaps, seed, refs)
             if name in REFERENCED:
                 refs[name] = [row[0] for row in db.execute(f'SELECT "ID" FROM "{name}"')]
+        seed_crm.seed_extras(db, seed)
     finally:
         db.execute(f"PRAGMA journal_mode={mode}")
 

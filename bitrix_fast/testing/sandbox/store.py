@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional, Set
 
 from ...clock import SYSTEM_CLOCK, Clock
 from . import seed as seeding
-from .entities import ENTITIES, SQL_TYPES, Entity, get_entity
+from .entities import ENTITIES, SMART_TYPES, SQL_TYPES, Entity, get_entity
 from .handlers import HANDLERS
 from .outcome import ApiFault, CallContext, Outcome
 from .records import changed_row, new_row
@@ -49,12 +49,14 @@ class Store:
 
     def seed(self, *, deals: int = 0, leads: int = 0, contacts: int = 0, companies: int = 0,
              tasks: int = 0, users: int = 1, productrows: int = 0, elapseditems: int = 0,
-             commentitems: int = 0, id_gaps: str = "uniform", seed: int = 0) -> None:
+             commentitems: int = 0, id_gaps: str = "uniform", seed: int = 0, quotes: int = 0,
+             smart_items: int = 0) -> None:
         """Fill empty tables with realistic rows; tables that already hold rows are left as
         they are, so seeding a file store twice never duplicates (see :mod:`.seed`)."""
         counts = {"user": users, "company": companies, "contact": contacts, "lead": leads,
                   "deal": deals, "task": tasks, "productrow": productrows,
-                  "elapseditem": elapseditems, "commentitem": commentitems}
+                  "elapseditem": elapseditems, "commentitem": commentitems, "quote": quotes,
+                  **{f"smart{type_id}": smart_items for type_id in SMART_TYPES}}
         with self.locked() as db:
             seeding.seed_all(db, counts, id_gaps=id_gaps, seed=seed)
 
