@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 
 def start_server(deals: int, plan: str) -> Tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bitrix_fast.testing.sandbox", "--port", "0", "--deals", str(deals), "--plan", plan],
+        [sys.executable, "-m", "bitrix_fast.sandbox", "--port", "0", "--deals", str(deals), "--plan", plan],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert proc.stdout is not None

@@ -71,13 +71,15 @@ class BitrixAsync:
             progress=progress, deadline=deadline, transport=transport, clock=clock)
 
     async def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
-                      deadline: Optional[float] = None) -> List[Dict[str, Any]]:
+                      deadline: Optional[float] = None, typed: bool = False
+                      ) -> List[Dict[str, Any]]:
         """Every row of a list method, each ID once, sorted by ID (see ``Bitrix.get_all``)."""
-        return await _in_thread(self._sync.get_all, method, params, deadline=deadline)
+        return await _in_thread(self._sync.get_all, method, params, deadline=deadline,
+                                typed=typed)
 
     async def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
-                       read_ahead: Optional[int] = None, deadline: Optional[float] = None
-                       ) -> AsyncIterator[Dict[str, Any]]:
+                       read_ahead: Optional[int] = None, deadline: Optional[float] = None,
+                       typed: bool = False) -> AsyncIterator[Dict[str, Any]]:
         """``async for row in bx.iter_all(method)``: rows as replies arrive, each ID once,
         handed over in chunks of 2,500 per thread hop; memory stays flat
         (see ``Bitrix.iter_all``). Cancelling the consuming task, or leaving the loop early,
@@ -85,7 +87,10 @@ class BitrixAsync:
         cancel = threading.Event()
         token = CANCEL.set(cancel)
         try:
-            rows = self._sync.iter_all(method, params, read_ahead=read_ahead, deadline=deadline)
+            # In a thread: with typed=True it asks for the fields first (one request).
+            rows = await asyncio.to_thread(self._sync.iter_all, method, params,
+                                           read_ahead=read_ahead, deadline=deadline,
+                                           typed=typed)
         finally:
             CANCEL.reset(token)
         pending: Optional["asyncio.Future[List[Any]]"] = None

@@ -32,6 +32,7 @@ from .run.progress import ProgressSetting, make_progress
 from .run.retry import Retry
 from .run.stop import Stop
 from .run.work import Delivery
+from .typed import RowTyper, load_fields
 from .writes import bulk
 from .writes.bulk import BulkCall, BulkSource, Interrupted, Outcome
 
@@ -50,9 +51,9 @@ class Rows(Iterator[Dict[str, Any]]):
     """The rows of one ``iter_all`` listing, as they arrive (see :meth:`Bitrix.iter_all`)."""
 
     def __init__(self, deliveries: Generator[Delivery[Dict[str, Any]], None, None],
-                 listing: Listing,
-                 stop: Stop) -> None:
+                 listing: Listing, stop: Stop, typer: Optional[RowTyper] = None) -> None:
         self._deliveries = deliveries
+        self._typer = typer
         self._listing = listing
         self._stop = stop
         self._rows: Iterator[Dict[str, Any]] = iter(())
@@ -66,7 +67,7 @@ class Rows(Iterator[Dict[str, Any]]):
     def __next__(self) -> Dict[str, Any]:
         while True:
             for row in self._rows:
-                return row
+                return row if self._typer is None else self._typer.row(row)
             try:
                 delivery = next(self._deliveries)
             except StopIteration:
@@ -81,6 +82,12 @@ class Rows(Iterator[Dict[str, Any]]):
     def total(self) -> Optional[int]:
         """The server's ``total`` (a claim, for progress), None while unknown."""
         return self._listing.total
+
+    @property
+    def unparsed(self) -> int:
+        """With ``typed=True``: values so far that did not parse as their type (kept as
+        the portal sent them)."""
+        return 0 if self._typer is None else self._typer.unparsed
 
     def covered(self) -> List[Tuple[int, int]]:
         """ID intervals ``[lo, hi)`` all of whose rows this iterator has handed out."""
@@ -174,27 +181,35 @@ class Bitrix:
     # -- reading lists --------------------------------------------------------------------
 
     def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
-                deadline: Optional[float] = None) -> List[Dict[str, Any]]:
+                deadline: Optional[float] = None, typed: bool = False
+                ) -> List[Dict[str, Any]]:
         """Every row of a list method, each once, sorted by ID (unless the call sets its own
         order) -- or an error that says what could not be read (see the docs: how a list is
         proven complete). A method that answers with a dict instead of rows gets that dict
         back (a one-key dict unwrapped, as fast_bitrix24 does). Warns as fast_bitrix24 warns:
-        a method that is not a list, ``select: ["*"]`` with no filter, None in a filter."""
+        a method that is not a list, ``select: ["*"]`` with no filter, None in a filter.
+
+        ``typed=True`` converts values by the method's ``*.fields`` description (one more
+        request): numbers as numbers, Y/N as booleans, dates and moments as ``date`` and
+        timezone-aware ``datetime``, a money field's currency under ``<field>__currency``;
+        a value that does not parse is kept as the portal sent it (see :mod:`bitrix_fast.typed`)."""
         method = check_method(method)
         stop = self._stop(method, deadline)
         checked = Params.listing(method, params)
         compat.warn_get_all(checked)
+        typer = self._typer(method, checked) if typed else None
         listing = self._listing(checked)
         rows = [row for delivery in self._deliveries(listing, stop, read_ahead=None)
                 for row in delivery.items]
         if listing.result_dict is not None:
             return compat.unwrap(method, listing.result_dict)  # type: ignore[no-any-return]
-        return listing.finish(rows)
+        finished = listing.finish(rows)
+        return finished if typer is None else [typer.row(row) for row in finished]
 
     def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None,
                  *, read_ahead: Optional[int] = None,
                  skip: Iterable[Tuple[int, int]] = (),
-                 deadline: Optional[float] = None) -> Rows:
+                 deadline: Optional[float] = None, typed: bool = False) -> Rows:
         """Every row of a list method, yielded as replies arrive, each ID once, in no
         particular order. At most ``read_ahead`` requests' worth of rows are held at a time
         (by default as many as may be in flight: ``request_pool_size``, ~2,500 rows each),
@@ -202,14 +217,18 @@ class Bitrix:
 
         The iterator's ``covered()`` lists the ID intervals ``[lo, hi)`` whose every row it
         has handed out so far; pass them back as ``skip`` to read only the rest (an
-        interrupted export's resume). ``close()`` stops it and cancels what is not sent."""
+        interrupted export's resume). ``close()`` stops it and cancels what is not sent.
+        ``typed=True`` converts values as :meth:`get_all` does."""
         if read_ahead is not None and (isinstance(read_ahead, bool) or
                                        not isinstance(read_ahead, int) or read_ahead < 1):
             raise ValueError(f"iter_all(): read_ahead must be an int >= 1, got {read_ahead!r}")
         method = check_method(method)
         stop = self._stop(method, deadline)
-        listing = self._listing(Params.listing(method, params), skip=_intervals(skip))
-        return Rows(self._deliveries(listing, stop, read_ahead=read_ahead), listing, stop)
+        checked = Params.listing(method, params)
+        typer = self._typer(method, checked) if typed else None
+        listing = self._listing(checked, skip=_intervals(skip))
+        return Rows(self._deliveries(listing, stop, read_ahead=read_ahead), listing, stop,
+                    typer)
 
     def get_by_ID(self, method: str, ID_list: Iterable[Any], ID_field_name: str = "ID",
                   params: Optional[Mapping[str, Any]] = None, *,
@@ -485,6 +504,11 @@ class Bitrix:
             raise RuntimeError("this Bitrix client is closed")
         return Stop.start(method, self._config.deadline if deadline is None else deadline,
                           self._parts.clock)
+
+    def _typer(self, method: str, params: Params) -> RowTyper:
+        """The converter of a listing's rows, from its ``*.fields`` description."""
+        fields = load_fields(self, method, params.raw)
+        return RowTyper(fields, id_field=methods.list_facts(method).id_field)
 
     def _listing(self, params: Params, *, skip: Sequence[Tuple[int, int]] = ()) -> Listing:
         method = params.method

@@ -6,6 +6,7 @@ import logging
 from typing import Any, Dict, Mapping, Optional, Protocol, Tuple
 
 from ..errors import ApiError
+from ..protocol.params import find_key
 from .spec import FieldSpec, describe
 
 logger = logging.getLogger("bitrix_fast.typed")
@@ -20,7 +21,8 @@ class Caller(Protocol):
 def fields_call(method: str, params: Mapping[str, Any]) -> Optional[Tuple[str, Dict[str, Any]]]:
     """The ``*.fields`` call describing a list method's fields, or None when there is none."""
     if method == "crm.item.list":
-        type_id = {k.lower(): v for k, v in params.items()}.get("entitytypeid")
+        key = find_key(params, "entityTypeId")
+        type_id = None if key is None else params[key]
         return ("crm.item.fields", {"entityTypeId": type_id}) if type_id is not None else None
     if method == "crm.item.productrow.list":
         return "crm.item.productrow.fields", {}

@@ -31,7 +31,7 @@ def test_parser_flags():
 
 
 def test_an_unknown_quirk_fails_before_listening():
-    proc = subprocess.run([sys.executable, "-m", "bitrix_fast.testing.sandbox", "--port", "0",
+    proc = subprocess.run([sys.executable, "-m", "bitrix_fast.sandbox", "--port", "0",
                            "--quirks", "joined_pages,teapot"],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and proc.stdout == ""
@@ -40,7 +40,7 @@ def test_an_unknown_quirk_fails_before_listening():
 
 def test_the_served_portal_has_the_quirks_and_rows_asked_for():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bitrix_fast.testing.sandbox", "--port", "0", "--deals", "120",
+        [sys.executable, "-m", "bitrix_fast.sandbox", "--port", "0", "--deals", "120",
          "--productrows", "70", "--quirks", "joined_pages", "--workers", "4"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

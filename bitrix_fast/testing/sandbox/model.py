@@ -75,6 +75,9 @@ class Entity:
     aliases: Dict[str, str] = field(default_factory=dict)
     #: indexes (column tuples) for the orders and filters a method always uses
     indexes: Tuple[Tuple[str, ...], ...] = ()
+    #: fields by UPPER name (aliases included) and by camelCase name, built from ``fields``
+    by_name: Dict[str, Field] = field(init=False, repr=False, compare=False)
+    by_camel: Dict[str, Field] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_name = {f.name: f for f in self.fields}
