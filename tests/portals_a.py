@@ -17,13 +17,13 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Tuple
 
-from bitrix_fast.clock import Clock
+from bitrix_fast.clock import SYSTEM_CLOCK, Clock
 from bitrix_fast.net.transport import HttpRequest, HttpResponse, Transport
 from bitrix_fast.testing.clock import FakeClock
 from bitrix_fast.testing.sandbox import Sandbox
 from bitrix_fast.testing.sandbox.store import Store
 
-__all__ = ["Crowd", "Gate", "memory_portal", "seeded_store"]
+__all__ = ["Crowd", "Gate", "http_portal", "memory_portal", "seeded_store"]
 
 #: Sandbox keywords that decide what is seeded (``seed`` also seeds the fault plan)
 SEEDING = ("deals", "leads", "contacts", "companies", "tasks", "users", "productrows",
@@ -53,13 +53,26 @@ def seeded_store(clock: Clock, **counts: Any) -> Store:
 def memory_portal(**options: Any) -> Iterator[Sandbox]:
     """A started in-memory ``Sandbox(**options)`` on its own FakeClock (or ``clock=``),
     serving a fresh copy of the session's seeded data; closed on the way out."""
-    clock = options.pop("clock", None) or FakeClock()
+    with _portal(False, options.pop("clock", None) or FakeClock(), options) as portal:
+        yield portal
+
+
+@contextmanager
+def http_portal(**options: Any) -> Iterator[Sandbox]:
+    """The same over HTTP on 127.0.0.1 and the real clock, for what is about HTTP or
+    processes."""
+    with _portal(True, SYSTEM_CLOCK, options) as portal:
+        yield portal
+
+
+@contextmanager
+def _portal(http: bool, clock: Clock, options: Dict[str, Any]) -> Iterator[Sandbox]:
     counts = {name: options[name] for name in SEEDING if name in options}
     for name in SEEDING:
         if name != "seed":
             options.pop(name, None)
     store = seeded_store(clock, **counts)
-    portal = Sandbox(http=False, clock=clock, store=store, **options)
+    portal = Sandbox(http=http, clock=clock, store=store, **options)
     try:
         with portal:
             yield portal
