@@ -1,22 +1,21 @@
-"""The public surface against the sandbox portal over loopback."""
-import time
-
+"""The public surface against the sandbox portal, in memory on a fake clock."""
 import pytest
 
 from bitrix_fast import AuthError, BatchError, Bitrix, MethodNotFound
-from bitrix_fast.testing.sandbox import Sandbox
+from bitrix_fast.testing.connect import connect
+from portals_a import memory_portal
 
 
 @pytest.fixture(scope="module")
 def portal():
-    with Sandbox(deals=6_000, leads=300, tasks=700, users=120, plan="x10",
-                 id_gaps="sparse", seed=3) as sb:
+    with memory_portal(deals=6_000, leads=300, tasks=700, users=120, plan="x10",
+                       id_gaps="sparse", seed=3) as sb:
         yield sb
 
 
 @pytest.fixture
 def bx(portal):
-    with Bitrix(portal.webhook, verbose=False, requests_per_second=20) as client:
+    with connect(portal, requests_per_second=20) as client:
         yield client
 
 
@@ -148,32 +147,35 @@ def test_unknown_method_and_parameter_mistakes(bx):
 def test_wrong_webhook_raises_auth_error_quickly_without_the_secret(portal):
     wrong = portal.webhook.replace("/rest/1/", "/rest/1/x").rstrip("/") + "nope/"
     code = wrong.rstrip("/").rsplit("/", 1)[1]
-    started = time.monotonic()
-    with Bitrix(wrong, verbose=False) as client:
+    started, sent = portal.clock.now(), portal.stats()["requests"]
+    with Bitrix(wrong, verbose=False, transport=portal.transport(), clock=portal.clock) as client:
         with pytest.raises(AuthError) as caught:
             client.get_all("crm.deal.list")
-    assert time.monotonic() - started < 2
+        stats = client.stats()
+    # at once: one request, no backoff, no retry (a wait for the bucket at most)
+    assert portal.stats()["requests"] == sent + 1
+    assert stats["retries"] == stats["backoff_wait"] == 0
+    assert portal.clock.now() - started < 2
     text = f"{caught.value} {caught.value!r} {client!r}"
     assert "INVALID_CREDENTIALS" in str(caught.value) and "(401)" in str(caught.value)
     assert code not in text
 
 
 def test_standard_plan_export_of_100k_rows_sees_no_refusals():
-    with Sandbox(deals=100_000, plan="standard") as sb:
-        with Bitrix(sb.webhook, verbose=False) as client:
+    with memory_portal(deals=100_000, plan="standard") as sb:
+        with connect(sb) as client:
             count = sum(1 for _ in client.iter_all("crm.deal.list", {"select": ["ID"]}))
         stats = sb.stats()
     assert count == 100_000
     assert stats["refused_503"] == 0 and stats["requests"] <= 42
+    assert sb.max_window_excess() <= 0  # the standard plan's 50 + 2/s, seen by the portal
 
 
 def test_first_pages_counts_id_ranges_fifty_per_request():
-    from bitrix_fast.testing.sandbox import Sandbox
-
-    with Sandbox(deals=3_000, id_gaps="sparse", plan="x10") as sb:
+    with memory_portal(deals=3_000, id_gaps="sparse", plan="x10") as sb:
         ids = sorted(sb.store.ids("deal"))
         bounds = [(ids[0] + k * 97, ids[0] + (k + 1) * 97) for k in range(60)]
-        with Bitrix(sb.webhook, verbose=False, requests_per_second=20) as bx:
+        with connect(sb, requests_per_second=20) as bx:
             pages = bx.first_pages("crm.deal.list", [
                 {"filter": {">=ID": lo, "<ID": hi}, "select": ["ID"]} for lo, hi in bounds])
             requests = bx.stats()["requests"]
