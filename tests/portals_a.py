@@ -14,6 +14,7 @@ at once then reach the portal at once, whatever order the threads happen to run 
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Tuple
 
@@ -124,34 +125,46 @@ class Gate:
 
 
 class Crowd:
-    """A transport holding each request until ``size`` requests wait together (then they
-    all go on to ``inner``), or ``patience`` real seconds have passed (then it goes alone).
+    """A transport letting the first ``after`` requests through, then holding the next ones
+    until ``size`` of them wait together, or none has arrived for ``quiet`` real seconds;
+    then those all go on to ``inner`` together, and every later request goes straight
+    through.
 
-    ``largest`` is the most requests that went together: that many were in flight at once.
+    On an in-memory portal a reply comes back at CPU speed, so requests the client puts in
+    flight at once would barely overlap; held here, they do. ``largest`` is how many went
+    together: that many were in flight at once.
     """
 
-    def __init__(self, inner: Transport, size: int, *, patience: float = 0.05) -> None:
+    def __init__(self, inner: Transport, size: int, *, after: int = 0,
+                 quiet: float = 0.5) -> None:
         self._inner = inner
         self._size = size
-        self._patience = patience
+        self._after = after
+        self._quiet = quiet
         self._turn = threading.Condition()
+        self._open = False
+        self._last = 0.0
         self._waiting = 0
-        self._round = 0
         self.largest = 0
+
+    def _go(self) -> None:
+        self.largest = self._waiting
+        self._open = True
+        self._turn.notify_all()
 
     def exchange(self, request: HttpRequest) -> HttpResponse:
         with self._turn:
-            self._waiting += 1
-            if self._waiting >= self._size:
-                self.largest = max(self.largest, self._waiting)
-                self._waiting = 0
-                self._round += 1
-                self._turn.notify_all()
-            else:
-                mine = self._round
-                if not self._turn.wait_for(lambda: self._round != mine, self._patience):
-                    self._waiting -= 1
-                    self.largest = max(self.largest, 1)
+            if self._after > 0:
+                self._after -= 1
+            elif not self._open:
+                self._waiting += 1
+                self._last = time.monotonic()
+                if self._waiting >= self._size:
+                    self._go()
+                while not self._open:
+                    self._turn.wait(self._quiet)
+                    if not self._open and time.monotonic() - self._last >= self._quiet:
+                        self._go()
         return self._inner.exchange(request)
 
     def close(self) -> None:

@@ -8,8 +8,8 @@ import pytest
 from bitrix_fast import Bitrix
 from bitrix_fast.pacing.inflight import MARGIN, SLOWDOWN, InFlight
 from bitrix_fast.pacing.bucket import TokenBucket
-from bitrix_fast.testing.sandbox import Sandbox
 from fakes import FakeClock
+from portals_a import Crowd, memory_portal
 
 
 def test_nothing_measured_means_the_ceiling():
@@ -96,12 +96,21 @@ def test_a_slower_portal_is_sent_fewer_requests_per_second():
 
 def test_a_slow_portal_gets_rate_times_latency_in_flight_and_no_refusal():
     """On the x10 plan with batches of 1.5 s (the issue's portal), far more than the old 16
-    requests are in flight at once, and the bucket still refuses nothing."""
-    with Sandbox(deals=4_000, plan="x10", cost="x10-latency") as sb:
-        with Bitrix(sb.webhook, verbose=False, requests_per_second=20) as bx:
+    requests are in flight at once, and the bucket still refuses nothing.
+
+    In memory on a fake clock: a reply comes back at CPU speed, so the requests after the
+    first (which goes alone) are held on their way until 30 wait together (or none comes
+    for half a second);
+    ``largest`` counts the requests that were on the wire at once, as the portal's
+    ``max_executing`` did over HTTP.
+    """
+    with memory_portal(deals=4_000, plan="x10", cost="x10-latency") as sb:
+        crowd = Crowd(sb.transport(), size=30, after=1)
+        with Bitrix(sb.webhook, verbose=False, requests_per_second=20, transport=crowd,
+                    clock=sb.clock) as bx:
             got = bx.get_by_ID("crm.deal.get", list(range(1, 4_001)))
             peak = bx.stats()["in_flight_peak"]
         stats = sb.stats()
     assert len(got) == 4_000
     assert stats["refused_503"] == 0
-    assert peak >= 30 and stats["max_executing"] >= 30
+    assert peak >= 30 and crowd.largest >= 30
