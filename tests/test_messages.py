@@ -7,6 +7,7 @@ import pickle
 import pytest
 
 from bitrix_fast import BatchError, Bitrix
+from bitrix_fast.testing.connect import connect
 from bitrix_fast.errors import (ApiError, AuthError, BadResponse, ConnectError, Redirected, ResponseTimeout,
     RetryExhausted, api_error, with_item, with_method)
 
@@ -90,9 +91,9 @@ def test_transport_errors_pickle_with_their_fields():
         BadResponse, str(page), 502, "<h1>502</h1>")
 
 
-def test_a_failed_item_of_call_is_named_by_its_position(bitrix_sandbox):
+def test_a_failed_item_of_call_is_named_by_its_position(bitrix_portal):
     items = [{"id": 1}, {"id": 10 ** 9}, {"id": 2}]
-    with Bitrix(bitrix_sandbox.webhook, verbose=False) as bx:
+    with connect(bitrix_portal) as bx:
         with pytest.raises(BatchError) as caught:
             bx.call("crm.deal.get", items)
     error = caught.value
