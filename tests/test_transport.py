@@ -9,7 +9,7 @@ import urllib3.exceptions
 from responses import matchers
 
 from bitrix_fast.net.credentials import TokenAuth, Webhook
-from bitrix_fast.errors import (AuthError, BadResponse, ConnectError, ConnectionDropped, MethodNotFound, RateLimited,
+from bitrix_fast.errors import (ApiError, AuthError, BadResponse, ConnectError, ConnectionDropped, MethodNotFound, RateLimited,
     Redirected, ResponseTimeout)
 from bitrix_fast.clock import SYSTEM_CLOCK
 from bitrix_fast.config import timeout_pair
@@ -272,15 +272,20 @@ def test_plain_http_to_an_https_port_says_use_https():
 def test_an_error_without_a_code_shows_the_status_not_no_code():
     responses.post(HOOK + "crm.deal.get", status=400,
                    json={"error": "", "error_description": "Not found"})
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ApiError) as caught:
         transport().send("crm.deal.get", {"id": 5})
-    assert str(caught.value) == "crm.deal.get: Not found (HTTP 400)"
+    error = caught.value
+    assert type(error) is ApiError and (error.code, error.status) == ("", 400)
+    assert str(error) == "crm.deal.get: Not found (HTTP 400)"
 
 
 @responses.activate
 def test_extra_keys_of_an_error_reply_are_redacted():
     responses.post(HOOK + "x.get", status=400, json={
         "error": "ERROR_ARGUMENT", "error_description": "bad", "argument": f"/rest/7/{CODE}/"})
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ApiError) as caught:
         transport().send("x.get", {})
-    assert caught.value.extra == {"argument": "/rest/7/***/"}
+    error = caught.value
+    assert type(error) is ApiError and (error.code, error.status) == ("ERROR_ARGUMENT", 400)
+    assert error.extra == {"argument": "/rest/7/***/"}
+    assert CODE not in str(error) and CODE not in repr(vars(error))
