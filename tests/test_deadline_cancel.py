@@ -7,23 +7,24 @@ holds the requests at the chosen point, so the stop lands there every run.
 """
 import asyncio
 import time
+from typing import Any, Callable, List, Tuple
 
 import pytest
 
-from bitrix_fast import BatchError, Bitrix, BitrixAsync
+from bitrix_fast import BatchError, BitrixAsync
 from bitrix_fast.errors import Cancelled, DeadlineExceeded, ResponseTimeout, RetryExhausted
 from bitrix_fast.run.stop import CHECK_EVERY
 from bitrix_fast.testing.connect import connect
-from bitrix_fast.testing.sandbox import CostModel
+from bitrix_fast.testing.sandbox import CostModel, Sandbox
 from portals_a import Gate, memory_portal
 
 
-def titles(sb):
+def titles(sb: Sandbox) -> List[str]:
     with sb.store.locked() as db:
         return [row[0] for row in db.execute('SELECT "TITLE" FROM "deal"')]
 
 
-def test_a_portal_that_stops_answering_raises_by_the_deadline():
+def test_a_portal_that_stops_answering_raises_by_the_deadline() -> None:
     with memory_portal(deals=100, faults="hang=1") as sb:
         with connect(sb, timeout=5, deadline=3) as bx:
             began = sb.clock.now()
@@ -37,7 +38,7 @@ def test_a_portal_that_stops_answering_raises_by_the_deadline():
     assert "crm.deal.list: deadline of 3 s passed" in str(caught.value)
 
 
-def test_without_a_deadline_a_silent_portal_still_fails_within_30_s():
+def test_without_a_deadline_a_silent_portal_still_fails_within_30_s() -> None:
     """timeout=5: a read timeout is retried at most twice (issue 15's bound)."""
     with memory_portal(deals=100, faults="hang=1") as sb:
         with connect(sb, timeout=5) as bx:
@@ -51,7 +52,8 @@ def test_without_a_deadline_a_silent_portal_still_fails_within_30_s():
     assert 3 * 5 <= took < 30, took  # three read timeouts and two short backoffs
 
 
-def in_virtual_time(took, deadline, in_flight, seconds_each):
+def in_virtual_time(took: float, deadline: float, in_flight: int,
+                    seconds_each: float) -> bool:
     """The bound a deadline puts on a call's virtual time. On a FakeClock concurrent waits
     add up: each request on the wire when the deadline passes is answered (its cost slept
     on the clock) before its thread lets go, where over HTTP the client stops listening at
@@ -60,7 +62,7 @@ def in_virtual_time(took, deadline, in_flight, seconds_each):
     return took <= deadline + CHECK_EVERY + in_flight * seconds_each
 
 
-def test_a_listing_past_its_deadline_says_how_far_it_got():
+def test_a_listing_past_its_deadline_says_how_far_it_got() -> None:
     cost = CostModel(per_command=0.02)  # a batch of 50 pages takes a second
     with memory_portal(deals=60_000, plan="x10", cost=cost) as sb:
         with connect(sb, requests_per_second=20, request_pool_size=50, max_workers=4) as bx:
@@ -79,7 +81,7 @@ def test_a_listing_past_its_deadline_says_how_far_it_got():
     assert in_virtual_time(took, 1.5, in_flight=4, seconds_each=1.0), took
 
 
-def test_writes_past_the_deadline_are_reported_item_by_item():
+def test_writes_past_the_deadline_are_reported_item_by_item() -> None:
     cost = CostModel(per_command=0.01)  # a batch of 50 adds takes half a second
     items = [{"fields": {"TITLE": f"deal {i}"}} for i in range(6_000)]
     with memory_portal(plan="x10", cost=cost) as sb:
@@ -102,7 +104,8 @@ def test_writes_past_the_deadline_are_reported_item_by_item():
     assert arrived == sent
 
 
-async def _cancel_when_held(bx, gate, task, *, in_flight, ready=lambda: True):
+async def _cancel_when_held(bx: BitrixAsync, gate: Gate, task: "asyncio.Task[Any]", *,
+                            in_flight: int, ready: Callable[[], bool] = lambda: True) -> int:
     """Wait (in real time) until ``in_flight`` requests are held at the gate and ``ready()``,
     then cancel ``task``, let the cancel reach the call's thread, and release the gate.
     Returns the requests the client had sent when it was cancelled."""
@@ -115,16 +118,16 @@ async def _cancel_when_held(bx, gate, task, *, in_flight, ready=lambda: True):
     for _ in range(5):  # the task takes the CancelledError and signals the thread
         await asyncio.sleep(0)
     gate.release()
-    return sent
+    return int(sent)
 
 
-def test_cancelling_an_async_write_stops_its_queued_sends():
+def test_cancelling_an_async_write_stops_its_queued_sends() -> None:
     """Four requests on the wire when the task is cancelled: they land, nothing queued
     behind them (200 batches of 50) is sent, and every item is accounted for."""
     cost = CostModel(per_command=0.01)
     items = [{"fields": {"TITLE": f"deal {i}"}} for i in range(10_000)]
 
-    async def scenario(sb, gate):
+    async def scenario(sb: Sandbox, gate: Gate) -> Tuple[BaseException, int, int]:
         async with BitrixAsync(sb.webhook, verbose=False, requests_per_second=20,
                                max_workers=4, transport=gate, clock=sb.clock) as bx:
             task = asyncio.create_task(bx.call("crm.deal.add", items))
@@ -143,6 +146,7 @@ def test_cancelling_an_async_write_stops_its_queued_sends():
     cause = cancelled.__cause__
     assert isinstance(cause, Cancelled)
     report = cause.partial
+    assert isinstance(report, BatchError)
     assert made <= set(report.results) | set(report.in_doubt)
     assert len(report.not_sent) > 5_000 and not made & set(report.not_sent)
     accounted = set(report.results) | set(report.in_doubt) | set(report.not_sent) | \
@@ -150,15 +154,15 @@ def test_cancelling_an_async_write_stops_its_queued_sends():
     assert accounted == set(range(10_000))
 
 
-def test_cancelling_an_async_listing_ends_it_cleanly():
+def test_cancelling_an_async_listing_ends_it_cleanly() -> None:
     cost = CostModel(per_command=0.01)
 
-    async def scenario(sb, gate):
+    async def scenario(sb: Sandbox, gate: Gate) -> Tuple[int, int, int]:
         async with BitrixAsync(sb.webhook, verbose=False, requests_per_second=20,
                                max_workers=4, transport=gate, clock=sb.clock) as bx:
-            seen = []
+            seen: List[Any] = []
 
-            async def consume():
+            async def consume() -> None:
                 async for row in bx.iter_all("crm.deal.list", {"select": ["ID"]}):
                     seen.append(row)
 

@@ -9,23 +9,26 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import pytest
 
 from bitrix_fast import Bitrix
 from bitrix_fast.testing.connect import connect
+from bitrix_fast.testing.sandbox import Sandbox
 from portals_a import Gate, http_portal, memory_portal
 
 FAST = "standard-x1000"  # rows per request do not depend on the rate: run without waiting
 
 
-def export(sb, params=None, **client):
+def export(sb: Sandbox, params: Optional[Mapping[str, Any]] = None,
+           **client: Any) -> Tuple[List[int], Dict[str, Any]]:
     with connect(sb, requests_per_second=client.pop("rps", 20), **client) as bx:
         rows = bx.get_all("crm.deal.list", params or {"select": ["ID", "TITLE"]})
     return [int(row["ID"]) for row in rows], sb.stats()
 
 
-def test_contiguous_300k_at_the_ceiling_without_refusals():
+def test_contiguous_300k_at_the_ceiling_without_refusals() -> None:
     with memory_portal(deals=300_000, plan="x10") as sb:
         ids, stats = export(sb)
         expected = sb.store.ids("deal")
@@ -38,7 +41,7 @@ def test_contiguous_300k_at_the_ceiling_without_refusals():
 
 
 @pytest.mark.parametrize("gaps", ["sparse", "clustered"])
-def test_sparse_and_clustered_200k(gaps):
+def test_sparse_and_clustered_200k(gaps: str) -> None:
     with memory_portal(deals=200_000, id_gaps=gaps, plan=FAST) as sb:
         ids, stats = export(sb, rps=1000)
         expected = sb.store.ids("deal")
@@ -46,7 +49,7 @@ def test_sparse_and_clustered_200k(gaps):
     assert 200_000 / stats["requests"] >= 2_350
 
 
-def test_a_filter_keeping_three_quarters_of_100k():
+def test_a_filter_keeping_three_quarters_of_100k() -> None:
     with memory_portal(deals=100_000, id_gaps="sparse", plan=FAST) as sb:
         ids, stats = export(sb, {"select": ["ID"], "filter": {"CATEGORY_ID": 0}}, rps=1000)
         with sb.store.locked() as db:
@@ -56,7 +59,7 @@ def test_a_filter_keeping_three_quarters_of_100k():
     assert len(expected) / stats["requests"] >= 2_200
 
 
-def test_heavy_cost_is_never_billed_past_the_budget():
+def test_heavy_cost_is_never_billed_past_the_budget() -> None:
     """COUNT grows with the table on the heavy model: an offset pager spends the x10 plan's
     48 s budget in seconds; the range plan counts once and never sees a 429."""
     with memory_portal(deals=100_000, plan="x10", cost="heavy") as sb:
@@ -67,7 +70,7 @@ def test_heavy_cost_is_never_billed_past_the_budget():
     assert stats["rows_counted"] <= 2 * 100_000  # the one count, plus small range counts
 
 
-def test_churn_every_survivor_once_with_few_extra_requests():
+def test_churn_every_survivor_once_with_few_extra_requests() -> None:
     with memory_portal(deals=60_000, plan="x10", cost="light", seed=2) as quiet:
         _, calm = export(quiet)
     with memory_portal(deals=60_000, plan="x10", cost="light", seed=2) as sb:
@@ -86,7 +89,7 @@ def test_churn_every_survivor_once_with_few_extra_requests():
     assert stats["requests"] <= 1.5 * calm["requests"]
 
 
-def test_iter_all_memory_stays_flat():
+def test_iter_all_memory_stays_flat() -> None:
     """A separate process iterates 300k rows; its peak RSS stays far from the table's size."""
     with http_portal(deals=300_000, plan=FAST) as sb:
         code = textwrap.dedent(f"""
@@ -103,7 +106,7 @@ def test_iter_all_memory_stays_flat():
     assert out["rows"] == 300_000 and out["mb"] < 120
 
 
-def test_first_rows_arrive_before_the_second_reply():
+def test_first_rows_arrive_before_the_second_reply() -> None:
     """iter_all hands over the probe's rows as soon as it is answered: here every request
     after the first is held until the first row is out."""
     with memory_portal(deals=10_000, plan="x10") as sb:

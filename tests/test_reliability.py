@@ -3,21 +3,24 @@ connections, expiring tokens, a spent operating budget and the strictest limits.
 (backoffs, the bucket, the budget's reset) pass in virtual time; the full export size runs
 under the ``slow`` marker (``pytest -m slow``)."""
 from collections import Counter
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
 from bitrix_fast import BatchError, Bitrix, OAuthRefresher
+from bitrix_fast.errors import BitrixError
+from bitrix_fast.testing.sandbox import Sandbox
 from bitrix_fast.testing.connect import connect
 from bitrix_fast.testing.sandbox import CostModel
 from portals_a import memory_portal
 
 
-def export_ids(bx, method="crm.deal.list"):
+def export_ids(bx: Bitrix, method: str = "crm.deal.list") -> List[int]:
     return [int(row["ID"]) for row in bx.get_all(method, {"select": ["ID"]})]
 
 
 @pytest.mark.parametrize("rows", [40_000, pytest.param(100_000, marks=pytest.mark.slow)])
-def test_export_through_500s_and_html_502s_returns_every_row_once(rows):
+def test_export_through_500s_and_html_502s_returns_every_row_once(rows: int) -> None:
     with memory_portal(deals=rows, id_gaps="sparse", plan="x10", faults="500=0.05,502=0.03",
                        seed=8) as sb:
         with connect(sb, requests_per_second=20) as bx:
@@ -30,24 +33,28 @@ def test_export_through_500s_and_html_502s_returns_every_row_once(rows):
     assert portal["refused_503"] == 0
 
 
-def _created_titles(sb):
+def _created_titles(sb: Sandbox) -> "Counter[str]":
     with connect(sb, requests_per_second=20) as bx:
         return Counter(row["TITLE"] for row in bx.get_all("crm.deal.list",
                                                            {"select": ["ID", "TITLE"]}))
 
 
-def _bulk_add(sb, count, **client):
+Outcomes = Tuple[Dict[Any, Any], Dict[Any, BitrixError], Dict[Any, BitrixError]]
+
+
+def _bulk_add(sb: Sandbox, count: int, **client: Any) -> Outcomes:
     items = [{"fields": {"TITLE": f"add-{i}"}} for i in range(count)]
     with connect(sb, requests_per_second=20, **client) as bx:
         try:
             results = dict(enumerate(bx.call("crm.deal.add", items)))
-            errors, in_doubt = {}, {}
+            errors: Dict[Any, BitrixError] = {}
+            in_doubt: Dict[Any, BitrixError] = {}
         except BatchError as error:
             results, errors, in_doubt = error.results, error.errors, error.in_doubt
     return results, errors, in_doubt
 
 
-def test_adds_through_500s_never_create_an_item_twice():
+def test_adds_through_500s_never_create_an_item_twice() -> None:
     """5% of requests fail with 500: what may have run is reported in doubt, never resent."""
     with memory_portal(plan="x10", faults="500=0.05", seed=21) as sb:
         results, errors, in_doubt = _bulk_add(sb, 3_000)
@@ -61,7 +68,7 @@ def test_adds_through_500s_never_create_an_item_twice():
     assert portal["refused_503"] == 0
 
 
-def test_adds_with_dropped_connections_name_exactly_the_items_in_doubt():
+def test_adds_with_dropped_connections_name_exactly_the_items_in_doubt() -> None:
     """3% of requests run, then lose their connection: nothing is created twice, and the
     BatchError names the items whose batch was lost (they did run on this portal)."""
     with memory_portal(plan="x10", faults="drop=0.03", seed=5) as sb:
@@ -75,7 +82,7 @@ def test_adds_with_dropped_connections_name_exactly_the_items_in_doubt():
     assert portal["refused_503"] == 0
 
 
-def test_writes_can_opt_into_resending_after_500s():
+def test_writes_can_opt_into_resending_after_500s() -> None:
     from bitrix_fast.run.retry import Retry
 
     with memory_portal(plan="x10", faults="500=0.05", seed=21) as sb:
@@ -87,10 +94,10 @@ def test_writes_can_opt_into_resending_after_500s():
     assert sum(titles.values()) == 1_000
 
 
-def test_export_with_tokens_living_half_a_second_never_surfaces_auth_errors():
+def test_export_with_tokens_living_half_a_second_never_surfaces_auth_errors() -> None:
     with memory_portal(deals=30_000, plan="x10", token_ttl=0.5) as sb:
         tokens = sb.issue_tokens()
-        saved = []
+        saved: List[Dict[str, Any]] = []
         refresher = OAuthRefresher(sb.client_id, sb.client_secret, tokens["refresh_token"],
                                    access_token=tokens["access_token"], on_update=saved.append,
                                    endpoint=sb.oauth_endpoint, transport=sb.transport())
@@ -108,7 +115,7 @@ def test_export_with_tokens_living_half_a_second_never_surfaces_auth_errors():
 
 
 @pytest.mark.parametrize("billing,deals", [("own", 1_500), ("batch", 4_000)])
-def test_a_spent_operating_budget_is_waited_out(billing, deals):
+def test_a_spent_operating_budget_is_waited_out(billing: str, deals: int) -> None:
     """3 s of server time per 12 s window, 0.15 s per command: the export pauses the method
     until the portal's reset and completes; no 429 reaches the caller. Billed to ``batch``,
     the first request (the whole probe) spends the budget and the next one waits."""
@@ -125,7 +132,7 @@ def test_a_spent_operating_budget_is_waited_out(billing, deals):
     assert took >= 12  # at least one window's reset was waited for, in virtual time
 
 
-def test_strictest_settings_still_return_every_row():
+def test_strictest_settings_still_return_every_row() -> None:
     """request_pool_size=1, requests_per_second=0.5 (the predecessor lost all but 50, #265)."""
     with memory_portal(deals=6_000, plan="standard") as sb:
         with connect(sb, request_pool_size=1, requests_per_second=0.5) as bx:
@@ -139,14 +146,14 @@ def test_strictest_settings_still_return_every_row():
     assert sb.max_window_excess(burst=1, rate=0.5) <= 0
 
 
-def test_tokens_are_renewed_ahead_of_expiry_on_the_clients_clock():
+def test_tokens_are_renewed_ahead_of_expiry_on_the_clients_clock() -> None:
     """A token set says how long it lives (``expires_in``): the client renews it just before
     it runs out, on the clock it was given, so no request meets an expired token. Here the
     portal's minutes pass on a fake clock: a client renewing by the system clock would never
     see them pass, and every renewal would come after a refusal."""
     with memory_portal(deals=5, plan="standard", token_ttl=60) as sb:
         tokens = sb.issue_tokens()
-        saved = []
+        saved: List[Dict[str, Any]] = []
         refresher = OAuthRefresher(sb.client_id, sb.client_secret, tokens["refresh_token"],
                                    on_update=saved.append, endpoint=sb.oauth_endpoint,
                                    transport=sb.transport())

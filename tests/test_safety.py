@@ -10,15 +10,17 @@ from collections import Counter
 import pytest
 
 from bitrix_fast import BadResponse, BatchError, Redirected, ResponseTimeout, RetryExhausted
+from bitrix_fast.errors import ApiError
 from bitrix_fast.testing.connect import connect
+from bitrix_fast.testing.sandbox import Sandbox
 from portals_a import memory_portal
 
 
-def _code(portal) -> str:
-    return portal.webhook.rstrip("/").rsplit("/", 1)[1]
+def _code(portal: Sandbox) -> str:
+    return str(portal.webhook).rstrip("/").rsplit("/", 1)[1]
 
 
-def _titles(portal) -> Counter:
+def _titles(portal: Sandbox) -> "Counter[str]":
     with connect(portal, requests_per_second=20) as bx:
         return Counter(row["TITLE"] for row in bx.get_all("crm.deal.list",
                                                            {"select": ["ID", "TITLE"]}))
@@ -31,7 +33,8 @@ def _titles(portal) -> Counter:
     # The issue's figures: with timeout=5 a hung portal must fail a get_all within 30 s.
     (5, 30.0),
 ])
-def test_get_all_from_a_hung_portal_fails_within_the_bound(timeout, bound):
+def test_get_all_from_a_hung_portal_fails_within_the_bound(timeout: float,
+                                                          bound: float) -> None:
     """Three attempts of `timeout` seconds and two short backoffs, then RetryExhausted;
     before the cap the same run took 9 attempts (104-112 s with timeout=5)."""
     with memory_portal(deals=500, faults="hang=1") as sb:
@@ -47,7 +50,7 @@ def test_get_all_from_a_hung_portal_fails_within_the_bound(timeout, bound):
     assert str(caught.value).startswith("crm.deal.list: gave up after 3 attempts (no answer")
 
 
-def test_a_write_to_a_hung_portal_is_in_doubt_and_sent_once():
+def test_a_write_to_a_hung_portal_is_in_doubt_and_sent_once() -> None:
     with memory_portal(faults="hang=1") as sb:
         with connect(sb, timeout=0.5) as bx:
             with pytest.raises(BatchError) as caught:
@@ -61,7 +64,7 @@ def test_a_write_to_a_hung_portal_is_in_doubt_and_sent_once():
 
 # -- redirects --------------------------------------------------------------------------------
 
-def test_a_redirect_is_raised_at_once_with_the_https_address_and_no_secret():
+def test_a_redirect_is_raised_at_once_with_the_https_address_and_no_secret() -> None:
     with memory_portal(faults="redirect=1") as sb:
         code = _code(sb)
         with connect(sb) as bx:
@@ -81,7 +84,7 @@ def test_a_redirect_is_raised_at_once_with_the_https_address_and_no_secret():
     assert error.executed_maybe is False and error.retryable is False
 
 
-def test_redirected_writes_are_failed_not_in_doubt_and_never_resent():
+def test_redirected_writes_are_failed_not_in_doubt_and_never_resent() -> None:
     with memory_portal(faults="redirect=1") as sb:
         with connect(sb) as bx:
             with pytest.raises(BatchError) as caught:
@@ -97,7 +100,7 @@ def test_redirected_writes_are_failed_not_in_doubt_and_never_resent():
     assert code not in str(error)
 
 
-def test_a_single_redirected_call_raises_redirected():
+def test_a_single_redirected_call_raises_redirected() -> None:
     with memory_portal(faults="redirect=1") as sb:
         with connect(sb) as bx:
             with pytest.raises(Redirected, match=r"crm\.deal\.add: the portal redirects"):
@@ -107,7 +110,7 @@ def test_a_single_redirected_call_raises_redirected():
 
 # -- server errors that repeat ----------------------------------------------------------------
 
-def test_the_same_500_three_times_is_raised_not_retried_for_a_minute():
+def test_the_same_500_three_times_is_raised_not_retried_for_a_minute() -> None:
     with memory_portal(deals=100, faults="500=1") as sb:
         with connect(sb) as bx:
             began = sb.clock.now()
@@ -117,12 +120,13 @@ def test_the_same_500_three_times_is_raised_not_retried_for_a_minute():
         requests = sb.stats()["requests"]
     assert requests == 3 and 0 < elapsed <= 1.5  # backoffs of at most 0.5 + 1 s
     assert "(the same error 3 times in a row)" in str(caught.value)
-    assert caught.value.last_error.code == "INTERNAL_SERVER_ERROR"
+    last = caught.value.last_error
+    assert isinstance(last, ApiError) and last.code == "INTERNAL_SERVER_ERROR"
 
 
 # -- batch replies with commands missing ----------------------------------------------------
 
-def test_writes_missing_from_a_batch_reply_are_in_doubt_never_duplicated():
+def test_writes_missing_from_a_batch_reply_are_in_doubt_never_duplicated() -> None:
     """Every other label is left out of each reply (all commands ran): the others' results
     are kept, the missing ones are in doubt, and none is sent twice."""
     with memory_portal(faults="partial=1") as sb:
@@ -145,7 +149,7 @@ def test_writes_missing_from_a_batch_reply_are_in_doubt_never_duplicated():
     assert sum(titles.values()) == 100 and max(titles.values()) == 1  # ran once each
 
 
-def test_writes_of_a_batch_reply_with_a_null_result_are_in_doubt():
+def test_writes_of_a_batch_reply_with_a_null_result_are_in_doubt() -> None:
     with memory_portal(faults="nullresult=1") as sb:
         with connect(sb) as bx:
             with pytest.raises(BatchError) as caught:
@@ -158,7 +162,7 @@ def test_writes_of_a_batch_reply_with_a_null_result_are_in_doubt():
 
 
 @pytest.mark.parametrize("faults", ["partial=0.3", "nullresult=0.3"])
-def test_reads_missing_from_a_batch_reply_are_read_again(faults):
+def test_reads_missing_from_a_batch_reply_are_read_again(faults: str) -> None:
     with memory_portal(deals=600, faults=faults, seed=3) as sb:
         expected = sb.store.ids("deal")
         with connect(sb, requests_per_second=20) as bx:
@@ -173,7 +177,7 @@ def test_reads_missing_from_a_batch_reply_are_read_again(faults):
 
 # -- a proxy's 504 after the portal ran the write --------------------------------------------
 
-def test_a_504_after_the_write_ran_is_in_doubt_never_resent():
+def test_a_504_after_the_write_ran_is_in_doubt_never_resent() -> None:
     with memory_portal(faults="504=1") as sb:
         with connect(sb) as bx:
             with pytest.raises(BatchError) as caught:
@@ -186,7 +190,7 @@ def test_a_504_after_the_write_ran_is_in_doubt_never_resent():
 
 # -- your own batch (call_batch) ---------------------------------------------------------------
 
-def test_call_batch_keeps_what_a_partial_reply_holds_and_puts_missing_writes_in_doubt():
+def test_call_batch_keeps_what_a_partial_reply_holds_and_puts_missing_writes_in_doubt() -> None:
     with memory_portal(faults="partial=1") as sb:
         cmd = {f"add{i}": f"crm.deal.add?fields[TITLE]=cb{i}" for i in range(4)}
         with connect(sb) as bx:
@@ -198,7 +202,7 @@ def test_call_batch_keeps_what_a_partial_reply_holds_and_puts_missing_writes_in_
     assert not error.errors and created == 4
 
 
-def test_call_batch_with_a_null_result_raises_instead_of_returning_nothing():
+def test_call_batch_with_a_null_result_raises_instead_of_returning_nothing() -> None:
     with memory_portal(deals=5, faults="nullresult=1") as sb:
         with connect(sb) as bx:
             with pytest.raises(BatchError) as caught:
@@ -206,7 +210,7 @@ def test_call_batch_with_a_null_result_raises_instead_of_returning_nothing():
     assert list(caught.value.errors) == ["a"] and not caught.value.in_doubt  # a read
 
 
-def test_call_batch_with_halt_reports_the_failure_and_not_the_skipped_commands():
+def test_call_batch_with_halt_reports_the_failure_and_not_the_skipped_commands() -> None:
     with memory_portal(deals=5) as sb:
         cmd = {"ok": "crm.deal.get?id=1", "bad": "crm.deal.get?id=999999",
                "skipped": "crm.deal.get?id=2"}

@@ -5,6 +5,7 @@ The whole scenario runs in memory on a fake clock (tokens live half a second of 
 HTTP library's own log lines exist only over a socket, so a smaller run over loopback
 checks those."""
 import logging
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 
@@ -14,19 +15,21 @@ from bitrix_fast.testing.sandbox import Sandbox
 from portals_a import memory_portal
 
 
-def texts_of(error: BaseException):
+def texts_of(error: BaseException) -> Iterator[str]:
     """The message and repr of an error and of everything in its cause chain."""
     seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        yield str(error)
-        yield repr(error)
-        for value in vars(error).values() if hasattr(error, "__dict__") else ():
+    current: Optional[BaseException] = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield str(current)
+        yield repr(current)
+        for value in vars(current).values():
             yield repr(value)
-        error = error.__cause__ or error.__context__
+        current = current.__cause__ or current.__context__
 
 
-def run_everything(sb, secrets, texts, *, deals, adds, oauth_pace=(2, 4), **client):
+def run_everything(sb: Sandbox, secrets: Set[str], texts: List[str], *, deals: int, adds: int,
+                   oauth_pace: Tuple[int, float] = (2, 4), **client: Any) -> None:
     """Every path a secret could take: a listing and adds through faults with a progress
     bar, a wrong webhook, OAuth with rotating tokens, a dead refresh token. ``client`` is
     what every client gets (``wire``: a function giving the transport, and a clock; nothing
@@ -36,7 +39,7 @@ def run_everything(sb, secrets, texts, *, deals, adds, oauth_pace=(2, 4), **clie
     secrets |= {code, sb.client_secret}
     tokens = sb.issue_tokens()
     secrets |= {tokens["access_token"], tokens["refresh_token"]}
-    wire = client.pop("wire", dict)
+    wire: Callable[[], Dict[str, Any]] = client.pop("wire", dict)
 
     with Bitrix(sb.webhook, progress=True, requests_per_second=20, **wire(), **client) as bx:
         assert len(bx.get_all("crm.deal.list", {"select": ["ID"]})) == deals
@@ -74,15 +77,17 @@ def run_everything(sb, secrets, texts, *, deals, adds, oauth_pace=(2, 4), **clie
     texts.extend(texts_of(caught.value))
 
 
-def assert_no_leak(secrets, texts):
+def assert_no_leak(secrets: Set[str], texts: List[str]) -> None:
     everything = "\n".join(texts)
     leaked = sorted(secret for secret in secrets if secret in everything)
     assert not leaked, f"secrets leaked: {len(leaked)}"
 
 
-def test_no_secret_anywhere(caplog, capfd):
+def test_no_secret_anywhere(caplog: pytest.LogCaptureFixture,
+                            capfd: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG)  # every logger
-    texts, secrets = [], set()
+    texts: List[str] = []
+    secrets: Set[str] = set()
     with memory_portal(deals=3_000, plan="x10", token_ttl=0.5, faults="502=0.2,drop=0.1",
                        seed=3) as sb:
         run_everything(sb, secrets, texts, deals=3_000, adds=400,
@@ -96,11 +101,13 @@ def test_no_secret_anywhere(caplog, capfd):
     assert_no_leak(secrets, texts)
 
 
-def test_no_secret_in_the_http_librarys_log_lines(caplog, capfd):
+def test_no_secret_in_the_http_librarys_log_lines(caplog: pytest.LogCaptureFixture,
+                                                  capfd: pytest.CaptureFixture[str]) -> None:
     """urllib3 logs every request line, URL included, at DEBUG (the token endpoint's with
     the client secret and refresh token in its query); dropped connections too."""
     caplog.set_level(logging.DEBUG)
-    texts, secrets = [], set()
+    texts: List[str] = []
+    secrets: Set[str] = set()
     quick = Retry(backoff_factor=0.01, backoff_max=0.05)
     with Sandbox(deals=300, plan="x10", token_ttl=0.5, faults="502=0.2,drop=0.1",
                  seed=3) as sb:
