@@ -8,8 +8,10 @@ portal gets a fresh copy of it (SQLite's backup: milliseconds): a test may write
 ``Gate`` wraps a transport and holds requests at the client's side of the wire, in real
 time, until the test lets them go: a test can stop a call at a point it chooses (the first
 reply answered, N requests on the wire) instead of hoping to catch it there. ``Crowd``
-holds each request until a number of them wait together: requests the client keeps in flight
-at once then reach the portal at once, whatever order the threads happen to run in.
+holds the first requests until a number of them wait together: requests the client puts in
+flight at once then reach the portal at once, whatever order the threads happen to run in.
+
+Each seeded original stays in memory until the session ends.
 """
 from __future__ import annotations
 
