@@ -58,7 +58,7 @@ def build(config: ClientConfig, *, transport: Optional[Transport] = None,
     """Every part of a client for ``config``; ``transport`` and ``clock`` replace the real
     ones (HTTP through ``requests``, the system clock)."""
     clock = clock or SYSTEM_CLOCK
-    credentials = make_credentials(config)
+    credentials = make_credentials(config, clock)
     if transport is None:
         transport = RequestsTransport(
             credentials.base_url, session=config.session, pool_size=config.workers,
@@ -83,10 +83,11 @@ def build(config: ClientConfig, *, transport: Optional[Transport] = None,
                  limiter=limiter, engine=engine, scheduler=Scheduler(engine, pool), pool=pool)
 
 
-def make_credentials(config: ClientConfig) -> Credentials:
-    """A webhook, or OAuth tokens from ``token_func`` against the REST endpoint."""
+def make_credentials(config: ClientConfig, clock: Clock = SYSTEM_CLOCK) -> Credentials:
+    """A webhook, or OAuth tokens from ``token_func`` against the REST endpoint (renewed
+    just before they expire, by ``clock``)."""
     if config.token_func is not None:
-        return TokenAuth(config.webhook, config.token_func)
+        return TokenAuth(config.webhook, config.token_func, clock=clock.now)
     return Webhook(config.webhook)
 
 
