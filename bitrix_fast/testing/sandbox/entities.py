@@ -98,6 +98,17 @@ def _crm_people() -> Tuple[Field, ...]:
     )
 
 
+def _crm_origin() -> Tuple[Field, ...]:
+    """The record's place in an external system (crm-deal-fields.md: ORIGINATOR_ID
+    "External Source", ORIGIN_ID "Identifier in External Source"); crm.item names them
+    ``originatorId`` / ``originId``. Filterable with ``=`` and ``@``: a keyed add reads a
+    record back by them, an upsert finds its record by them."""
+    return (
+        Field("ORIGINATOR_ID", "text", "string", "External source"),
+        Field("ORIGIN_ID", "text", "string", "Identifier in external source"),
+    )
+
+
 def _crm_user_fields() -> Tuple[Field, ...]:
     """Custom (UF_) fields, one of each common type; ``title`` holds the label."""
     return (
@@ -129,8 +140,9 @@ DEAL = Entity("deal", (
     Field("CLOSEDATE", "time", "date", "End date"),
     Field("CLOSED", "flag", "char", "Closed", default="N"),
     *_crm_people(),
+    *_crm_origin(),
     *_crm_user_fields(),
-), type_id=2)
+), type_id=2, indexes=(("ORIGIN_ID",),))
 
 LEAD = Entity("lead", (
     _id(),
@@ -147,8 +159,9 @@ LEAD = Entity("lead", (
     Field("CONTACT_ID", "int", "crm_contact", "Contact"),
     Field("DATE_CLOSED", "time", "datetime", "Completed on", readonly=True),
     *_crm_people(),
+    *_crm_origin(),
     *_crm_user_fields(),
-), type_id=1)
+), type_id=1, indexes=(("ORIGIN_ID",),))
 
 CONTACT = Entity("contact", (
     _id(),
@@ -162,8 +175,9 @@ CONTACT = Entity("contact", (
     Field("BIRTHDATE", "time", "date", "Date of birth"),
     Field("EXPORT", "flag", "char", "Included in export", default="Y"),
     *_crm_people(),
+    *_crm_origin(),
     *_crm_user_fields(),
-), type_id=3)
+), type_id=3, indexes=(("ORIGIN_ID",),))
 
 COMPANY = Entity("company", (
     _id(),
@@ -175,8 +189,9 @@ COMPANY = Entity("company", (
     Field("REVENUE", "real", "double", "Annual revenue"),
     Field("CURRENCY_ID", "text", "crm_currency", "Currency", default="RUB"),
     *_crm_people(),
+    *_crm_origin(),
     *_crm_user_fields(),
-), type_id=4)
+), type_id=4, indexes=(("ORIGIN_ID",),))
 
 TASK = Entity("task", (
     _id(),

@@ -36,6 +36,9 @@ and ``task.commentitem.getlist`` have their own fixed behaviour instead.
     ``next``, as always. ``start=-1`` still has no ``next``.
 ``no_total``
     ``total`` is never reported, with or without ``start``; ``next`` still is.
+``capped_v3_pages``
+    REST 3.0 lists (``/rest/api/tasks.task.list``) return at most 250 rows a page whatever
+    ``pagination.limit`` asks for (b24jssdk reports portals keeping less than the limit).
 """
 from __future__ import annotations
 
@@ -48,7 +51,7 @@ __all__ = ["KNOWN", "Quirks", "NO_QUIRKS", "parse_quirks", "without_id_keys", "u
            "TABLE_ORDER"]
 
 KNOWN = ("joined_pages", "ignored_filters", "ignored_start", "understated_total",
-         "endless_next", "no_total")
+         "endless_next", "no_total", "capped_v3_pages")
 
 #: ``ignored_filters``' stable non-ID order: Knuth's multiplicative hash of the ID, then
 #: the ID (the product stays well inside SQLite's 64-bit integers for any real ID)
