@@ -81,7 +81,6 @@ class SafeWrites:
         self._sent_at: Dict[int, float] = {}
         self._ready: List[Outcome] = []
         self._labels = itertools.count()
-        self._inner_dry = False
         self._busy_elsewhere = busy_elsewhere
         self.outcomes: Optional[List[Outcome]] = [] if keep else None
         self.delivered = 0
@@ -123,10 +122,8 @@ class SafeWrites:
             return work
         work = self._inner.next_work()
         if work is not None:
-            self._inner_dry = False
             self._inner_out[id(work)] = work
             return work
-        self._inner_dry = True
         work = self._own_work(full_only=False)
         if work is not None or self.busy or self._busy_elsewhere():
             return work
@@ -315,18 +312,20 @@ class SafeWrites:
         return routed[0] if routed else None
 
     def _own_work(self, *, full_only: bool) -> Optional[Work]:
-        """A read-back or resend batch: only a full one while the bulk source still sends."""
+        """A read-back or resend batch: a full one at any time, a part of one only once
+        nothing else of the call is in flight -- the doubts of the last batches then go
+        together, in a request or two."""
         size = self._batch_size
         lookup = self._lookup
-        if lookup is not None and lookup.waiting and (lookup.waiting >= size or not full_only
-                                                      or self._inner_dry):
+        full_only = full_only or self.busy
+        if lookup is not None and lookup.waiting and (lookup.waiting >= size or not full_only):
             queries = [q for q in (lookup.next_query() for _ in range(min(size, lookup.waiting)))
                        if q is not None]
             work = Work([lookup.command(q, f"q{next(self._labels)}") for q in queries],
                         read_only=True)
             self._own[id(work)] = ("read", queries)
             return work
-        if self._resends and (len(self._resends) >= size or not full_only or self._inner_dry):
+        if self._resends and (len(self._resends) >= size or not full_only):
             first = self._resends.popleft()
             items = [first]
             single = not self._batchable(first[1])
