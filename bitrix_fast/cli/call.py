@@ -84,8 +84,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="go on with the run whose journal is --output: send only what it did not")
     add("--key", metavar="FIELD",
         help="adds only: the field of each line's fields holding its own ID in your system "
-             "(ORIGIN_ID, a UF_ field, originId for crm.item.add); an add in doubt is read "
-             "back by it and resent only when it is certainly not there")
+             "(ORIGIN_ID, a user field such as UF_CRM_1700000001, originId for "
+             "crm.item.add); an add in doubt is read back by it and resent only when it is "
+             "certainly not there")
     common.add_connection_arguments(parser)
     parser.set_defaults(run=run)
     return parser

@@ -46,8 +46,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--items", required=True, metavar="FILE.jsonl",
         help="one JSON object of fields per line; - reads stdin")
     add("--key", required=True, metavar="FIELD",
-        help="the field holding each record's ID in your system: ORIGIN_ID, a UF_ field, "
-             "originId for crm.item")
+        help="the field holding each record's ID in your system: ORIGIN_ID, a user field "
+             "such as UF_CRM_1700000001, originId for crm.item")
     add("--params", metavar="JSON",
         help="parameters for every add and update, e.g. '{\"entityTypeId\": 1036}'")
     add("--output", "-o", default="-", metavar="FILE",
