@@ -190,3 +190,24 @@ def test_an_item_is_unchanged_only_when_every_field_is_held():
     record = {"ID": "5", "TITLE": "a", "OPPORTUNITY": "10.00"}
     assert unchanged({"TITLE": "a", "OPPORTUNITY": 10}, record)
     assert not unchanged({"TITLE": "a", "COMMENTS": "new"}, record)
+
+
+def test_the_guide_table_says_what_the_code_does():
+    """Every method the guide's table names is treated as the table says."""
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "guides"
+             / "writes-safe-to-repeat.rst").read_text("utf-8")
+    table = guide.split("What is safe to repeat", 1)[1].split("REST 3.0\n", 1)[0]
+    claims = {
+        Treatment.RESEND: ["crm.deal.update", "tasks.task.update", "crm.deal.productrows.set"],
+        Treatment.DELETE: ["crm.deal.delete", "crm.item.delete"],
+        Treatment.IN_DOUBT: ["crm.timeline.comment.add", "im.message.add",
+                             "bizproc.workflow.start"],
+    }
+    for expected, names in claims.items():
+        for name in names:
+            assert f"``{name}``" in table, name
+            assert treatment(name, {"fields": {"TITLE": "x"}}) is expected, name
+    assert treatment("crm.deal.add", {}, keyed=True) is Treatment.SETTLE
+    assert treatment("tasks.task.add", {}, v3=True) is Treatment.IDEMPOTENT
