@@ -40,7 +40,7 @@ from .errors import (
 from .net.oauth import OAuthRefresher
 from .run.retry import Retry
 from .writes.bulk import BulkCall, Interrupted, Outcome, Status
-from .writes.safe.upsert import UpsertResult
+from .writes.safe.result import UpsertResult
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

@@ -29,7 +29,7 @@ from .run.stop import CANCEL
 from .run.progress import ProgressSetting
 from .run.retry import Retry
 from .config import TimeoutSpec
-from .writes.safe.upsert import UpsertResult
+from .writes.safe.result import UpsertResult
 from .net.transport import DEFAULT_TIMEOUT
 
 T = TypeVar("T")

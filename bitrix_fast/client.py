@@ -39,8 +39,10 @@ from .writes import bulk
 from .writes.bulk import BulkCall, BulkSource, Interrupted, Outcome, Status
 from .writes.safe.keys import KeySpec
 from .writes.safe.source import SafeWrites
-from .writes.safe.upsert import UpsertResult, UpsertSource, summary
+from .writes.safe.result import UpsertResult, summary
+from .writes.safe.upsert import UpsertSource, checked
 from .writes.safe.v3calls import V3Calls
+from .writes.safe.v3calls import items as v3_items
 
 logger = logging.getLogger("bitrix_fast")
 
@@ -417,7 +419,7 @@ class Bitrix:
         adds in doubt are settled as keyed adds (:meth:`call` with ``key``), updates in
         doubt resent.
 
-        Returns an :class:`~bitrix_fast.writes.safe.upsert.UpsertResult`: ``.ids`` (record
+        Returns an :class:`~bitrix_fast.writes.safe.result.UpsertResult`: ``.ids`` (record
         IDs in item order), ``.added``, ``.updated``, ``.unchanged``. When a key is held by
         several records nothing is written for that item; the others are, and then
         :class:`~bitrix_fast.errors.UpsertError` names each such key with its records and
@@ -470,24 +472,9 @@ class Bitrix:
         method = check_method(method)
         stop = self._stop(method, deadline)
         v3_url(self._parts.credentials.base_url, method)  # ValueError: no /rest/ address
-        one = items is None or isinstance(items, Mapping)
-        listed: List[Mapping[str, Any]]
-        if items is None:
-            listed = [{}]
-        elif isinstance(items, Mapping):
-            listed = [items]
-        elif isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
-            raise TypeError(f"{method}: items must be a dict or a list of dicts")
-        else:
-            listed = list(items)
-        prepared = [Params(method, item).raw for item in listed]
-        if isinstance(keys, str):
-            if not one:
-                raise TypeError(f"{method}: keys must be a list, one key per item")
-            keys = [keys]
+        one, prepared, own_keys = v3_items(method, items, keys)
         source = V3Calls(method, prepared, stop=stop, clock=self._parts.clock,
-                         settle_wait=self._config.settle_wait,
-                         keys=list(keys) if keys is not None else None,
+                         settle_wait=self._config.settle_wait, keys=own_keys,
                          unwrap=lambda result: compat.unwrap(method, result), keep=True)
         kept = source.outcomes if source.outcomes is not None else []
         self._run_kept(source, stop, kept, lambda outcomes: bulk.report(method, outcomes)[1])
@@ -764,25 +751,8 @@ class Bitrix:
                       params: Optional[Mapping[str, Any]], deadline: Optional[float]
                       ) -> Tuple[KeySpec, Dict[str, Any], Stop]:
         """An upsert's key, base parameters and stop, checked before anything is sent."""
-        if not isinstance(entity, str):
-            raise TypeError(f"upsert(): entity must be a method family such as 'crm.deal', "
-                            f"not {type(entity).__name__}")
-        family = methods.normalize(entity)
-        spec = KeySpec.of(family, key)
-        if params is not None and not isinstance(params, Mapping):
-            raise TypeError(f"{family}.upsert: params must be a dict")
-        base = dict(params or {})
-        if find_key(base, "fields") is not None or find_key(base, "id") is not None:
-            raise ValueError(f"{family}.upsert: params must not hold 'fields' or 'id': they "
-                             f"come from each item")
-        if family == "crm.item" and find_key(base, "entityTypeId") is None:
-            raise ValueError("crm.item.upsert: params must hold the entityTypeId")
-        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
-            raise TypeError(f"{family}.upsert: items must be a list of field dicts")
-        for index, item in enumerate(items):
-            if not isinstance(item, Mapping):
-                raise TypeError(f"{family}.upsert: item {index} must be a dict of fields")
-        return spec, base, self._stop(f"{family}.upsert", deadline)
+        spec, base = checked(entity, items, key, params)
+        return spec, base, self._stop(f"{spec.family}.upsert", deadline)
 
     def _upsert_source(self, spec: KeySpec, items: Sequence[Mapping[str, Any]],
                        base: Mapping[str, Any], stop: Stop, *,

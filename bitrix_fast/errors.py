@@ -57,7 +57,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 if TYPE_CHECKING:  # pragma: no cover - a type only: errors import nothing of the package
-    from .writes.safe.upsert import UpsertResult
+    from .writes.safe.result import UpsertResult
 
 
 class BitrixError(RuntimeError):
@@ -334,7 +334,7 @@ def _short(error: BaseException) -> str:
 
 class UpsertError(BatchError):
     """An upsert wrote what it could and left some items unwritten. ``result`` is the
-    :class:`~bitrix_fast.writes.safe.upsert.UpsertResult` of the whole call (the IDs in item
+    :class:`~bitrix_fast.writes.safe.result.UpsertResult` of the whole call (the IDs in item
     order, the counts added / updated / unchanged); ``results`` / ``errors`` / ``in_doubt``
     / ``not_sent`` are keyed by item position as for any bulk call, and ``conflicts`` maps
     each key value held by several records to their IDs (those items are in ``errors``

@@ -12,7 +12,7 @@ from bitrix_fast.errors import (ApiError, AuthError, BadResponse, IdempotencyKey
                                 ValidationError)
 from bitrix_fast.net.v3 import v3_url
 from bitrix_fast.protocol import v3
-from bitrix_fast.writes.safe.upsert import UpsertResult
+from bitrix_fast.writes.safe.result import UpsertResult
 
 
 def parse(status, body, hide=str):

@@ -19,60 +19,30 @@ A task that does not exist answers ``BITRIX_REST_V3_EXCEPTION_ENTITYNOTFOUNDEXCE
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
+from . import v3query
 from .entities import TASK, Field
-from .outcome import ApiFault, CallContext, Outcome
+from .outcome import CallContext, Outcome
 from .records import coerce
-from .values import iso_at, php_int
+from .v3query import FIELDS as _FIELDS
+from .v3query import PREFIX, V3Fault, invalid as _invalid
+from .values import iso_at
 
 __all__ = ["V3Fault", "V3Methods", "not_found_v3", "PREFIX"]
 
-PREFIX = "BITRIX_REST_V3_EXCEPTION_"
-MAX_LIMIT = 1000
 CAPPED_LIMIT = 250
 
-#: v3 name -> the task table's column
-_FIELDS: Dict[str, str] = {
-    "id": "ID", "title": "TITLE", "description": "DESCRIPTION", "creatorId": "CREATED_BY",
-    "responsibleId": "RESPONSIBLE_ID", "groupId": "GROUP_ID", "priority": "PRIORITY",
-    "status": "STATUS", "deadline": "DEADLINE", "created": "CREATED_DATE",
-    "changed": "CHANGED_DATE", "closed": "CLOSED_DATE",
-}
 _WRITABLE = ("title", "description", "creatorId", "responsibleId", "groupId", "priority",
              "status", "deadline")
 _REQUIRED = ("title", "creatorId", "responsibleId")
-_SORTABLE = frozenset(_FIELDS)
-_FILTERABLE = frozenset({"id"})
 _STATUS = {1: "new", 2: "pending", 3: "in_progress", 4: "supposedly_completed",
            5: "completed", 6: "deferred", 7: "declined"}
 _PRIORITY = {0: "low", 1: "average", 2: "high"}
-_OPS = {"=": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
-
-
-class V3Fault(ApiFault):
-    """A REST 3.0 refusal: ``{"error": {"code", "message", "validation"}}``."""
-
-    def __init__(self, code: str, message: str, status: int = 400,
-                 validation: Optional[List[Dict[str, str]]] = None) -> None:
-        super().__init__(code, message, status)
-        self.validation = list(validation or [])
-
-    def body(self) -> Dict[str, Any]:
-        error: Dict[str, Any] = {"code": self.code, "message": self.description}
-        if self.validation:
-            error["validation"] = self.validation
-        return {"error": error}
 
 
 def not_found_v3() -> V3Fault:
     return V3Fault("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
-
-
-def _invalid(field: str, message: str) -> V3Fault:
-    return V3Fault(PREFIX + "VALIDATION_REQUESTVALIDATIONEXCEPTION",
-                   "Error validating the request object", 400,
-                   [{"field": field, "message": message}])
 
 
 def _missing_task() -> V3Fault:
@@ -185,94 +155,13 @@ def delete(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
 def list_(store: Any, params: Dict[str, Any], ctx: CallContext) -> Outcome:
     names = _select(params, everything=False)
     bound: List[Any] = []
-    where = _filter(params.get("filter"), bound)
-    order = _order(params.get("order"))
-    limit, offset = _pagination(params.get("pagination"))
+    where = v3query.where(params.get("filter"), bound)
+    order = v3query.order(params.get("order"))
+    limit, offset = v3query.pagination(params.get("pagination"))
     if "capped_v3_pages" in ctx.quirks:
         limit = min(limit, CAPPED_LIMIT)
     rows = _rows(store, names, where, tuple(bound), order, limit, offset)
     return Outcome({"items": rows}, rows=len(rows))
-
-
-def _filter(filter_: Any, bound: List[Any]) -> str:
-    if filter_ is None or filter_ == []:
-        return "1"
-    if not isinstance(filter_, list):
-        raise _invalid("filter", "The `filter` field requires a list of conditions")
-    return "(" + " AND ".join(_condition(c, bound) for c in filter_) + ")"
-
-
-def _condition(condition: Any, bound: List[Any]) -> str:
-    if isinstance(condition, dict):
-        logic = str(condition.get("logic", "and")).lower()
-        parts = condition.get("conditions")
-        if logic not in ("and", "or") or not isinstance(parts, list) or not parts:
-            raise _invalid("filter", "Unable to recognize a condition group")
-        joiner = " OR " if logic == "or" else " AND "
-        return "(" + joiner.join(_condition(c, bound) for c in parts) + ")"
-    if not isinstance(condition, list) or len(condition) not in (2, 3):
-        raise _invalid("filter", "Unable to recognize a filter condition")
-    field = condition[0]
-    op, value = ("in" if isinstance(condition[1], list) else "=", condition[1]) \
-        if len(condition) == 2 else (condition[1], condition[2])
-    if field not in _FILTERABLE:
-        raise _invalid(str(field), f"In DTO `TaskDto`, the `{field}` field requires the "
-                                   f"`Filterable` attribute for such a request")
-    column = f'"{_FIELDS[field]}"'
-    if op == "in" and isinstance(value, list) and value:
-        bound.extend(php_int(v) for v in value)
-        return f"{column} IN ({', '.join('?' * len(value))})"
-    if op == "between" and isinstance(value, list) and len(value) == 2:
-        bound.extend(php_int(v) for v in value)
-        return f"{column} BETWEEN ? AND ?"
-    if op in _OPS and not isinstance(value, (list, dict)):
-        bound.append(php_int(value))
-        return f"{column} {_OPS[op]} ?"
-    raise _invalid(str(field), f"Unable to recognize the operator `{op}`")
-
-
-def _order(order: Any) -> str:
-    if order is None or order == {} or order == []:
-        return '"ID" ASC'
-    if not isinstance(order, dict):
-        raise V3Fault(PREFIX + "INVALIDORDEREXCEPTION",
-                      f"Unable to recognize sorting parameter `{order}`")
-    terms = []
-    for name, way in order.items():
-        if name not in _SORTABLE or str(way).upper() not in ("ASC", "DESC"):
-            raise V3Fault(PREFIX + "INVALIDORDEREXCEPTION",
-                          f"Unable to recognize sorting parameter `{name}`")
-        terms.append(f'"{_FIELDS[name]}" {str(way).upper()}')
-    if "id" not in order:
-        terms.append('"ID" ASC')
-    return ", ".join(terms)
-
-
-def _pagination(value: Any) -> Tuple[int, int]:
-    if value is None:
-        return 50, 0
-    if not isinstance(value, dict):
-        raise _bad_pagination(value)
-    numbers = {}
-    for name in ("page", "limit", "offset"):
-        raw = value.get(name)
-        if raw is None:
-            continue
-        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-            raise _bad_pagination(value)
-        numbers[name] = raw
-    limit = numbers.get("limit", 50)
-    if limit == 0:
-        raise _bad_pagination(value)
-    limit = min(limit, MAX_LIMIT)
-    if "page" in numbers and numbers["page"] >= 1:
-        return limit, (numbers["page"] - 1) * limit
-    return limit, numbers.get("offset", 0)
-
-
-def _bad_pagination(value: Any) -> V3Fault:
-    return V3Fault(PREFIX + "INVALIDPAGINATIONEXCEPTION",
-                   f"Unable to recognize the pagination parameter `{value}`")
 
 
 Handler = Callable[[Any, Dict[str, Any], CallContext], Outcome]

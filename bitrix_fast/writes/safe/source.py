@@ -21,21 +21,21 @@ are reported in doubt.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ...clock import Clock
-from ...errors import BitrixError, KeyConflict, ListingError, Stopped
+from ...errors import BitrixError, Stopped
 from ...protocol.batch import Command, CommandResult
 from ...run.engine import may_have_executed
 from ...run.stop import Stop
 from ...run.work import Work
 from ..bulk import BulkSource, Outcome, Status
 from .keys import KeySpec
-from .lookup import Lookup, Query
-from .settle import Decision, Doubt, Settler
+from .lookup import Query
+from .readback import ReadBack
+from .settle import Doubt
 from .table import MAX_RESENDS, Treatment, is_not_found, treatment
 
 __all__ = ["SafeWrites"]
@@ -71,8 +71,8 @@ class SafeWrites:
         self._batchable = batchable
         self._spec = spec
         self._unwrap = unwrap
-        self._settler = Settler(settle_wait, max_sends=MAX_SENDS)
-        self._lookup = Lookup(spec) if spec is not None else None
+        self._readback = (ReadBack(spec, inner.method, settle_wait=settle_wait,
+                                   max_sends=MAX_SENDS) if spec is not None else None)
         self._resends: Deque[Tuple[int, Mapping[str, Any]]] = deque()
         #: items sent again after a doubt: the error that hid their fate, sends so far
         self._doubted: Dict[int, Tuple[BaseException, int]] = {}
@@ -80,7 +80,6 @@ class SafeWrites:
         self._own: Dict[int, Tuple[str, Any]] = {}   # id(work) -> ("read", queries) / ("resend", items)
         self._sent_at: Dict[int, float] = {}
         self._ready: List[Outcome] = []
-        self._labels = itertools.count()
         self._busy_elsewhere = busy_elsewhere
         self.outcomes: Optional[List[Outcome]] = [] if keep else None
         self.delivered = 0
@@ -101,8 +100,8 @@ class SafeWrites:
     @property
     def done(self) -> bool:
         return (self._inner.done and not self._inner_out and not self._own
-                and not self._resends and self._settler.empty and not self._ready
-                and (self._lookup is None or self._lookup.idle))
+                and not self._resends and not self._ready
+                and (self._readback is None or self._readback.idle))
 
     @property
     def busy(self) -> bool:
@@ -128,8 +127,9 @@ class SafeWrites:
         if work is not None or self.busy or self._busy_elsewhere():
             return work
         # Nothing in flight and nothing to send: only adds waiting for the cut are left.
-        while self._settler.waiting and work is None:
-            due = self._settler.next_due()
+        readback = self._readback
+        while readback is not None and readback.waiting_for_cut and work is None:
+            due = readback.next_due()
             try:
                 self._stop.sleep(max(0.001, (due or 0.0) - self._clock.now()))
             except Stopped as error:
@@ -157,43 +157,25 @@ class SafeWrites:
             self._sent_at[id(work)] = self._clock.now()
 
     def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Outcome]:
-        try:
-            return self._feed(work, results)
-        finally:
-            self._sent_at.pop(id(work), None)
-
-    def failed(self, work: Work, error: BaseException) -> List[Outcome]:
-        try:
-            return self._failed(work, error)
-        finally:
-            self._sent_at.pop(id(work), None)
-
-    def lost(self, work: Work, error: BaseException) -> List[Outcome]:
-        try:
-            return self._lost(work, error)
-        finally:
-            self._sent_at.pop(id(work), None)
-
-    def _feed(self, work: Work, results: Sequence[CommandResult]) -> List[Outcome]:
         own = self._own.pop(id(work), None)
         if own is None:
             self._inner_out.pop(id(work), None)
-            return self._keep(self._route_all(self._inner.feed(work, results), work))
+            return self._done(work, self._route_all(self._inner.feed(work, results), work))
         kind, payload = own
         if kind == "read":
-            return self._keep(self._read(payload, results))
+            return self._done(work, self._read(payload, results))
         out = [self._resent(index, params, results[n] if n < len(results) else None, work)
                for n, (index, params) in enumerate(payload)]
-        return self._keep([o for o in out if o is not None])
+        return self._done(work, [o for o in out if o is not None])
 
-    def _failed(self, work: Work, error: BaseException) -> List[Outcome]:
+    def failed(self, work: Work, error: BaseException) -> List[Outcome]:
         own = self._own.pop(id(work), None)
         if own is None:
             self._inner_out.pop(id(work), None)
-            return self._keep(self._route_all(self._inner.failed(work, error), work))
+            return self._done(work, self._route_all(self._inner.failed(work, error), work))
         kind, payload = own
         if kind == "read":
-            return self._keep(self._unsettled(payload, error))
+            return self._done(work, self._unsettled(payload))
         out: List[Outcome] = []
         for index, params in payload:
             if isinstance(error, Stopped) or may_have_executed(error):
@@ -202,17 +184,17 @@ class SafeWrites:
             else:
                 self._doubted.pop(index, None)
                 out.append(Outcome(index, Status.ERROR, error=error))
-        return self._keep(out)
+        return self._done(work, out)
 
-    def _lost(self, work: Work, error: BaseException) -> List[Outcome]:
+    def lost(self, work: Work, error: BaseException) -> List[Outcome]:
         own = self._own.pop(id(work), None)
         if own is None:
             self._inner_out.pop(id(work), None)
-            return self._keep(self._route_all(self._inner.lost(work, error), work))
+            return self._done(work, self._route_all(self._inner.lost(work, error), work))
         kind, payload = own
         if kind == "read":
-            return self._keep(self._unsettled(payload, error))
-        return self._keep([self._final_doubt(index, error) for index, _ in payload])
+            return self._done(work, self._unsettled(payload))
+        return self._done(work, [self._final_doubt(index, error) for index, _ in payload])
 
     def leftovers(self, reason: BaseException) -> List[Outcome]:
         out = self._route_all(self._inner.leftovers(reason), None)
@@ -227,7 +209,7 @@ class SafeWrites:
         out = self._route_all(self._inner.unresolved(reason), None)
         for kind, payload in self._own.values():
             if kind == "read":
-                out.extend(self._unsettled(payload, reason))
+                out.extend(self._unsettled(payload))
             else:
                 out.extend(self._final_doubt(index, reason) for index, _ in payload)
         self._own.clear()
@@ -270,9 +252,10 @@ class SafeWrites:
         if params is not None and how is Treatment.SETTLE and self._spec is not None:
             spec = self._spec
             self._doubted.pop(index, None)
-            self._settler.doubt(Doubt(index, spec.scope(params), spec.value(params, ""),
-                                      self._sent(work), error, sends=sends + 1,
-                                      params=params))
+            assert self._readback is not None
+            self._readback.doubt(Doubt(index, spec.scope(params), spec.value(params, ""),
+                                       self._sent(work), error, sends=sends + 1,
+                                       params=params))
             return []
         return [self._final_doubt(index, error)]
 
@@ -316,13 +299,12 @@ class SafeWrites:
         nothing else of the call is in flight -- the doubts of the last batches then go
         together, in a request or two."""
         size = self._batch_size
-        lookup = self._lookup
+        readback = self._readback
         full_only = full_only or self.busy
-        if lookup is not None and lookup.waiting and (lookup.waiting >= size or not full_only):
-            queries = [q for q in (lookup.next_query() for _ in range(min(size, lookup.waiting)))
-                       if q is not None]
-            work = Work([lookup.command(q, f"q{next(self._labels)}") for q in queries],
-                        read_only=True)
+        if readback is not None and readback.waiting and (readback.waiting >= size
+                                                          or not full_only):
+            commands, queries = readback.commands(size)
+            work = Work(commands, read_only=True)
             self._own[id(work)] = ("read", queries)
             return work
         if self._resends and (len(self._resends) >= size or not full_only):
@@ -341,71 +323,33 @@ class SafeWrites:
     # -- settling -------------------------------------------------------------------------------
 
     def _admit_due(self) -> None:
-        if self._lookup is None:
-            return
-        by_scope: Dict[Any, List[str]] = {}
-        for doubt in self._settler.due(self._clock.now()):
-            by_scope.setdefault(doubt.scope, []).append(doubt.key)
-        for scope, keys in by_scope.items():
-            self._lookup.ask(scope, keys)
+        if self._readback is not None:
+            self._readback.admit(self._clock.now())
 
     def _read(self, queries: List[Query], results: Sequence[CommandResult]) -> List[Outcome]:
-        lookup = self._lookup
-        assert lookup is not None
-        out: List[Outcome] = []
-        for query, result in zip(queries, results):
-            if not result.ok:
-                out.extend(self._unsettled([query], result.error))
-                continue
-            try:
-                found = lookup.answer(query, result.result)
-            except ListingError as error:
-                logger.warning("%s: cannot settle adds in doubt: %s", self.method, error)
-                out.extend(self._unsettled([query], error))
-                continue
-            for scope, key, rows in found:
-                out.extend(self._decided(scope, key, rows))
-        return out
-
-    def _decided(self, scope: Any, key: str, rows: List[Dict[str, Any]]) -> List[Outcome]:
-        spec = self._spec
-        assert spec is not None
-        ids = [int(row[spec.id_field]) for row in rows]
-        decision, doubt = self._settler.decide(scope, key, ids)
-        if decision is Decision.FOUND:
-            return [Outcome(doubt.index, Status.RESULT, result=ids[0])]
-        if decision is Decision.CONFLICT:
-            return [Outcome(doubt.index, Status.ERROR, error=KeyConflict(
-                self.method, spec.field, key, ids, item=doubt.index))]
-        if decision is Decision.RESEND:
+        assert self._readback is not None
+        out, absent = self._readback.answer(queries, results)
+        for doubt in absent:  # certainly never ran: sent again
             self._doubted[doubt.index] = (doubt.error, doubt.sends)
             self._resends.append((doubt.index, doubt.params))
-            return []
-        if decision is Decision.GIVE_UP:
-            return [Outcome(doubt.index, Status.ERROR, error=BitrixError(
-                f"{self.method}: item {doubt.index}: not created: sent {doubt.sends} times, "
-                f"each time its fate was hidden ({doubt.error}), and each time it was "
-                f"absent afterwards"))]
-        return []  # WAIT: read again after the cut
-
-    def _unsettled(self, queries: List[Query], error: Optional[BaseException]
-                   ) -> List[Outcome]:
-        """Read-backs that failed for good: their adds stay in doubt, with what hid them."""
-        lookup = self._lookup
-        assert lookup is not None
-        out = []
-        for query in queries:
-            for scope, key in lookup.fail(query):
-                doubt = self._settler.unread(scope, key)
-                out.append(Outcome(doubt.index, Status.IN_DOUBT, error=doubt.error))
         return out
 
+    def _unsettled(self, queries: List[Query]) -> List[Outcome]:
+        """Read-backs that failed for good: their adds stay in doubt, with what hid them."""
+        assert self._readback is not None
+        return self._readback.fail(queries)
+
     def _pending_doubts(self, reason: BaseException) -> List[Outcome]:
-        out = [Outcome(d.index, Status.IN_DOUBT, error=d.error) for d in self._settler.drain()]
+        out = self._readback.drain() if self._readback is not None else []
         while self._resends:
             index, _ = self._resends.popleft()
             out.append(self._final_doubt(index, reason))
         return out
+
+    def _done(self, work: Work, outcomes: List[Outcome]) -> List[Outcome]:
+        """A work is resolved: its send time is forgotten, its outcomes kept."""
+        self._sent_at.pop(id(work), None)
+        return self._keep(outcomes)
 
     def _keep(self, outcomes: List[Outcome]) -> List[Outcome]:
         if self.outcomes is not None:

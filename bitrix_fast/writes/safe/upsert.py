@@ -14,43 +14,28 @@ there -- so a cron job that pushes the same records every night can be run again
 Each item comes out once, as an :class:`~bitrix_fast.writes.bulk.Outcome` keyed by its
 position: ``RESULT`` with ``{"id": ..., "action": "added" | "updated" | "unchanged"}``, or
 ``ERROR`` / ``IN_DOUBT`` / ``NOT_SENT`` as for any bulk call (an item whose lookup failed
-was never written: not sent). :func:`summary` turns the outcomes into an
-:class:`UpsertResult`, or the :class:`~bitrix_fast.errors.UpsertError` carrying it.
+was never written: not sent); :mod:`.result` sums them up. :func:`checked` holds an upsert's
+arguments to these rules before anything is sent.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set,
-                    Tuple)
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ...clock import Clock
-from ...errors import (ApiError, KeyConflict, ListingError, Stopped, UpsertError,
-                       with_item)
+from ...errors import KeyConflict, ListingError, Stopped
+from ...protocol import methods
 from ...protocol.batch import CommandResult
+from ...protocol.params import find_key
 from ...run.stop import Stop
 from ...run.work import Work
-from .. import bulk
 from ..bulk import BulkSource, Outcome, Status
 from .compare import unchanged
 from .keys import KeySpec, Scope
 from .lookup import Lookup, Query
+from .result import ADDED, UNCHANGED, UPDATED, renumbered
 from .source import SafeWrites
 
-__all__ = ["UpsertResult", "UpsertSource", "summary", "ADDED", "UPDATED", "UNCHANGED"]
-
-ADDED, UPDATED, UNCHANGED = "added", "updated", "unchanged"
-
-
-@dataclass
-class UpsertResult:
-    """What an upsert did: ``ids`` -- each item's record ID, in item order (None for an item
-    not written) -- and how many records were ``added``, ``updated`` and left
-    ``unchanged`` (they already held the item's values)."""
-
-    ids: List[Optional[int]] = field(default_factory=list)
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
+__all__ = ["UpsertSource", "checked"]
 
 
 class UpsertSource:
@@ -266,11 +251,11 @@ class UpsertSource:
                                        lambda: writes_updates.busy)
 
         def added(j: int, outcome: Outcome) -> Outcome:
-            return _renumbered(outcome, add_positions[j], self.method, ADDED, outcome.result)
+            return renumbered(outcome, add_positions[j], self.method, ADDED, outcome.result)
 
         def updated(j: int, outcome: Outcome) -> Outcome:
-            return _renumbered(outcome, update_positions[j], self.method, UPDATED,
-                               update_ids[j])
+            return renumbered(outcome, update_positions[j], self.method, UPDATED,
+                              update_ids[j])
 
         self._writes = [(writes_updates, updated), (writes_adds, added)]
 
@@ -309,41 +294,28 @@ class UpsertSource:
         return outcomes
 
 
-def _renumbered(outcome: Outcome, index: int, method: str, action: str,
-                ident: Any) -> Outcome:
-    """A write's outcome as the upsert's outcome for item ``index``."""
-    if outcome.status is Status.RESULT:
-        return Outcome(index, Status.RESULT, result={"id": ident, "action": action})
-    error = outcome.error
-    if isinstance(error, ApiError):
-        error = with_item(error, index)
-    elif isinstance(error, KeyConflict):
-        error = KeyConflict(method, error.field, error.value, error.ids, item=index)
-    return Outcome(index, outcome.status, error=error)
 
 
-def summary(method: str, outcomes: Iterable[Outcome], count: int
-            ) -> Tuple[UpsertResult, Optional[UpsertError]]:
-    """The result of an upsert of ``count`` items from their outcomes, and the error to
-    raise when any item was not written (None when every one was)."""
-    result = UpsertResult(ids=[None] * count)
-    conflicts: Dict[Any, List[int]] = {}
-    kept = list(outcomes)
-    for outcome in kept:
-        if outcome.status is Status.RESULT:
-            value = outcome.result
-            result.ids[outcome.index] = value["id"]
-            if value["action"] == ADDED:
-                result.added += 1
-            elif value["action"] == UPDATED:
-                result.updated += 1
-            else:
-                result.unchanged += 1
-        elif isinstance(outcome.error, KeyConflict):
-            conflicts[outcome.error.value] = outcome.error.ids
-    results, report = bulk.report(method, kept)
-    if not (report.errors or report.in_doubt or report.not_sent):
-        return result, None
-    return result, UpsertError(method, result, conflicts=conflicts, results=results,
-                               errors=report.errors, in_doubt=report.in_doubt,
-                               not_sent=report.not_sent)
+def checked(entity: Any, items: Any, key: Any, params: Optional[Mapping[str, Any]]
+            ) -> Tuple[KeySpec, Dict[str, Any]]:
+    """An upsert's key and base parameters, its arguments checked (TypeError / ValueError)
+    before anything is sent; each item's key is checked when the source is built."""
+    if not isinstance(entity, str):
+        raise TypeError(f"upsert(): entity must be a method family such as 'crm.deal', "
+                        f"not {type(entity).__name__}")
+    family = methods.normalize(entity)
+    spec = KeySpec.of(family, key)
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"{family}.upsert: params must be a dict")
+    base = dict(params or {})
+    if find_key(base, "fields") is not None or find_key(base, "id") is not None:
+        raise ValueError(f"{family}.upsert: params must not hold 'fields' or 'id': they "
+                         f"come from each item")
+    if family == "crm.item" and find_key(base, "entityTypeId") is None:
+        raise ValueError("crm.item.upsert: params must hold the entityTypeId")
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
+        raise TypeError(f"{family}.upsert: items must be a list of field dicts")
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise TypeError(f"{family}.upsert: item {index} must be a dict of fields")
+    return spec, base

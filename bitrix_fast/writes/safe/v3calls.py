@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ...clock import Clock
 from ...errors import AuthError, BitrixError, Stopped, with_item
 from ...protocol import v3 as rest_v3
 from ...protocol.batch import Command, CommandResult
+from ...protocol.params import Params
 from ...run.engine import may_have_executed
 from ...run.stop import Stop
 from ...run.work import Work
 from ..bulk import Outcome, Status
 from .table import MAX_RESENDS
 
-__all__ = ["V3Calls"]
+__all__ = ["V3Calls", "items"]
 
 
 class V3Calls:
@@ -185,6 +186,29 @@ class V3Calls:
             self.outcomes.extend(kept)
         self.delivered += len(kept)
         return kept
+
+
+def items(method: str, given: Union[Mapping[str, Any], Sequence[Mapping[str, Any]], None],
+          keys: Union[str, Sequence[str], None]
+          ) -> Tuple[bool, List[Dict[str, Any]], Optional[List[str]]]:
+    """``call_v3``'s arguments: (one item was given, every item's parameters checked, the
+    caller's keys as a list or None)."""
+    one = given is None or isinstance(given, Mapping)
+    listed: List[Mapping[str, Any]]
+    if given is None:
+        listed = [{}]
+    elif isinstance(given, Mapping):
+        listed = [given]
+    elif isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
+        raise TypeError(f"{method}: items must be a dict or a list of dicts")
+    else:
+        listed = list(given)
+    if isinstance(keys, str):
+        if not one:
+            raise TypeError(f"{method}: keys must be a list, one key per item")
+        keys = [keys]
+    return one, [Params(method, item).raw for item in listed], \
+        None if keys is None else list(keys)
 
 
 #: A write in doubt that waits to be sent again: no outcome yet.
