@@ -179,3 +179,23 @@ def test_the_async_client_upserts_and_calls_v3():
 
     with Sandbox(http=False, clock=FakeClock()) as portal:
         asyncio.run(main(portal))
+
+
+@pytest.mark.bitrix_sandbox(deals=0)
+def test_the_key_and_the_replay_mark_travel_over_http(bitrix_sandbox):
+    with Bitrix(bitrix_sandbox.webhook, verbose=False) as bx:
+        first = bx.call_v3("tasks.task.add", {"fields": TASK}, keys="over-http-1")
+        again = bx.call_v3("tasks.task.add", {"fields": TASK}, keys="over-http-1")
+    assert again == first and bitrix_sandbox.stats()["idempotent_replays"] == 1
+
+
+def test_a_deadline_ends_the_wait_before_a_v3_resend():
+    from bitrix_fast import DeadlineExceeded
+
+    with Sandbox(http=False, clock=FakeClock()) as portal:
+        bx = Bitrix(portal.webhook, transport=DropAll(portal.transport()), clock=portal.clock,
+                    verbose=False, settle_wait=75)
+        with pytest.raises(DeadlineExceeded) as caught:
+            bx.call_v3("tasks.task.add", [{"fields": TASK}], deadline=30)
+        assert list(caught.value.partial.in_doubt) == [0]
+        assert 30 <= portal.clock.now() < 31 and portal.store.count("task") == 1
