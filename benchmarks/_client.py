@@ -3,9 +3,16 @@ client; peak RSS is this client's alone). Prints one JSON line with what it meas
 
     python benchmarks/_client.py SPEC_JSON
 
-SPEC: {"lib": "bitrix_fast" | "fast_bitrix24", "job": "export" | "iterate" | "add" | "get",
+SPEC: {"lib": "bitrix_fast" | "fast_bitrix24",
+       "job": "export" | "iterate" | "add" | "get" | "keyed_add" | "upsert",
        "webhook": ..., "method": ..., "params": {...}, "rate": 20, "burst": 50,
-       "ids_out": path (export/iterate: the IDs received, as text), "items": N (add)}
+       "ids_out": path (export/iterate: the IDs received, as text), "items": N (add),
+       "changed_every": N (upsert: every Nth record's title changes)}
+
+keyed_add: crm.deal.add of items each holding its own ORIGIN_ID -- bitrix_fast with
+``key="ORIGIN_ID"``, fast_bitrix24 as a plain ``call`` (it has no keys). upsert: the records
+pushed again -- bitrix_fast's ``upsert``; fast_bitrix24 the way its users write it: every
+record with an ORIGIN_ID read by ``get_all``, compared, then ``call`` for the updates and adds.
 """
 from __future__ import annotations
 
@@ -68,6 +75,11 @@ def run_bitrix_fast(spec: Dict[str, Any], timeline: Timeline) -> Dict[str, Any]:
             ids = [int(row["ID"]) for row in bx.get_all(spec["method"], spec["params"])]
         elif spec["job"] == "get":
             return _get(spec, bx.get_by_ID, timeline)
+        elif spec["job"] == "keyed_add":
+            return _add(spec, lambda items: bx.call("crm.deal.add", items, key="ORIGIN_ID"),
+                        timeline, keyed=True)
+        elif spec["job"] == "upsert":
+            return _upsert_bitrix_fast(spec, bx, timeline)
         else:
             return _add(spec, lambda items: bx.call("crm.deal.add", items), timeline)
         stats = bx.stats()
@@ -100,6 +112,11 @@ def run_fast_bitrix24(spec: Dict[str, Any], timeline: Timeline) -> Dict[str, Any
     timeline.start()
     if spec["job"] == "add":
         return _add(spec, lambda items: list(bx.call("crm.deal.add", items)), timeline)
+    if spec["job"] == "keyed_add":
+        return _add(spec, lambda items: list(bx.call("crm.deal.add", items)), timeline,
+                    keyed=True)
+    if spec["job"] == "upsert":
+        return _upsert_by_hand(spec, bx, timeline)
     if spec["job"] == "get":
         return _get(spec, bx.get_by_ID, timeline)
     rows = bx.get_all(spec["method"], spec["params"])
@@ -116,8 +133,52 @@ def _get(spec: Dict[str, Any], get_by_id: Any, timeline: Timeline) -> Dict[str, 
     return {"ids": ids}
 
 
-def _add(spec: Dict[str, Any], call: Any, timeline: Timeline) -> Dict[str, Any]:
-    items = [{"fields": {"TITLE": f"bench-{i}"}} for i in range(spec["items"])]
+def records(count: int, changed_every: int = 0) -> List[Dict[str, Any]]:
+    """The records an upsert pushes: ORIGIN_ID ext-<i>; every ``changed_every``-th retitled."""
+    return [{"ORIGIN_ID": f"ext-{i}",
+             "TITLE": f"bench-{i}" + ("-v2" if changed_every and i % changed_every == 0
+                                      else "")} for i in range(count)]
+
+
+def _upsert_bitrix_fast(spec: Dict[str, Any], bx: Any, timeline: Timeline) -> Dict[str, Any]:
+    items = records(spec["items"], spec.get("changed_every", 0))
+    try:
+        done = bx.upsert("crm.deal", items, key="ORIGIN_ID")
+    except Exception as error:  # the failure is the measurement
+        return {"ids": [], "ok": len(getattr(error, "results", {}) or {}),
+                "in_doubt": len(getattr(error, "in_doubt", {}) or {}),
+                "failed": len(getattr(error, "errors", {}) or {}),
+                "error": f"{type(error).__name__}: {str(error)[:160]}"}
+    timeline.add(len(items))
+    return {"ids": [], "ok": len(items), "added": done.added, "updated": done.updated,
+            "unchanged": done.unchanged}
+
+
+def _upsert_by_hand(spec: Dict[str, Any], bx: Any, timeline: Timeline) -> Dict[str, Any]:
+    items = records(spec["items"], spec.get("changed_every", 0))
+    try:
+        rows = bx.get_all("crm.deal.list", {"select": ["ID", "ORIGIN_ID", "TITLE"],
+                                            "filter": {"!ORIGIN_ID": ""}})
+        found = {row["ORIGIN_ID"]: row for row in rows}
+        updates = [{"ID": found[item["ORIGIN_ID"]]["ID"], "fields": item} for item in items
+                   if item["ORIGIN_ID"] in found
+                   and found[item["ORIGIN_ID"]]["TITLE"] != item["TITLE"]]
+        adds = [{"fields": item} for item in items if item["ORIGIN_ID"] not in found]
+        if updates:
+            list(bx.call("crm.deal.update", updates))
+        if adds:
+            list(bx.call("crm.deal.add", adds))
+    except Exception as error:
+        return {"ids": [], "ok": 0, "error": f"{type(error).__name__}: {str(error)[:160]}"}
+    timeline.add(len(items))
+    return {"ids": [], "ok": len(items), "added": len(adds), "updated": len(updates),
+            "unchanged": len(items) - len(adds) - len(updates)}
+
+
+def _add(spec: Dict[str, Any], call: Any, timeline: Timeline, keyed: bool = False
+         ) -> Dict[str, Any]:
+    items = [{"fields": {"TITLE": f"bench-{i}", **({"ORIGIN_ID": f"ext-{i}"} if keyed else {})}}
+             for i in range(spec["items"])]
     try:
         results = call(items)
         ok, doubt, failed = len(results), 0, 0

@@ -21,7 +21,9 @@ from .errors import (
     ConnectionDropped,
     DeadlineExceeded,
     ErrorInServerResponseException,
+    IdempotencyKeyReused,
     IncompleteListWarning,
+    KeyConflict,
     LimiterError,
     ListingError,
     MethodNotFound,
@@ -32,10 +34,13 @@ from .errors import (
     RetryExhausted,
     Stopped,
     TransportError,
+    UpsertError,
+    ValidationError,
 )
 from .net.oauth import OAuthRefresher
 from .run.retry import Retry
 from .writes.bulk import BulkCall, Interrupted, Outcome, Status
+from .writes.safe.result import UpsertResult
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -54,8 +59,10 @@ __all__ = [
     "ConnectionDropped",
     "DeadlineExceeded",
     "ErrorInServerResponseException",
+    "IdempotencyKeyReused",
     "IncompleteListWarning",
     "Interrupted",
+    "KeyConflict",
     "LimiterError",
     "ListingError",
     "MethodNotFound",
@@ -72,5 +79,8 @@ __all__ = [
     "Status",
     "Stopped",
     "TransportError",
+    "UpsertError",
+    "UpsertResult",
+    "ValidationError",
     "__version__",
 ]

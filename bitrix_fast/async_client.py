@@ -17,17 +17,19 @@ from __future__ import annotations
 import asyncio
 import threading
 from typing import (Any, AsyncIterator, Callable, ContextManager, Dict, Iterable, List, Mapping,
-                    Optional, TypeVar, Union)
+                    Optional, Sequence, TypeVar, Union)
 
 import requests
 
 from .client import Bitrix
 from .clock import Clock
+from .config import SETTLE_WAIT
 from .net.transport import Transport
 from .run.stop import CANCEL
 from .run.progress import ProgressSetting
 from .run.retry import Retry
 from .config import TimeoutSpec
+from .writes.safe.result import UpsertResult
 from .net.transport import DEFAULT_TIMEOUT
 
 T = TypeVar("T")
@@ -61,6 +63,7 @@ class BitrixAsync:
         limiter: Any = None,
         progress: ProgressSetting = None,
         deadline: Optional[float] = None,
+        settle_wait: float = SETTLE_WAIT,
         transport: Optional[Transport] = None,
         clock: Optional[Clock] = None,
     ) -> None:
@@ -68,7 +71,8 @@ class BitrixAsync:
             webhook, token_func, verbose, respect_velocity_policy, request_pool_size,
             requests_per_second, batch_size, operating_time_limit, client, ssl,
             max_workers=max_workers, timeout=timeout, retry=retry, limiter=limiter,
-            progress=progress, deadline=deadline, transport=transport, clock=clock)
+            progress=progress, deadline=deadline, settle_wait=settle_wait,
+            transport=transport, clock=clock)
 
     async def get_all(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
                       deadline: Optional[float] = None, typed: bool = False
@@ -122,11 +126,34 @@ class BitrixAsync:
                                 params, deadline=deadline)
 
     async def call(self, method: str, items: Any = None, raw: bool = False, *,
-                   deadline: Optional[float] = None) -> Any:
+                   key: Optional[str] = None, deadline: Optional[float] = None) -> Any:
         """Call ``method`` once with a dict, once per item with a list of dicts (batched;
         a list of results in input order), or raw; failures of a list raise ``BatchError``
-        holding every result, error and item in doubt (see ``Bitrix.call``)."""
-        return await _in_thread(self._sync.call, method, items, raw, deadline=deadline)
+        holding every result, error and item in doubt; ``key`` makes adds safe to repeat
+        (see ``Bitrix.call``)."""
+        return await _in_thread(self._sync.call, method, items, raw, key=key,
+                                deadline=deadline)
+
+    async def upsert(self, entity: str, items: Sequence[Mapping[str, Any]],
+                     key: str = "ORIGIN_ID", params: Optional[Mapping[str, Any]] = None, *,
+                     deadline: Optional[float] = None) -> UpsertResult:
+        """Update or add each item, found by its key; a rerun adds nothing
+        (see ``Bitrix.upsert``)."""
+        return await _in_thread(self._sync.upsert, entity, list(items), key, params,
+                                deadline=deadline)
+
+    async def call_v3(self, method: str, items: Any = None, *,
+                      keys: Optional[Sequence[str]] = None,
+                      deadline: Optional[float] = None) -> Any:
+        """Call a REST 3.0 method, each write under its own Idempotency-Key
+        (see ``Bitrix.call_v3``)."""
+        return await _in_thread(self._sync.call_v3, method, items, keys=keys,
+                                deadline=deadline)
+
+    async def get_all_v3(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
+                         deadline: Optional[float] = None) -> List[Dict[str, Any]]:
+        """Every row of a REST 3.0 list method, each once (see ``Bitrix.get_all_v3``)."""
+        return await _in_thread(self._sync.get_all_v3, method, params, deadline=deadline)
 
     async def call_batch(self, params: Mapping[str, Any], *,
                          deadline: Optional[float] = None) -> Any:

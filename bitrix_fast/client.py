@@ -17,11 +17,14 @@ import requests
 
 from . import compat
 from .clock import Clock
-from .config import ClientConfig, TimeoutSpec
+from .config import SETTLE_WAIT, ClientConfig, TimeoutSpec
 from .errors import AuthError, BatchError, BitrixError, Cancelled, DeadlineExceeded, Stopped
 from .factory import Parts, build
 from .listing import Listing, rows_of
+from .listing.v3 import V3Listing
+from .listing.v3 import prepare as prepare_v3_listing
 from .net.transport import DEFAULT_TIMEOUT, Transport
+from .net.v3 import v3_url
 from .protocol import methods
 from .protocol.batch import MAX_COMMANDS, Command, CommandResult, missing, unpack
 from .protocol.encoding import can_encode
@@ -34,7 +37,13 @@ from .run.stop import Stop
 from .run.work import Delivery
 from .typed import RowTyper, load_fields
 from .writes import bulk
-from .writes.bulk import BulkCall, BulkSource, Interrupted, Outcome
+from .writes.bulk import BulkCall, BulkSource, Interrupted, Outcome, Status
+from .writes.safe.keys import KeySpec
+from .writes.safe.source import SafeWrites
+from .writes.safe.result import UpsertResult, summary
+from .writes.safe.upsert import UpsertSource, checked
+from .writes.safe.v3calls import V3Calls
+from .writes.safe.v3calls import items as v3_items
 
 logger = logging.getLogger("bitrix_fast")
 
@@ -128,8 +137,11 @@ class Bitrix:
     ``progress`` (None: a bar when ``verbose`` and stderr is a terminal), ``deadline``
     (seconds: the longest any one call may take, unless the call passes its own
     ``deadline=``; then it raises :class:`~bitrix_fast.errors.DeadlineExceeded`, having sent
-    nothing more, saying how far it got). ``transport`` and ``clock`` replace the HTTP
-    transport and the system clock (tests: :mod:`bitrix_fast.testing`).
+    nothing more, saying how far it got), ``settle_wait`` (seconds after a write in doubt
+    was sent before its absence is trusted or it is sent again under its REST 3.0 key:
+    the portal cuts every request at 60 s; see :doc:`/guides/writes-safe-to-repeat`).
+    ``transport`` and ``clock`` replace the HTTP transport and the system clock (tests:
+    :mod:`bitrix_fast.testing`).
     """
 
     def __init__(
@@ -151,6 +163,7 @@ class Bitrix:
         limiter: Any = None,
         progress: ProgressSetting = None,
         deadline: Optional[float] = None,
+        settle_wait: float = SETTLE_WAIT,
         transport: Optional[Transport] = None,
         clock: Optional[Clock] = None,
     ) -> None:
@@ -158,7 +171,7 @@ class Bitrix:
             webhook, token_func, verbose, respect_velocity_policy, request_pool_size,
             requests_per_second, batch_size, operating_time_limit, client, ssl,
             max_workers=max_workers, timeout=timeout, retry=retry, limiter=limiter,
-            progress=progress, deadline=deadline)
+            progress=progress, deadline=deadline, settle_wait=settle_wait)
         self._setup(build(config, transport=transport, clock=clock))
 
     @classmethod
@@ -301,7 +314,7 @@ class Bitrix:
 
     def call(self, method: str, items: Union[Mapping[str, Any], Sequence[Mapping[str, Any]],
                                              None] = None, raw: bool = False, *,
-             deadline: Optional[float] = None) -> Any:
+             key: Optional[str] = None, deadline: Optional[float] = None) -> Any:
         """Call ``method``, with fast_bitrix24's result shapes:
 
         * one dict: called once; returns its result (a one-key result such as
@@ -314,11 +327,24 @@ class Bitrix:
           server's whole envelope (``"batch"`` included).
 
         Failures raise :class:`BatchError` holding every result that succeeded, every error,
-        and every item whose fate is unknown."""
+        and every item whose fate is unknown. Updates (``*.update``, ``*.set``) and deletes
+        in doubt are sent again: they are safe to repeat (see the guide's table).
+
+        ``key`` (adds of ``crm.deal / lead / contact / company / item`` only): the field of
+        ``fields`` that holds each item's own ID in your system, such as ``"ORIGIN_ID"``,
+        a ``UF_*`` field, or ``"originId"`` for ``crm.item.add``. Every item must hold a
+        value no other item holds (else ValueError, before anything is sent). An add whose
+        fate is unknown is then read back by its key and resent only when it is certainly
+        not there, so each item is created exactly once; the result is the new records'
+        IDs in item order."""
         if raw:
+            if key is not None:
+                raise ValueError("call(raw=True) sends one request as it is: no key=")
             return self._raw(method, items, deadline)
         method = check_method(method)
         stop = self._stop(method, deadline)
+        if key is not None:
+            return self._keyed(method, items, key, stop)
         compat.warn_call(method)
         if items is None or isinstance(items, Mapping):
             params = Params(method, items)
@@ -343,6 +369,7 @@ class Bitrix:
                   look_ahead: Optional[int] = None,
                   stop_wait: Optional[float] = None,
                   on_send: Optional[Callable[[Tuple[int, ...]], None]] = None,
+                  key: Optional[str] = None,
                   deadline: Optional[float] = None) -> BulkCall:
         """Call ``method`` once per item of ``items`` (any iterable of parameter dicts, read
         lazily), 50 items per batch request, batches in parallel; yield one
@@ -372,11 +399,19 @@ class Bitrix:
                     journal.write(outcome.index, outcome.status, outcome.result or outcome.error)
 
         Results are unwrapped as ``call`` unwraps them (``{"item": {...}}`` -> ``{...}``).
+        With ``key`` (see :meth:`call`), the items are read in full first, to check that
+        each holds its own key; an add in doubt is settled before its outcome comes out,
+        and a RESULT is the new record's ID.
         """
         method = check_method(method)
         stop = self._stop(method, deadline)
         if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
             raise TypeError(f"{method}: items must be an iterable of parameter dicts")
+        spec = None
+        if key is not None:
+            spec = KeySpec.for_add(method, key)
+            items = [Params(method, item).raw for item in items]
+            spec.values(method, items)
         if look_ahead is None:
             look_ahead = 2 * self._config.workers
         if not isinstance(look_ahead, int) or isinstance(look_ahead, bool) or look_ahead < 1:
@@ -386,13 +421,109 @@ class Bitrix:
         if not isinstance(stop_wait, (int, float)) or isinstance(stop_wait, bool) or stop_wait < 0:
             raise ValueError(f"{method}: stop_wait must be seconds >= 0, got {stop_wait!r}")
         source = self._bulk_source(method, items, stop, unwrap=True, on_send=on_send,
-                                   stop_wait=float(stop_wait), keep=False)
-        bar = make_progress(self._config.progress, self.verbose, method, total=source.total,
-                            unit="items", burst=self._parts.limiter.burst)
-        chunks = self._scheduler.run(source, stop, look_ahead=look_ahead,
-                                     interrupt_grace=BulkCall.INTERRUPT_GRACE,
-                                     cancel_grace=float(stop_wait), progress=bar.update)
-        return BulkCall(source, chunks, stop, stop_wait=float(stop_wait), on_end=bar.close)
+                                   stop_wait=float(stop_wait), keep=False, spec=spec)
+        return self._streamed(source, stop, look_ahead, float(stop_wait))
+
+    def upsert(self, entity: str, items: Sequence[Mapping[str, Any]], key: str = "ORIGIN_ID",
+               params: Optional[Mapping[str, Any]] = None, *,
+               deadline: Optional[float] = None) -> UpsertResult:
+        """Make the portal hold each item, found by its key: update the record whose ``key``
+        field holds the item's value if it differs, add one if there is none, leave it
+        alone if it already holds the item's values. Running it again adds nothing.
+
+        ``entity`` is a method family (``"crm.deal"``, ``"crm.contact"``, ...; ``"crm.item"``
+        with ``params={"entityTypeId": N}`` for smart processes); ``items`` are field dicts
+        (``{"ORIGIN_ID": "A-17", "TITLE": "..."}``), each with its own key value;
+        ``params`` go with every add and update. Keys are looked up 2,500 per request;
+        adds in doubt are settled as keyed adds (:meth:`call` with ``key``), updates in
+        doubt resent.
+
+        Returns an :class:`~bitrix_fast.writes.safe.result.UpsertResult`: ``.ids`` (record
+        IDs in item order), ``.added``, ``.updated``, ``.unchanged``. When a key is held by
+        several records nothing is written for that item; the others are, and then
+        :class:`~bitrix_fast.errors.UpsertError` names each such key with its records and
+        carries the result (so does any other failure)."""
+        spec, base, stop = self._upsert_start(entity, items, key, params, deadline)
+        source = self._upsert_source(spec, items, base, stop, on_send=None,
+                                     stop_wait=self._config.stop_wait, keep=True)
+        kept = source.outcomes if source.outcomes is not None else []
+        count = len(items)
+
+        def report(outcomes: List[Outcome]) -> BatchError:
+            return summary(source.method, outcomes, count)[1] or BatchError(source.method)
+
+        self._run_kept(source, stop, kept, report)
+        result, error = summary(source.method, kept, count)
+        if error is not None:
+            raise error
+        return result
+
+    def iter_upsert(self, entity: str, items: Sequence[Mapping[str, Any]],
+                    key: str = "ORIGIN_ID", params: Optional[Mapping[str, Any]] = None, *,
+                    look_ahead: Optional[int] = None, stop_wait: Optional[float] = None,
+                    on_send: Optional[Callable[[Tuple[int, ...]], None]] = None,
+                    deadline: Optional[float] = None) -> BulkCall:
+        """:meth:`upsert`, streamed as :meth:`iter_call` streams: one
+        :class:`~bitrix_fast.Outcome` per item as it is decided, a RESULT's ``result``
+        being ``{"id": ..., "action": "added" | "updated" | "unchanged"}``; an item whose
+        key several records hold is an ERROR (:class:`~bitrix_fast.errors.KeyConflict`).
+        ``on_send`` gets the positions of each write batch before it leaves."""
+        spec, base, stop = self._upsert_start(entity, items, key, params, deadline)
+        wait = self._config.stop_wait if stop_wait is None else stop_wait
+        source = self._upsert_source(spec, items, base, stop, on_send=on_send,
+                                     stop_wait=float(wait), keep=False)
+        return self._streamed(source, stop, look_ahead, float(wait))
+
+    def call_v3(self, method: str,
+                items: Union[Mapping[str, Any], Sequence[Mapping[str, Any]], None] = None, *,
+                keys: Optional[Sequence[str]] = None,
+                deadline: Optional[float] = None) -> Any:
+        """Call a REST 3.0 method (``/rest/api/``): once with a dict, once per item with a
+        list of dicts (one request each, in parallel; results in item order, unwrapped as
+        :meth:`call` unwraps them). JSON bodies; errors in the new shape become the typed
+        errors (:class:`~bitrix_fast.errors.ValidationError` with ``.validation``, ...).
+
+        Each item of a write gets an ``Idempotency-Key``, the same on every resend of it,
+        so a write in doubt is sent again once the portal's request cut has passed and
+        the portal answers it with the stored reply if it ran; ``keys`` gives your own
+        (one per item, 1-255 printable ASCII characters, kept by the portal 24 hours:
+        running a job again within a day sends nothing twice)."""
+        method = check_method(method)
+        stop = self._stop(method, deadline)
+        v3_url(self._parts.credentials.base_url, method)  # ValueError: no /rest/ address
+        one, prepared, own_keys = v3_items(method, items, keys)
+        source = V3Calls(method, prepared, stop=stop, clock=self._parts.clock,
+                         settle_wait=self._config.settle_wait, keys=own_keys,
+                         unwrap=lambda result: compat.unwrap(method, result), keep=True)
+        kept = source.outcomes if source.outcomes is not None else []
+        self._run_kept(source, stop, kept, lambda outcomes: bulk.report(method, outcomes)[1])
+        results, error = bulk.report(method, kept)
+        if one:
+            (outcome,) = kept
+            if outcome.status is Status.RESULT:
+                return outcome.result
+            raise outcome.error or error
+        if error.errors or error.in_doubt or error.not_sent:
+            _raise_if_refused_as_a_whole(error)
+            raise error
+        return compat.call_many(method, [results[i] for i in range(len(prepared))])
+
+    def get_all_v3(self, method: str, params: Optional[Mapping[str, Any]] = None, *,
+                   deadline: Optional[float] = None) -> List[Dict[str, Any]]:
+        """Every row of a REST 3.0 list method (``tasks.task.list``), each once, by ID:
+        pages of up to 1000 rows (where the method allows), each page asked for past the
+        last ID seen, until an empty one -- a short page proves nothing, since the portal
+        may keep fewer rows than asked for. ``params``: ``select`` (``id`` is added),
+        ``filter`` as a list of conditions; the listing sets ``order`` and ``pagination``."""
+        method = check_method(method)
+        stop = self._stop(method, deadline)
+        v3_url(self._parts.credentials.base_url, method)
+        listing = V3Listing(method, prepare_v3_listing(method, params))
+        rows: List[Dict[str, Any]] = []
+        with make_progress(self._config.progress, self.verbose, method) as bar:
+            for delivery in self._scheduler.run(listing, stop, progress=bar.update):
+                rows.extend(delivery.items)
+        return rows
 
     def call_batch(self, params: Mapping[str, Any], *,
                    deadline: Optional[float] = None) -> Any:
@@ -549,26 +680,42 @@ class Bitrix:
 
     def _bulk_source(self, method: str, items: Iterable[Any], stop: Stop, *, unwrap: bool,
                      on_send: Optional[Callable[[Tuple[int, ...]], None]], stop_wait: float,
-                     keep: bool) -> BulkSource:
-        return BulkSource(
+                     keep: bool, spec: Optional[KeySpec] = None) -> SafeWrites:
+        inner = BulkSource(
             method, items, stop, read_only=methods.is_read_only(method),
             batch_size=self.batch_size, check=lambda item: Params(method, item).raw,
-            batchable=can_encode,
-            # _bulk hands results on exactly as the portal gave them: call() and get_by_ID()
-            # shape them by what was asked (compat), which unwrapping here would spoil.
+            batchable=can_encode, on_send=on_send, stop_wait=stop_wait)
+        # _bulk hands results on exactly as the portal gave them: call() and get_by_ID()
+        # shape them by what was asked (compat), which unwrapping here would spoil.
+        return SafeWrites(
+            inner, stop=stop, clock=self._parts.clock, settle_wait=self._config.settle_wait,
+            batch_size=self.batch_size, batchable=can_encode, spec=spec,
             unwrap=(lambda result: compat.unwrap(method, result)) if unwrap else (lambda r: r),
-            on_send=on_send, stop_wait=stop_wait, keep=keep)
+            keep=keep)
 
-    def _bulk(self, method: str, items: List[Dict[str, Any]], stop: Stop) -> Dict[int, Any]:
+    def _bulk(self, method: str, items: List[Dict[str, Any]], stop: Stop, *,
+              spec: Optional[KeySpec] = None) -> Dict[int, Any]:
         """Run one command per item; {position: result as the portal gave it}, or BatchError
         holding every result, error, item in doubt and item not sent. Ctrl+C raises
         :class:`~bitrix_fast.Interrupted` (a KeyboardInterrupt) holding the same; a
         passed deadline raises DeadlineExceeded, a cancel Cancelled, with it as ``partial``."""
         source = self._bulk_source(method, items, stop, unwrap=False, on_send=None,
-                                   stop_wait=self._config.stop_wait, keep=True)
-        bar = make_progress(self._config.progress, self.verbose, method, total=len(items),
-                            unit="items", burst=self._parts.limiter.burst)
+                                   stop_wait=self._config.stop_wait, keep=True, spec=spec)
         kept = source.outcomes if source.outcomes is not None else []
+        self._run_kept(source, stop, kept, lambda outcomes: bulk.report(method, outcomes)[1])
+        results, error = bulk.report(method, kept)
+        if error.errors or error.in_doubt or error.not_sent:
+            raise error
+        return results
+
+    def _run_kept(self, source: Union[SafeWrites, UpsertSource, V3Calls], stop: Stop,
+                  kept: List[Outcome], report: Callable[[List[Outcome]], BatchError]) -> None:
+        """Run a source that keeps its outcomes (``kept``) to the end. Ctrl+C raises
+        :class:`~bitrix_fast.Interrupted` holding every item's fate (``report``); a passed
+        deadline DeadlineExceeded, a cancel Cancelled, with it as ``partial``."""
+        method = source.method
+        bar = make_progress(self._config.progress, self.verbose, method, total=source.total,
+                            unit="items", burst=self._parts.limiter.burst)
         try:
             with bar:
                 for _ in self._scheduler.run(source, stop,
@@ -578,26 +725,68 @@ class Bitrix:
                                              progress=bar.update):
                     pass  # the source keeps every outcome
         except KeyboardInterrupt:
-            raise Interrupted(self._whole_report(method, source, kept)) from None
+            raise Interrupted(self._whole_report(source, kept, report)) from None
         except DeadlineExceeded as stopped:
             raise DeadlineExceeded(method, stopped.seconds, stopped.progress,
-                                   partial=self._whole_report(method, source, kept)) from None
+                                   partial=self._whole_report(source, kept, report)) from None
         except Cancelled as stopped:
             raise Cancelled(str(stopped),
-                            partial=self._whole_report(method, source, kept)) from None
-        results, error = bulk.report(method, kept)
-        if error.errors or error.in_doubt or error.not_sent:
-            raise error
-        return results
+                            partial=self._whole_report(source, kept, report)) from None
 
-    def _whole_report(self, method: str, source: BulkSource, kept: List[Outcome]
+    def _whole_report(self, source: Union[SafeWrites, UpsertSource, V3Calls],
+                      kept: List[Outcome], report: Callable[[List[Outcome]], BatchError]
                       ) -> BatchError:
         """Every item's fate after a stop that left the run early: what was reported, what
         was handed out and never answered, and the rest."""
-        reason = Stopped(f"{method}: interrupted before this item was sent")
+        reason = Stopped(f"{source.method}: interrupted before this item was sent")
         source.unresolved(reason)
         source.leftovers(reason)
-        return bulk.report(method, kept)[1]
+        return report(kept)
+
+    def _streamed(self, source: Union[SafeWrites, UpsertSource], stop: Stop,
+                  look_ahead: Optional[int], stop_wait: float) -> BulkCall:
+        """A bulk call's outcomes as they come (iter_call, iter_upsert)."""
+        if look_ahead is None:
+            look_ahead = 2 * self._config.workers
+        bar = make_progress(self._config.progress, self.verbose, source.method,
+                            total=source.total, unit="items", burst=self._parts.limiter.burst)
+        chunks = self._scheduler.run(source, stop, look_ahead=look_ahead,
+                                     interrupt_grace=BulkCall.INTERRUPT_GRACE,
+                                     cancel_grace=stop_wait, progress=bar.update)
+        return BulkCall(source, chunks, stop, stop_wait=stop_wait, on_end=bar.close)
+
+    def _keyed(self, method: str, items: Any, key: str, stop: Stop) -> Any:
+        """``call(method, items, key=...)``: the new records' IDs in item order."""
+        spec = KeySpec.for_add(method, key)
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+            raise TypeError(f"{method}: with key=, items must be a list of parameter dicts")
+        prepared = [Params(method, item).raw for item in items]
+        spec.values(method, prepared)
+        if not prepared:
+            return ()
+        try:
+            results = self._bulk(method, prepared, stop, spec=spec)
+        except BatchError as error:
+            _raise_if_refused_as_a_whole(error)
+            raise
+        return compat.call_many(method, [results[index] for index in range(len(prepared))])
+
+    def _upsert_start(self, entity: str, items: Any, key: str,
+                      params: Optional[Mapping[str, Any]], deadline: Optional[float]
+                      ) -> Tuple[KeySpec, Dict[str, Any], Stop]:
+        """An upsert's key, base parameters and stop, checked before anything is sent."""
+        spec, base = checked(entity, items, key, params)
+        return spec, base, self._stop(f"{spec.family}.upsert", deadline)
+
+    def _upsert_source(self, spec: KeySpec, items: Sequence[Mapping[str, Any]],
+                       base: Mapping[str, Any], stop: Stop, *,
+                       on_send: Optional[Callable[[Tuple[int, ...]], None]],
+                       stop_wait: float, keep: bool) -> UpsertSource:
+        return UpsertSource(spec, items, base, stop=stop, clock=self._parts.clock,
+                            settle_wait=self._config.settle_wait, batch_size=self.batch_size,
+                            check=lambda method, item: Params(method, item).raw,
+                            batchable=can_encode, on_send=on_send, stop_wait=stop_wait,
+                            keep=keep)
 
 
 def _intervals(skip: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:

@@ -21,6 +21,11 @@ from .run.retry import Retry
 #: What ``timeout=`` accepts: seconds for both, a (connect, read) pair, or None (defaults).
 TimeoutSpec = Union[float, Tuple[float, float], None]
 
+#: Seconds after a write was sent before its absence is trusted, or it is sent again under
+#: its REST 3.0 key: the portal cuts every request at 60 s, and a request may first wait
+#: for a worker; the margin is the one the default read timeout has over the cut.
+SETTLE_WAIT = 75.0
+
 
 @dataclass(frozen=True)
 class ClientConfig:
@@ -43,6 +48,7 @@ class ClientConfig:
     limiter: Optional[object] = None
     progress: ProgressSetting = None
     deadline: Optional[float] = None
+    settle_wait: float = SETTLE_WAIT
 
     @classmethod
     def build(cls, webhook: str, token_func: Any = None, verbose: bool = True,
@@ -53,7 +59,8 @@ class ClientConfig:
               timeout: TimeoutSpec = DEFAULT_TIMEOUT,
               retry: Union[Retry, int, bool, None] = None, limiter: Any = None,
               progress: ProgressSetting = None,
-              deadline: Optional[float] = None) -> "ClientConfig":
+              deadline: Optional[float] = None,
+              settle_wait: float = SETTLE_WAIT) -> "ClientConfig":
         """The configuration for ``Bitrix``'s keywords, checked (TypeError / ValueError)."""
         _positive_int("request_pool_size", request_pool_size)
         _positive_number("requests_per_second", requests_per_second)
@@ -72,6 +79,10 @@ class ClientConfig:
             raise TypeError("token_func must be callable")
         if deadline is not None:
             _positive_number("deadline", deadline, what="a number of seconds > 0")
+        if (not isinstance(settle_wait, (int, float)) or isinstance(settle_wait, bool)
+                or not 0 <= settle_wait < math.inf):
+            raise ValueError(f"settle_wait must be a number of seconds >= 0, got "
+                             f"{settle_wait!r}")
         return cls(webhook=webhook, token_func=token_func, verbose=bool(verbose),
                    respect_velocity_policy=bool(respect_velocity_policy),
                    request_pool_size=request_pool_size,
@@ -79,7 +90,8 @@ class ClientConfig:
                    operating_time_limit=float(operating_time_limit), session=client, ssl=ssl,
                    max_workers=max_workers, timeout=timeout_pair(timeout),
                    retry=Retry.from_value(retry), limiter=limiter, progress=progress,
-                   deadline=None if deadline is None else float(deadline))
+                   deadline=None if deadline is None else float(deadline),
+                   settle_wait=float(settle_wait))
 
     @property
     def workers(self) -> int:

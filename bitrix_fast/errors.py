@@ -16,10 +16,16 @@
     │   ├── RateLimited           QUERY_LIMIT_EXCEEDED (503)
     │   ├── OperationTimeLimit    OPERATION_TIME_LIMIT (429)
     │   ├── AuthError             NO_AUTH_FOUND, INVALID_CREDENTIALS, expired/invalid token, ...
-    │   └── MethodNotFound        ERROR_METHOD_NOT_FOUND (404)
+    │   ├── MethodNotFound        ERROR_METHOD_NOT_FOUND (404)
+    │   ├── ValidationError       REST 3.0 refused the parameters (400): .validation per field
+    │   └── IdempotencyKeyReused  REST 3.0: the Idempotency-Key was used with another body (422)
     ├── BatchError                some items failed or their fate is unknown; nothing is thrown away:
-    │                             .results (succeeded), .errors (failed), .in_doubt (unknown),
-    │                             .not_sent (never sent: the call stopped first)
+    │   │                         .results (succeeded), .errors (failed), .in_doubt (unknown),
+    │   │                         .not_sent (never sent: the call stopped first)
+    │   └── UpsertError           an upsert left items unwritten; .result (UpsertResult: IDs and
+    │                             counts), .conflicts {key: record IDs} for keys held twice
+    ├── KeyConflict               several records hold one key value (.field .value .ids):
+    │                             nothing was written for that item
     ├── RetryExhausted            a retryable failure kept happening; .last_error is the last one
     ├── ListingError              a list method's replies cannot be paged completely (it ignores
     │                             start, or contradicts itself); .method .reason, nothing returned
@@ -48,7 +54,10 @@ certificate).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
+
+if TYPE_CHECKING:  # pragma: no cover - a type only: errors import nothing of the package
+    from .writes.safe.result import UpsertResult
 
 
 class BitrixError(RuntimeError):
@@ -226,6 +235,47 @@ class MethodNotFound(ApiError):
     """ERROR_METHOD_NOT_FOUND (HTTP 404)."""
 
 
+class ValidationError(ApiError):
+    """REST 3.0 refused the request's parameters (HTTP 400,
+    ``BITRIX_REST_V3_EXCEPTION_VALIDATION_*``, or an invalid ``Idempotency-Key``).
+    ``validation`` lists ``{"field": ..., "message": ...}`` for each field the portal named.
+    Nothing ran: sending the same request again fails the same way."""
+
+    @property
+    def validation(self) -> List[Dict[str, Any]]:
+        found = self.extra.get("validation")
+        return [entry for entry in found if isinstance(entry, dict)] \
+            if isinstance(found, list) else []
+
+
+class IdempotencyKeyReused(ApiError):
+    """REST 3.0 (HTTP 422): this ``Idempotency-Key`` was used before, within the portal's 24
+    hours, for a request with another body. The portal ran nothing for this one. bitrix_fast
+    sends a new key for every item of every call and the same body on every resend, so this
+    means a key of yours (``keys=``) was given to two different items or calls."""
+
+
+class KeyConflict(BitrixError):
+    """Several portal records hold the key value of one item (``field`` = ``value``): an
+    upsert cannot tell which to update, and a keyed add cannot tell which one it created.
+    Nothing was written for that item. ``ids`` are the records' IDs."""
+
+    def __init__(self, method: str, field: str, value: Any, ids: Sequence[int],
+                 item: Optional[int] = None) -> None:
+        self.method = method
+        self.field = field
+        self.value = value
+        self.ids = list(ids)
+        self.item = item
+        where = f"{method}: item {item}" if item is not None else method
+        super().__init__(f"{where}: {len(self.ids)} records hold {field} {value!r} "
+                         f"(IDs {', '.join(str(i) for i in self.ids)}); nothing was written "
+                         f"for this item")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.method, self.field, self.value, self.ids, self.item))
+
+
 class BatchError(BitrixError, ErrorInServerResponseException):
     """Some items of a bulk call failed or may not have been executed.
 
@@ -280,6 +330,45 @@ def _short(error: BaseException) -> str:
     if description:
         return description if len(description) <= 40 else description[:39] + "…"
     return type(error).__name__
+
+
+class UpsertError(BatchError):
+    """An upsert wrote what it could and left some items unwritten. ``result`` is the
+    :class:`~bitrix_fast.writes.safe.result.UpsertResult` of the whole call (the IDs in item
+    order, the counts added / updated / unchanged); ``results`` / ``errors`` / ``in_doubt``
+    / ``not_sent`` are keyed by item position as for any bulk call, and ``conflicts`` maps
+    each key value held by several records to their IDs (those items are in ``errors``
+    as :class:`KeyConflict`, and nothing was written for them)."""
+
+    def __init__(self, method: str, result: "UpsertResult", *,
+                 conflicts: Optional[Dict[Any, List[int]]] = None, **mappings: Any) -> None:
+        self.result = result
+        self.conflicts: Dict[Any, List[int]] = dict(conflicts or {})
+        super().__init__(method, **mappings)
+
+    def _message(self) -> str:
+        text = super()._message()
+        if not self.conflicts:
+            return text
+        shown = [f"{key!r} (IDs {', '.join(str(i) for i in ids)})"
+                 for key, ids in list(self.conflicts.items())[:5]]
+        more = len(self.conflicts) - len(shown)
+        held = f"{len(self.conflicts)} key{'s' if len(self.conflicts) != 1 else ''}"
+        return (f"{text}; {held} held by several records, nothing written for them: "
+                f"{', '.join(shown)}" + (f" and {more} more" if more > 0 else ""))
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_upsert_error, (type(self), self.method, self.result, self.conflicts,
+                                        self.results, self.errors, self.in_doubt,
+                                        self.not_sent))
+
+
+def _rebuild_upsert_error(cls: Type["UpsertError"], method: str, result: "UpsertResult",
+                          conflicts: Dict[Any, List[int]], results: Dict[Any, Any],
+                          errors: Dict[Any, BitrixError], in_doubt: Dict[Any, BitrixError],
+                          not_sent: Dict[Any, Optional[BaseException]]) -> "UpsertError":
+    return cls(method, result, conflicts=conflicts, results=results, errors=errors,
+               in_doubt=in_doubt, not_sent=not_sent)
 
 
 class Stopped(BitrixError):
@@ -428,6 +517,37 @@ _CODE_CLASSES = {
     "INVALID_GRANT": AuthError,
     "INVALID_CLIENT": AuthError,
 }
+
+
+#: REST 3.0 codes are ``BITRIX_REST_V3_EXCEPTION_<NAME>``; these names choose a class.
+_V3_PREFIX = "BITRIX_REST_V3_EXCEPTION_"
+
+
+def v3_error(code: Any, message: Any = "", *, status: Optional[int] = None,
+             method: str = "", extra: Optional[Mapping[str, Any]] = None) -> ApiError:
+    """The most specific ApiError for a REST 3.0 error (``{"error": {"code", "message",
+    "validation"}}``): 422 is the Idempotency-Key reused with another body; validation
+    errors and an invalid key are ValidationError; the old codes (QUERY_LIMIT_EXCEEDED,
+    expired_token, ...) and an unknown method map as in :func:`api_error`; any other 401
+    is an AuthError."""
+    code = "" if code is None else str(code)
+    upper = code.upper()
+    name = upper[len(_V3_PREFIX):] if upper.startswith(_V3_PREFIX) else ""
+    cls: Type[ApiError]
+    if status == 422:
+        cls = IdempotencyKeyReused
+    elif name.startswith("VALIDATION") or "IDEMPOTENCYKEY" in name:
+        cls = ValidationError
+    elif upper in _CODE_CLASSES:
+        cls = _CODE_CLASSES[upper]
+    elif name.startswith("METHODNOTFOUND"):
+        cls = MethodNotFound
+    elif status == 401:
+        cls = AuthError
+    else:
+        cls = ApiError
+    return cls(code, "" if message is None else str(message), status=status, method=method,
+               extra=extra)
 
 
 def api_error(

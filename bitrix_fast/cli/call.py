@@ -24,6 +24,12 @@ reached) are sent, and their lines are appended to the same journal. In-doubt it
 resent: check them on the portal (``<stem>.in_doubt.jsonl``) and send those that did not run
 with ``--items``. A journal that exists is never overwritten: without ``--resume`` the run
 refuses to start.
+
+``--key FIELD`` (adds of ``crm.deal / lead / contact / company / item``): every line's
+``fields`` hold their own value of FIELD (``ORIGIN_ID``, a ``UF_*`` field, ``originId``),
+checked with the rest before anything is sent; an add whose fate is unknown is read back by
+its key and resent only when it is certainly not there, so items end in doubt only when the
+portal could not be asked. ``bitrix-fast upsert`` (:mod:`.upsert`) runs on the same journal.
 """
 from __future__ import annotations
 
@@ -35,16 +41,22 @@ import sys
 import tempfile
 import threading
 from contextlib import ExitStack
-from typing import IO, Any, Dict, Iterator, Optional, TextIO, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, Optional, TextIO, Tuple
 
-from ..errors import Stopped
-from ..writes.bulk import Status
-from ..errors import AuthError
+from ..errors import AuthError, Stopped
 from ..protocol.params import check_method, check_params
 from ..run.progress import make_progress
+from ..writes.bulk import BulkCall, Status
+from ..writes.safe.keys import KeySpec
 from . import common, journal
 from .common import UsageError
 from .journal import SideFiles, States
+
+#: Checks one item (TypeError / ValueError naming ``where``); returns where its record lives
+#: and its key, for the uniqueness check (None: no key).
+Check = Callable[[Dict[str, Any], str], Optional[Tuple[Any, str]]]
+#: Starts the call: (client, the items to send, on_send) -> its outcomes.
+Start = Callable[[Any, Iterator[Dict[str, Any]], Callable[[Tuple[int, ...]], None]], BulkCall]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -70,6 +82,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the journal: one line per item outcome; - for stdout (default)")
     add("--resume", action="store_true",
         help="go on with the run whose journal is --output: send only what it did not")
+    add("--key", metavar="FIELD",
+        help="adds only: the field of each line's fields holding its own ID in your system "
+             "(ORIGIN_ID, a user field such as UF_CRM_1700000001, originId for "
+             "crm.item.add); an add in doubt is read back by it and resent only when it is "
+             "certainly not there")
     common.add_connection_arguments(parser)
     parser.set_defaults(run=run)
     return parser
@@ -124,8 +141,26 @@ class ItemsFile:
 def _call(args: argparse.Namespace) -> int:
     try:
         method = check_method(args.method)
+        spec = KeySpec.for_add(method, args.key) if args.key is not None else None
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from None
+
+    def check(item: Dict[str, Any], where: str) -> Optional[Tuple[Any, str]]:
+        check_params(item, method)
+        return None if spec is None else (spec.scope(item), spec.value(item, where))
+
+    def start(bx: Any, source: Iterator[Dict[str, Any]],
+              on_send: Callable[[Tuple[int, ...]], None]) -> BulkCall:
+        call: BulkCall = bx.iter_call(method, source, on_send=on_send, key=args.key)
+        return call
+
+    return run_items(args, "call", method, check, start)
+
+
+def run_items(args: argparse.Namespace, prog: str, method: str, check: Check,
+              start: Start) -> int:
+    """Check the items file, then send its items through ``start`` with the journal, the
+    side files, the progress bar and the exit codes of ``call`` (``upsert`` uses it too)."""
     if args.resume and args.output == "-":
         raise UsageError("--resume needs --output FILE: the journal it goes on with")
     with ExitStack() as stack:
@@ -133,7 +168,7 @@ def _call(args: argparse.Namespace) -> int:
         stack.callback(items.close)
         sides = SideFiles(args.output, args.items)
         _check_paths(args, sides)
-        total = _check_items(items, method)
+        total = _check_items(items, method, check)
         states, prior = States(total), 0
         if args.resume:
             states = journal.load(args.output, total, args.items)
@@ -142,16 +177,17 @@ def _call(args: argparse.Namespace) -> int:
             raise UsageError(f"--output {args.output} holds the journal of an earlier run: "
                              f"go on with it with --resume, or choose another file")
         webhook = common.resolve_webhook(args)
-        return _send(args, method, items, states, prior, sides, webhook)
+        return _send(args, prog, method, items, states, prior, sides, webhook, start)
 
 
-def _send(args: argparse.Namespace, method: str, items: ItemsFile, states: States,
-          prior: int, sides: SideFiles, webhook: str) -> int:
+def _send(args: argparse.Namespace, prog: str, method: str, items: ItemsFile, states: States,
+          prior: int, sides: SideFiles, webhook: str, start: Start) -> int:
     pool, _ = common.rate_settings(args)
     todo = sum(1 for index in range(len(states)) if not states.done(index))
     origin: Dict[int, int] = {}     # the call's index -> the items file's index, while open
     stopping = threading.Event()
     state: Dict[str, Any] = {"calls": None, "reason": None, "forced": False}
+    actions: Dict[str, int] = {}   # an upsert's results: added / updated / unchanged
     out: Any = None
 
     def source() -> Iterator[Dict[str, Any]]:
@@ -186,7 +222,7 @@ def _send(args: argparse.Namespace, method: str, items: ItemsFile, states: State
         bar = stack.enter_context(make_progress(None, not args.quiet, method, total=todo,
                                                 unit="items", burst=pool))
         stack.enter_context(common.signals(on_signal))
-        calls = state["calls"] = bx.iter_call(method, source(), on_send=on_send)
+        calls = state["calls"] = start(bx, source(), on_send)
         if stopping.is_set():
             calls.stop(Stopped(f"{method}: interrupted before this item was sent"))
         unreported = 0
@@ -197,6 +233,10 @@ def _send(args: argparse.Namespace, method: str, items: ItemsFile, states: State
                 states.set(index, outcome.status)
                 if outcome.status is Status.NOT_SENT and isinstance(outcome.error, AuthError):
                     state["reason"] = outcome.error
+                if outcome.status is Status.RESULT and isinstance(outcome.result, dict) \
+                        and isinstance(outcome.result.get("action"), str):
+                    name = outcome.result["action"]
+                    actions[name] = actions.get(name, 0) + 1
                 unreported += 1
                 if not calls.buffered and outcome.status is not Status.NOT_SENT:
                     out.flush()  # the batch is on disk before the next reply is awaited
@@ -206,8 +246,8 @@ def _send(args: argparse.Namespace, method: str, items: ItemsFile, states: State
             # A second Ctrl+C: what was handed over and has no outcome is in doubt (its
             # "sending" line says so), what was never handed over is not sent.
             state["forced"] = True
-    return _report(args, method, states, prior, sides, stopping.is_set() or state["forced"],
-                   state["reason"])
+    return _report(args, prog, method, states, prior, sides,
+                   stopping.is_set() or state["forced"], state["reason"], actions)
 
 
 class _Journal:
@@ -249,8 +289,9 @@ class _Journal:
                 self._stream.close()
 
 
-def _check_items(items: ItemsFile, method: str) -> int:
+def _check_items(items: ItemsFile, method: str, check: Check) -> int:
     count = 0
+    keys: Dict[Tuple[Any, str], int] = {}
     for _, number, text in items.lines():
         try:
             item = json.loads(text)
@@ -260,9 +301,14 @@ def _check_items(items: ItemsFile, method: str) -> int:
             raise UsageError(f"--items {items.name} line {number}: expected a JSON object of "
                              f"parameters")
         try:
-            check_params(item, method)
+            key = check(item, method)
         except (TypeError, ValueError) as error:
             raise UsageError(f"--items {items.name} line {number}: {error}") from None
+        if key is not None:
+            if key in keys:
+                raise UsageError(f"--items {items.name} lines {keys[key]} and {number} hold "
+                                 f"the same key {key[1]!r}; each item needs its own")
+            keys[key] = number
         count += 1
     return count
 
@@ -281,12 +327,16 @@ def _check_paths(args: argparse.Namespace, sides: SideFiles) -> None:
                              f"name first, or choose another --output")
 
 
-def _report(args: argparse.Namespace, method: str, states: States, prior: int,
-            sides: SideFiles, interrupted: bool, reason: Optional[BaseException]) -> int:
+def _report(args: argparse.Namespace, prog: str, method: str, states: States, prior: int,
+            sides: SideFiles, interrupted: bool, reason: Optional[BaseException],
+            actions: Dict[str, int]) -> int:
     ok, failed = states.count(Status.RESULT), states.count(Status.ERROR)
     doubt = states.count(Status.IN_DOUBT)
     unsent = states.count(Status.NOT_SENT) + states.count(None)
     text = f"{ok:,} succeeded"
+    if actions:
+        text += " (" + ", ".join(f"{actions.get(name, 0):,} {name}"
+                                 for name in ("added", "updated", "unchanged")) + ")"
     if failed:
         text += f", {failed:,} failed (items in {sides.path(Status.ERROR)})"
     if doubt:
@@ -303,13 +353,13 @@ def _report(args: argparse.Namespace, method: str, states: States, prior: int,
     else:
         text = f"{method}: {text}"
     if interrupted:
-        common.say("call", f"interrupted: {text}", common.webhook_hint(args))
+        common.say(prog, f"interrupted: {text}", common.webhook_hint(args))
         return common.EXIT_INTERRUPTED
     if failed or doubt or unsent:
-        common.say("call", text, common.webhook_hint(args))
+        common.say(prog, text, common.webhook_hint(args))
         return common.EXIT_PORTAL
     if not args.quiet:
-        common.say("call", text)
+        common.say(prog, text)
     return common.EXIT_OK
 
 

@@ -29,11 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"bitrix-fast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import call, demo, export, sync
+    from . import call, demo, export, sync, upsert
     from . import sandbox as sandbox_cli
 
     export.add_parser(sub)
     call.add_parser(sub)
+    upsert.add_parser(sub)
     demo.add_parser(sub)
     sync.add_parser(sub)
     sandbox_cli.add_parser(sub)

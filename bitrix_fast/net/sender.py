@@ -3,7 +3,9 @@
 The :class:`Sender` is what the engine talks to. It puts the method's URL and the
 credentials' parameters around the caller's parameters, sends one JSON ``POST`` through the
 transport, times it on the injected clock, and hands the reply to
-:func:`bitrix_fast.protocol.envelope.parse`. It never retries and never waits: that is policy,
+:func:`bitrix_fast.protocol.envelope.parse` (a REST 3.0 call, ``v3=True``: to
+``/rest/api/`` and :func:`bitrix_fast.protocol.v3.parse`, with the caller's headers, such as
+its ``Idempotency-Key``). It never retries and never waits: that is policy,
 decided above by the engine.
 """
 from __future__ import annotations
@@ -15,10 +17,12 @@ from urllib.parse import urlencode
 
 from ..clock import Clock
 from ..protocol import encoding
+from ..protocol import v3 as rest_v3
 from ..protocol.envelope import parse, redirected
 from ..protocol.redaction import redact
 from .credentials import Credentials
 from .transport import DEFAULT_TIMEOUT, HttpRequest, Transport
+from .v3 import v3_url
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
@@ -46,10 +50,11 @@ class Sender:
 
     def send(self, method: str, params: Mapping[str, Any], *,
              read_timeout: Optional[float] = None,
-             headers: Optional[Mapping[str, str]] = None) -> Reply:
+             headers: Optional[Mapping[str, str]] = None, v3: bool = False) -> Reply:
         """One request. Returns the envelope; raises ApiError for ``{"error": ...}``
         answers and a TransportError when there is no usable answer. ``read_timeout``
-        shortens both timeouts for this request (what is left of a call's deadline)."""
+        shortens both timeouts for this request (what is left of a call's deadline);
+        ``v3`` calls the REST 3.0 method of that name."""
         timeout = self.timeout
         if read_timeout is not None:
             timeout = (min(timeout[0], max(read_timeout, 0.001)),
@@ -57,7 +62,7 @@ class Sender:
         body = {**params, **self._credentials.params()}
         data = json.dumps(body, default=encoding.json_default, ensure_ascii=False,
                           allow_nan=False).encode("utf-8")
-        url = self._credentials.url(method)
+        url = v3_url(self._credentials.base_url, method) if v3 else self._credentials.url(method)
         started = self._clock.now()
         response = self._transport.exchange(HttpRequest(
             "POST", url, data, {**_JSON_HEADERS, **(headers or {})}, timeout, method))
@@ -65,7 +70,8 @@ class Sender:
         if 300 <= response.status < 400:
             raise redirected(method, url, response.status,
                              response.headers.get("location", ""), self._hide)
-        return Reply(parse(method, response.status, response.content, self._hide),
+        read = rest_v3.parse if v3 else parse
+        return Reply(read(method, response.status, response.content, self._hide),
                      response.status, elapsed, len(response.content), response.headers)
 
     def close(self) -> None:

@@ -36,11 +36,14 @@ _IMPLIED_STATUS = {"QUERY_LIMIT_EXCEEDED": 503, "OPERATION_TIME_LIMIT": 429,
 
 @dataclass(frozen=True)
 class Command:
-    """One command of a batch: a label unique within the batch, a method and its parameters."""
+    """One command of a batch: a label unique within the batch, a method and its parameters.
+    ``headers`` go with a command sent as its own call (a REST 3.0 Idempotency-Key); a
+    batch cannot carry them."""
 
     label: str
     method: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def encode(self) -> str:
         return encoding.command(self.method, self.params)

@@ -64,7 +64,7 @@ class Sends(Protocol):
 
     def send(self, method: str, params: Mapping[str, Any], *,
              read_timeout: Optional[float] = None,
-             headers: Optional[Mapping[str, str]] = None) -> Reply: ...
+             headers: Optional[Mapping[str, str]] = None, v3: bool = False) -> Reply: ...
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,13 @@ class Engine:
 
     def call(self, method: str, params: Mapping[str, Any], *, read_only: bool, stop: Stop,
              budget_methods: Iterable[str] = (),
-             before_send: Optional[Callable[[], None]] = None) -> Any:
+             before_send: Optional[Callable[[], None]] = None,
+             headers: Optional[Mapping[str, str]] = None, v3: bool = False) -> Any:
         """One request with retries; returns the parsed envelope. Every wait is bounded by
         ``stop``, and nothing is sent once it says stop. ``before_send`` (default: ask
         ``stop``) runs right before each attempt goes on the wire, after every wait: it may
-        raise, and then nothing is sent."""
+        raise, and then nothing is sent. ``headers`` go with every attempt (a REST 3.0
+        write's Idempotency-Key is the same on each); ``v3`` calls REST 3.0."""
         retry = self._retry
         refreshes = 0
         methods = tuple(budget_methods) or (method,)
@@ -124,7 +126,8 @@ class Engine:
         while True:
             try:
                 stop.before_send()
-                return self._attempt(method, params, methods, send_check, stop)
+                return self._attempt(method, params, methods, send_check, stop,
+                                     headers=headers, v3=v3)
             except Stopped:
                 if doubt is not None:
                     raise doubt from None
@@ -266,7 +269,8 @@ class Engine:
     # -- one attempt ------------------------------------------------------------------------
 
     def _attempt(self, method: str, params: Mapping[str, Any], methods: Sequence[str],
-                 before_send: Callable[[], None], stop: Stop) -> Any:
+                 before_send: Callable[[], None], stop: Stop, *,
+                 headers: Optional[Mapping[str, str]] = None, v3: bool = False) -> Any:
         if self._respect_budget:
             self._wait_for_budget(methods, stop)
         kind = _kind(method, params, methods)
@@ -282,7 +286,11 @@ class Engine:
                     self.stats.add("limiter_wait", waited)
                 before_send()  # the deadline, a cancel or a halt while this request waited
                 self.stats.add("requests")
-                reply = self._sender.send(method, params, read_timeout=stop.remaining())
+                if v3:  # REST 3.0: its address, its error shape, its headers
+                    reply = self._sender.send(method, params, read_timeout=stop.remaining(),
+                                              headers=headers, v3=True)
+                else:
+                    reply = self._sender.send(method, params, read_timeout=stop.remaining())
         finally:
             for name, seconds in expected.items():
                 self._budget.end(name, seconds)

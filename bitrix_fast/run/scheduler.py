@@ -53,7 +53,8 @@ class Requests(Protocol):
     """What the scheduler needs from the engine (:class:`.engine.Engine`)."""
 
     def call(self, method: str, params: Mapping[str, Any], *, read_only: bool, stop: Stop,
-             before_send: Optional[Callable[[], None]] = None) -> Any: ...
+             before_send: Optional[Callable[[], None]] = None,
+             headers: Optional[Mapping[str, str]] = None, v3: bool = False) -> Any: ...
 
     def batch(self, commands: Sequence[Command], *, read_only: bool, stop: Stop,
               resend: bool = True,
@@ -220,9 +221,15 @@ class Scheduler:
 
         if work.single:
             (command,) = work.commands
-            envelope = self._engine.call(command.method, command.params,
-                                         read_only=work.read_only, stop=stop,
-                                         before_send=before_send)
+            if work.v3:  # REST 3.0: its address, its error shape, its Idempotency-Key
+                envelope = self._engine.call(command.method, command.params,
+                                             read_only=work.read_only, stop=stop,
+                                             before_send=before_send,
+                                             headers=command.headers, v3=True)
+            else:
+                envelope = self._engine.call(command.method, command.params,
+                                             read_only=work.read_only, stop=stop,
+                                             before_send=before_send)
             return [as_result(command, envelope)]
         return self._engine.batch(work.commands, read_only=work.read_only,
                                   resend=not work.chained, stop=stop,

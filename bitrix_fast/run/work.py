@@ -25,7 +25,8 @@ class Work:
     as a query string). ``chained`` commands refer to each other through ``$result``, so
     none may be resent alone: a failed read is resent whole. ``read_only`` says resending
     cannot change data. ``tags`` travel with the commands so the source knows what each
-    reply answers. Compared by identity: each Work is one request of one call.
+    reply answers. ``v3`` sends the only command (``single``) to REST 3.0, with its
+    ``headers``. Compared by identity: each Work is one request of one call.
     """
 
     commands: List[Command]
@@ -33,6 +34,7 @@ class Work:
     chained: bool = False
     read_only: bool = True
     tags: List[Any] = field(default_factory=list)
+    v3: bool = False
 
 
 @dataclass(frozen=True)

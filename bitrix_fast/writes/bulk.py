@@ -34,7 +34,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import (Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional,
-                    Sequence, Set, Sized, Tuple)
+                    Protocol, Sequence, Set, Sized, Tuple)
 
 from ..errors import AuthError, BatchError, BitrixError, Stopped, with_item
 from ..protocol.batch import Command, CommandResult
@@ -335,6 +335,14 @@ class BulkSource:
         return index, item
 
 
+class Reporting(Protocol):
+    """What a :class:`BulkCall` reads of its source: a :class:`BulkSource`, or a source
+    around one (:mod:`bitrix_fast.writes.safe`)."""
+
+    method: str
+    raise_at_end: Optional[BaseException]
+
+
 class BulkCall(Iterator[Outcome]):
     """An iterator of :class:`Outcome`, one per item, in the order batches return (see the
     module docstring). Also a context manager: leaving the block closes the call; leaving it
@@ -343,7 +351,7 @@ class BulkCall(Iterator[Outcome]):
     #: Seconds replies on the wire get after a Ctrl+C: the process ends within half a second.
     INTERRUPT_GRACE = 0.2
 
-    def __init__(self, source: BulkSource, chunks: Iterator[Delivery[Outcome]], stop: Stop, *,
+    def __init__(self, source: Reporting, chunks: Iterator[Delivery[Outcome]], stop: Stop, *,
                  stop_wait: float, on_end: Callable[[], None] = lambda: None) -> None:
         self.method = source.method
         self._source = source

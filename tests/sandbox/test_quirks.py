@@ -58,7 +58,7 @@ def test_quirk_names_parse_from_a_comma_string_or_an_iterable():
     assert parse_quirks(None) == parse_quirks("") == frozenset()
     assert set(KNOWN) == {"joined_pages", "ignored_filters", "ignored_start",
                           "understated_total", "endless_next", "no_total",
-                          "owner_list_ignored"}
+                          "owner_list_ignored", "capped_v3_pages"}
 
 
 def test_unknown_quirks_and_bad_joined_every_are_refused_naming_the_known_ones():

@@ -16,6 +16,12 @@ Order, as on a cloud portal (bitrix-rest-semantics.md §5.2, limits.md):
 
 Batch commands take steps 3, 5 and 6 one by one (:meth:`Dispatcher.call`).
 
+REST 3.0 requests (``/rest/api/``, :mod:`.v3`) take the same steps against the v3 methods;
+a write carrying an ``Idempotency-Key`` is checked against the keys seen before step 6
+(:mod:`.idempotency`: a repeat gets the stored reply with ``Idempotent-Replayed: true``,
+another body 422, an invalid key 400) and its key is recorded after the method ran. The
+faults of step 7 apply to them as to any request.
+
 What is billed is the server time the cost model assigns to a call (the delay the sandbox
 sleeps on its clock), not the sandbox's own SQLite time: that depends on the test machine and
 on threads queueing for the database, and would make budgets and 429s flaky. ``duration``
@@ -37,12 +43,14 @@ from ...clock import SYSTEM_CLOCK, Clock
 from .auth import Credentials, Identity
 from .batch import run_batch
 from .cost import CostModel
+from .idempotency import INVALID, REUSED, IdempotencyStore, valid_key
 from .faults import (BAD_GATEWAY_HTML, BATCH_ONLY, GATEWAY_TIMEOUT_HTML, INTERNAL_ERROR_BODY, FaultPlan,
     batch_labels, leave_out)
 from .limits import LeakyBucket, OperatingLedger
 from .outcome import ApiFault, CallContext, Outcome
 from .quirks import NO_QUIRKS, Quirks
 from .stats import Stats
+from .v3 import V3Fault, V3Methods, not_found_v3
 from .wire import JSON_TYPE
 from .workers import WorkerPool
 
@@ -79,6 +87,10 @@ class RestRequest:
     params: Dict[str, Any]
     webhook: Optional[Tuple[str, str]] = None  # (user id, code) on the webhook route
     token: Optional[str] = None  # OAuth route: header, else ``auth``, else ``access_token``
+    #: the REST 3.0 route (``/rest/api/...``)
+    v3: bool = False
+    #: the ``Idempotency-Key`` header as sent (None: absent); only REST 3.0 reads it
+    idempotency_key: Optional[str] = None
 
 
 @dataclass
@@ -92,6 +104,8 @@ class Reply:
     #: modelled server seconds this request slept (its cost): an in-memory transport
     #: compares it with the client's read timeout, as a socket would
     took: float = 0.0
+    #: headers besides the usual ones (``Idempotent-Replayed``)
+    headers: Tuple[Tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,6 +166,8 @@ class Dispatcher:
         *,
         clock: Clock = SYSTEM_CLOCK,
         workers: Optional[WorkerPool] = None,
+        v3: Optional[V3Methods] = None,
+        idempotency: Optional[IdempotencyStore] = None,
     ) -> None:
         self.store = store
         self.credentials = credentials
@@ -163,6 +179,9 @@ class Dispatcher:
         self.options = options
         self._clock = clock
         self.workers = workers if workers is not None else WorkerPool(None, stats)
+        self.v3 = v3 if v3 is not None else V3Methods(store)
+        self.idempotency = idempotency if idempotency is not None else IdempotencyStore(
+            clock=clock)
 
     # -- one HTTP request ------------------------------------------------------------------
     def handle(self, request: RestRequest) -> Reply:
@@ -212,7 +231,11 @@ class Dispatcher:
     def _run(self, request: RestRequest) -> Reply:
         method = request.method
         try:
-            if not self._knows(method):
+            if request.v3:
+                self.stats.bump("v3_requests")
+                if not (method and self.v3.knows(method)):
+                    raise not_found_v3()
+            elif not self._knows(method):
                 raise not_found()
             if request.webhook is not None:
                 identity = self.credentials.check_webhook(*request.webhook)
@@ -221,10 +244,39 @@ class Dispatcher:
         except ApiFault as fault:
             self.stats.error(fault.code)
             return _error(fault)
+        if request.v3:
+            return self._v3(identity, request)
         if method == "batch":
             return self._batch(identity, request.params)
         entry, status, slept = self.call(identity, method, request.params)
         return Reply(status, entry, took=slept)
+
+    def _v3(self, identity: Identity, request: RestRequest) -> Reply:
+        """A REST 3.0 call; a write with an ``Idempotency-Key`` goes through the key store."""
+        method, params, key = request.method, request.params, request.idempotency_key
+        keyed = key is not None and self.v3.writes(method)
+        scope = (identity.kind, identity.entity, identity.user_id, method)
+        if key is not None and keyed:
+            if not valid_key(key):
+                return self._refuse(V3Fault(INVALID, "The Idempotency-Key header is invalid",
+                                            400))
+            stored, differs = self.idempotency.find(scope, key, params)
+            if stored is not None and differs:
+                return self._refuse(V3Fault(
+                    REUSED, "The Idempotency-Key was already used with another request body",
+                    422))
+            if stored is not None:
+                self.stats.bump("idempotent_replays")
+                return Reply(stored.status, stored.body,
+                             headers=(("Idempotent-Replayed", "true"),))
+        entry, status, slept = self.call(identity, method, params, store=self.v3)
+        if key is not None and keyed and status == 200:
+            self.idempotency.record(scope, key, params, status, entry)
+        return Reply(status, entry, took=slept)
+
+    def _refuse(self, fault: ApiFault) -> Reply:
+        self.stats.error(fault.code)
+        return _error(fault)
 
     def _knows(self, method: str) -> bool:
         return method == "batch" or (bool(method) and self.store.knows(method))
@@ -239,6 +291,7 @@ class Dispatcher:
         in_batch: bool = False,
         shared: Optional[Tuple[float, int]] = None,
         at: Optional[float] = None,
+        store: Optional[MethodStore] = None,
     ) -> Tuple[Dict[str, Any], int, float]:
         """Run one method (a single call or a batch command).
 
@@ -247,6 +300,7 @@ class Dispatcher:
         command is then neither checked nor billed on its own method. A batch command does
         not sleep its modelled cost itself: it is checked and billed at ``at``, its modelled
         start, and the batch sleeps once for all its commands (see :meth:`_batch`).
+        ``store`` runs the method instead of the portal's store (the REST 3.0 methods).
         """
         started = self._clock.wall() if at is None else at
         key = (identity.kind, identity.entity, method)
@@ -263,7 +317,7 @@ class Dispatcher:
                 now=started,
             )
             begun = self._clock.now()
-            outcome = self.store.call(method, params, context)
+            outcome = (self.store if store is None else store).call(method, params, context)
         except ApiFault as fault:
             if not in_batch:
                 self.stats.error(fault.code)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Dict
 
-from .entities_crm import (MULTIFIELD, QUOTE, SMART_TYPES, STATUS, crm_people, crm_user_fields,
-                           deal_user_fields, id_field, money)
+from .entities_crm import (MULTIFIELD, QUOTE, SMART_TYPES, STATUS, crm_origin, crm_people,
+                           crm_user_fields, deal_user_fields, id_field, money)
 from .model import SQL_TYPES, Entity, Field, camel_case
 
 __all__ = ["SQL_TYPES", "Entity", "Field", "camel_case", "ENTITIES", "ITEM_TYPES", "get_entity",
@@ -28,9 +28,10 @@ DEAL = Entity("deal", (
     Field("CLOSEDATE", "time", "date", "End date"),
     Field("CLOSED", "flag", "char", "Closed", default="N"),
     *crm_people(),
+    *crm_origin(),
     *crm_user_fields(),
     *deal_user_fields(),
-), type_id=2)
+), type_id=2, indexes=(("ORIGIN_ID",),))
 
 LEAD = Entity("lead", (
     id_field(),
@@ -47,8 +48,9 @@ LEAD = Entity("lead", (
     Field("CONTACT_ID", "int", "crm_contact", "Contact"),
     Field("DATE_CLOSED", "time", "datetime", "Completed on", readonly=True),
     *crm_people(),
+    *crm_origin(),
     *crm_user_fields(),
-), type_id=1)
+), type_id=1, indexes=(("ORIGIN_ID",),))
 
 CONTACT = Entity("contact", (
     id_field(),
@@ -62,8 +64,9 @@ CONTACT = Entity("contact", (
     Field("BIRTHDATE", "time", "date", "Date of birth"),
     Field("EXPORT", "flag", "char", "Included in export", default="Y"),
     *crm_people(),
+    *crm_origin(),
     *crm_user_fields(),
-), type_id=3)
+), type_id=3, indexes=(("ORIGIN_ID",),))
 
 COMPANY = Entity("company", (
     id_field(),
@@ -75,8 +78,9 @@ COMPANY = Entity("company", (
     Field("REVENUE", "real", "double", "Annual revenue"),
     Field("CURRENCY_ID", "text", "crm_currency", "Currency", default="RUB"),
     *crm_people(),
+    *crm_origin(),
     *crm_user_fields(),
-), type_id=4)
+), type_id=4, indexes=(("ORIGIN_ID",),))
 
 TASK = Entity("task", (
     id_field(),

@@ -37,6 +37,17 @@ def crm_people() -> Tuple[Field, ...]:
     )
 
 
+def crm_origin() -> Tuple[Field, ...]:
+    """The record's place in an external system (crm-deal-fields.md: ORIGINATOR_ID
+    "External Source", ORIGIN_ID "Identifier in External Source"); crm.item names them
+    ``originatorId`` / ``originId``. Filterable with ``=`` and ``@``: a keyed add reads a
+    record back by them, an upsert finds its record by them."""
+    return (
+        Field("ORIGINATOR_ID", "text", "string", "External source"),
+        Field("ORIGIN_ID", "text", "string", "Identifier in external source"),
+    )
+
+
 def crm_user_fields() -> Tuple[Field, ...]:
     """Custom (UF_) fields, one of each common type; ``title`` holds the label."""
     return (
@@ -83,7 +94,8 @@ QUOTE = Entity("quote", (
     Field("CLOSEDATE", "time", "date", "End date"),
     Field("CLOSED", "flag", "char", "Closed", default="N"),
     *crm_people(),
-), type_id=7)
+    *crm_origin(),
+), type_id=7, indexes=(("ORIGIN_ID",),))
 
 #: the smart processes: entityTypeId -> (crm.type ``id``, title, categories as (ID, name));
 #: the type's ``id`` names its user fields (``UF_CRM_<id>_...``)
@@ -105,11 +117,12 @@ def _smart(type_id: int) -> Entity:
         Field("BEGINDATE", "time", "date", "Start date"),
         Field("CLOSEDATE", "time", "date", "End date"),
         *crm_people(),
+        *crm_origin(),
         Field(f"{uf}_1700000101", "text", "string", "Project code"),
         Field(f"{uf}_1700000102", "int", "enumeration", "Priority", items=PRIORITIES),
         Field(f"{uf}_1700000103", "time", "date", "Deadline"),
         Field(f"{uf}_1700000104", "json", "employee", "Team", multiple=True),
-    ), type_id=type_id)
+    ), type_id=type_id, indexes=(("ORIGIN_ID",),))
 
 
 SMART_TYPES: Dict[int, Entity] = {type_id: _smart(type_id) for type_id in SMART_PROCESSES}

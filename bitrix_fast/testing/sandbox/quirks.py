@@ -40,6 +40,9 @@ and ``task.commentitem.getlist`` have their own fixed behaviour instead.
     crm.item.productrow.list drops a list in ``=ownerId`` as an unsupported condition (the
     newest docs' reading; the source reads it as IN) and answers with the rows of every
     owner of the type. Only that method.
+``capped_v3_pages``
+    REST 3.0 lists (``/rest/api/tasks.task.list``) return at most 250 rows a page whatever
+    ``pagination.limit`` asks for (b24jssdk reports portals keeping less than the limit).
 """
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ __all__ = ["KNOWN", "Quirks", "NO_QUIRKS", "parse_quirks", "without_id_keys", "u
            "TABLE_ORDER"]
 
 KNOWN = ("joined_pages", "ignored_filters", "ignored_start", "understated_total",
-         "endless_next", "no_total", "owner_list_ignored")
+         "endless_next", "no_total", "owner_list_ignored", "capped_v3_pages")
 
 #: ``ignored_filters``' stable non-ID order: Knuth's multiplicative hash of the ID, then
 #: the ID (the product stays well inside SQLite's 64-bit integers for any real ID)

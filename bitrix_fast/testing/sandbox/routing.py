@@ -6,6 +6,8 @@ Routes (bitrix-rest-semantics.md §1):
 - ``/rest/<method>[.json|.xml][/]``: OAuth; the token comes from ``Authorization: Bearer``,
   else the ``auth`` parameter, else ``access_token``; both parameters are removed before
   the method sees its parameters;
+- ``/rest/api/<uid>/<code>/<method>`` and ``/rest/api/<method>``: the same two, for REST 3.0
+  (:mod:`.v3`); the ``Idempotency-Key`` header goes with the request;
 - ``/oauth/token/``: the token endpoint (GET or POST);
 - ``/sandbox/stats`` (GET, ``?timeline=1`` adds arrival times), ``/sandbox/stats/reset``
   (POST): control endpoints for tests; they do not touch the rate limit.
@@ -43,7 +45,7 @@ from .phpquery import parse_str, to_python
 from .stats import Stats
 from .wire import encode, parse_body
 
-__all__ = ["Router", "Response", "rest_route", "MAX_BODY", "CORS_HEADERS"]
+__all__ = ["Router", "Response", "rest_route", "v3_path", "MAX_BODY", "CORS_HEADERS"]
 
 logger = logging.getLogger("bitrix_fast.testing.sandbox")
 
@@ -88,6 +90,15 @@ def rest_route(path: str) -> Tuple[str, Optional[Tuple[str, str]], str]:
         if name.endswith("." + transport):
             return name[: -len(transport) - 1], webhook, transport
     return name, webhook, "json"
+
+
+def v3_path(path: str) -> Tuple[bool, str]:
+    """'/rest/api/1/abc/tasks.task.add' -> (True, '/rest/1/abc/tasks.task.add'); any other
+    path -> (False, path)."""
+    head, _, rest = path[len("/rest/"):].partition("/")
+    if head.lower() == "api" and rest.strip("/"):
+        return True, "/rest/" + rest
+    return False, path
 
 
 def _origin_form(target: str) -> str:
@@ -137,8 +148,9 @@ class Router:
             if verb == "OPTIONS":  # CORS preflight, on any path: the headers are the answer
                 reply = Reply(200, b"", "text/plain")
             elif path.startswith("/rest/") or path == "/rest":
+                v3, path = v3_path(path)
                 method, webhook, transport = rest_route(path)
-                reply = self._rest(verb, method, webhook, query, headers, body)
+                reply = self._rest(verb, method, webhook, query, headers, body, v3=v3)
             else:
                 reply = self._other(verb, path, query, headers, body)
         except Exception:  # noqa: BLE001 - a client must never be able to break the portal
@@ -168,7 +180,7 @@ class Router:
         return Reply(404, {"error": "NOT_FOUND", "error_description": "Not found"})
 
     def _rest(self, verb: str, method: str, webhook: Optional[Tuple[str, str]], query: str,
-              headers: Mapping[str, str], body: bytes) -> Reply:
+              headers: Mapping[str, str], body: bytes, *, v3: bool = False) -> Reply:
         self._on_request()
         params = self._params(verb, query, headers, body)
         token = None
@@ -180,7 +192,9 @@ class Router:
             scheme, _, value = headers.get("authorization", "").strip().partition(" ")
             if scheme.lower() == "bearer" and value.strip():
                 token = value.strip()  # ... and the header wins over both (oauth/auth.php)
-        return self._dispatcher.handle(RestRequest(method, params, webhook, token))
+        return self._dispatcher.handle(RestRequest(
+            method, params, webhook, token, v3=v3,
+            idempotency_key=headers.get("idempotency-key") if v3 else None))
 
     @staticmethod
     def _params(verb: str, query: str, headers: Mapping[str, str], body: bytes) -> Dict[str, Any]:
@@ -209,10 +223,11 @@ class Router:
         except Exception:  # noqa: BLE001 - e.g. a value JSON cannot carry
             body, content_type = encode(self._internal_error().body, transport)
             return Response(500, content_type, body, took=reply.took)
+        extra = CORS_HEADERS + reply.headers
         if reply.fault == "slow":
-            return Response(reply.status, content_type, body, fault="slow",
+            return Response(reply.status, content_type, body, extra, fault="slow",
                             delay=self._slow_seconds, took=reply.took)
-        return Response(reply.status, content_type, body, took=reply.took)
+        return Response(reply.status, content_type, body, extra, took=reply.took)
 
     def _internal_error(self) -> Reply:
         logger.exception("sandbox: unexpected error")

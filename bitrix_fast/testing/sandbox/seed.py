@@ -248,7 +248,9 @@ def _seed_table(db: sqlite3.Connection, name: str, n: int, id_gaps: str, seed: i
     fields = ENTITIES[name].fields
     ids = id_space(id_gaps, n, random.Random(f"{seed}:{name}:ids"))
     rng = random.Random(f"{seed}:{name}")
-    sql = f'INSERT INTO "{name}" VALUES ({", ".join("?" * len(fields))})'
+    # Columns by name: a table kept from an older sandbox has newer fields at its end.
+    named = ", ".join(f'"{f.name}"' for f in fields)
+    sql = f'INSERT INTO "{name}" ({named}) VALUES ({", ".join("?" * len(fields))})'
     db.execute("BEGIN")
     try:
         for first in range(0, n, CHUNK):

@@ -24,6 +24,15 @@ def _schema(e: Entity) -> str:
     return f'CREATE TABLE IF NOT EXISTS "{e.name}" ("ID" INTEGER PRIMARY KEY AUTOINCREMENT, {columns})'
 
 
+def _add_missing_columns(db: sqlite3.Connection, e: Entity) -> None:
+    """A file kept from an older sandbox lacks the fields added since (ORIGIN_ID, ...):
+    they are added empty, as a portal update adds a field to existing records."""
+    have = {row[1] for row in db.execute(f'PRAGMA table_info("{e.name}")')}
+    for f in e.fields[1:]:
+        if f.name not in have:
+            db.execute(f'ALTER TABLE "{e.name}" ADD COLUMN "{f.name}" {SQL_TYPES[f.kind]}')
+
+
 class Store:
     """Entities in SQLite (``:memory:`` or a file) plus the REST methods that serve them.
 
@@ -39,6 +48,7 @@ class Store:
             db.execute("PRAGMA synchronous=OFF")  # a sandbox trades durability for speed
             for e in ENTITIES.values():
                 db.execute(_schema(e))
+                _add_missing_columns(db, e)
                 for number, columns in enumerate(e.indexes):
                     names = ", ".join(f'"{c}"' for c in columns)
                     db.execute(f'CREATE INDEX IF NOT EXISTS "{e.name}_{number}" ON "{e.name}" ({names})')
