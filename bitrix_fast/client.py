@@ -21,6 +21,7 @@ from .config import ClientConfig, TimeoutSpec
 from .errors import AuthError, BatchError, BitrixError, Cancelled, DeadlineExceeded, Stopped
 from .factory import Parts, build
 from .listing import Listing, rows_of
+from .net.credentials import Credentials
 from .net.transport import DEFAULT_TIMEOUT, Transport
 from .protocol import methods
 from .protocol.batch import MAX_COMMANDS, Command, CommandResult, missing, unpack
@@ -156,10 +157,13 @@ class Bitrix:
 
     @classmethod
     def from_config(cls, config: ClientConfig, *, transport: Optional[Transport] = None,
-                    clock: Optional[Clock] = None) -> "Bitrix":
-        """A client built from a configuration value (the command line builds one)."""
+                    clock: Optional[Clock] = None,
+                    credentials: Optional[Credentials] = None) -> "Bitrix":
+        """A client built from a configuration value (the command line builds one;
+        :class:`~bitrix_fast.OAuthApp` gives each portal's ``credentials``)."""
         client = cls.__new__(cls)
-        client._setup(build(config, transport=transport, clock=clock))
+        client._setup(build(config, transport=transport, clock=clock,
+                            credentials=credentials))
         return client
 
     def _setup(self, parts: Parts) -> None:
