@@ -7,6 +7,7 @@ logging filter that keeps webhook codes and tokens out of urllib3's DEBUG lines.
 import logging
 
 from .__version__ import __version__
+from .app import OAuthApp
 from .async_client import BitrixAsync
 from .client import Bitrix, Page, Rows
 from .config import ClientConfig
@@ -21,16 +22,20 @@ from .errors import (
     ConnectionDropped,
     DeadlineExceeded,
     ErrorInServerResponseException,
+    EventRejected,
     IncompleteListWarning,
     LimiterError,
     ListingError,
     MethodNotFound,
     OperationTimeLimit,
+    PortalAccessLost,
     RateLimited,
     Redirected,
     ResponseTimeout,
     RetryExhausted,
     Stopped,
+    TokenLockBusy,
+    TokenStoreError,
     TransportError,
 )
 from .net.oauth import OAuthRefresher
@@ -54,15 +59,18 @@ __all__ = [
     "ConnectionDropped",
     "DeadlineExceeded",
     "ErrorInServerResponseException",
+    "EventRejected",
     "IncompleteListWarning",
     "Interrupted",
     "LimiterError",
     "ListingError",
     "MethodNotFound",
+    "OAuthApp",
     "OAuthRefresher",
     "OperationTimeLimit",
     "Outcome",
     "Page",
+    "PortalAccessLost",
     "RateLimited",
     "Redirected",
     "ResponseTimeout",
@@ -71,6 +79,8 @@ __all__ = [
     "Rows",
     "Status",
     "Stopped",
+    "TokenLockBusy",
+    "TokenStoreError",
     "TransportError",
     "__version__",
 ]
