@@ -8,11 +8,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from . import fields as field_types
+from . import offline
 from .deletions import PAGE, RangeCheck, RangeFilterIgnored
 from .errors import MirrorConflict, MirrorError
 from .spec import Listing, column_name, ids_of
 from .connect import open_store
 from .writer import Seen, TableWriter
+from ..errors import BitrixError
 
 logger = logging.getLogger("bitrix_fast.mirror")
 
@@ -48,7 +50,7 @@ class SyncResult:
 def sync(bx: Any, method: str, db: str, *, params: Optional[Mapping[str, Any]] = None,
          filter: Optional[Mapping[str, Any]] = None, select: Optional[Sequence[str]] = None,
          table: Optional[str] = None, overlap: float = DEFAULT_OVERLAP,
-         wait: float = 0.0) -> SyncResult:
+         wait: float = 0.0, deletions: str = "auto") -> SyncResult:
     """Bring the table mirroring ``method`` (with ``filter``, ``select`` and other
     ``params``) in ``db`` in step with the portal, through the client ``bx``.
 
@@ -60,6 +62,10 @@ def sync(bx: Any, method: str, db: str, *, params: Optional[Mapping[str, Any]] =
     last complete run left it. A second run of the same mirror waits up to ``wait`` seconds
     for the first and then raises :class:`MirrorBusy`.
 
+    ``deletions``: ``"auto"`` reads them from the portal's offline event queue when the
+    client is an OAuth application with the type's delete event bound offline and the
+    listing has no filter (:mod:`.offline`), and counts otherwise; ``"count"`` always counts.
+
     ``db``: ``sqlite:///file.sqlite``, a file path, or ``postgresql://user@host/dbname``.
     Raises TypeError/ValueError for bad arguments (before anything is sent),
     :class:`MirrorConflict` when the table holds another listing, :class:`StoreError` when
@@ -70,30 +76,37 @@ def sync(bx: Any, method: str, db: str, *, params: Optional[Mapping[str, Any]] =
         raise ValueError("overlap must be a number of seconds >= 0")
     if not isinstance(wait, (int, float)) or isinstance(wait, bool) or wait < 0:
         raise ValueError("wait must be a number of seconds >= 0")
+    if deletions not in ("auto", "count"):
+        raise ValueError("deletions must be 'auto' or 'count'")
     store = open_store(db)
     started = time.monotonic()
     before = _requests(bx)
     try:
         store.begin(listing.table, float(wait))
-        result = _Run(bx, store, listing, float(overlap)).go()
+        run = _Run(bx, store, listing, float(overlap), deletions)
+        result = run.go()
         store.commit()
     except BaseException:
         store.rollback()
         raise
     finally:
         store.close()
+    run.committed()
     return SyncResult(listing.method, listing.table, result["mode"], result["added"],
                       result["changed"], result["deleted"], result["rows"],
                       _requests(bx) - before, time.monotonic() - started)
 
 
 class _Run:
-    def __init__(self, bx: Any, store: Any, listing: Listing, overlap: float) -> None:
+    def __init__(self, bx: Any, store: Any, listing: Listing, overlap: float,
+                 deletions: str = "auto") -> None:
         self.bx = bx
         self.store = store
         self.listing = listing
         self.overlap = overlap
         self._kinds: Optional[Dict[str, str]] = None
+        self._deletions_from = deletions
+        self._queue: Optional[offline.QueuedDeletions] = None
 
     def go(self) -> Dict[str, Any]:
         listing, store = self.listing, self.store
@@ -111,8 +124,12 @@ class _Run:
             mode = "full"
         listing = Listing(listing.method, listing.table, listing.facts, listing.params,
                           listing.filter, select)
-        # The portal's own clock: changes are stamped by it, not by ours.
-        run_start = portal_time(self.bx)
+        # The portal's own clock: changes are stamped by it, not by ours. Asked together
+        # with whether the portal queues this listing's deletions for this client.
+        now = None
+        if self._deletions_from == "auto":
+            now, self._queue = offline.QueuedDeletions.open(self.bx, listing)
+        run_start = portal_time(self.bx, now)
         facts = listing.facts
         if mode == "first":
             columns = {facts.id_field: [column_name(facts.id_field), "int"]}
@@ -120,13 +137,18 @@ class _Run:
         else:
             columns = state["columns"]
         deleted = 0
+        if self._queue is not None:
+            # Before anything is read: a row restored meanwhile is read back below.
+            deleted = store.delete(listing.table, columns[facts.id_field][0],
+                                   self._queue.gone())
         if mode == "changes":
             writer = self._writer(columns, fresh=False)
             for row in self.bx.iter_all(listing.method, listing.changes_params(state["cutoff"])):
                 writer.write(row)
             writer.flush()
-            gone = self._deletions(writer)
-            deleted = store.delete(listing.table, writer.id_column, gone)
+            if self._queue is None or not self._queue.trusted(store, listing.table):
+                gone = self._deletions(writer)
+                deleted += store.delete(listing.table, writer.id_column, gone)
         else:
             seen = None
             if mode == "full":
@@ -136,7 +158,11 @@ class _Run:
                 writer.write(row)
             writer.flush()
             if seen is not None:
-                deleted = store.delete(listing.table, writer.id_column, seen.unseen())
+                deleted += store.delete(listing.table, writer.id_column, seen.unseen())
+        if self._queue is not None:
+            self._queue.settle(store, listing.table)
+        else:
+            offline.distrust(store, listing.table)
         rows = store.count(listing.table)
         cutoff = (run_start - timedelta(seconds=self.overlap)).isoformat()
         store.write_state({
@@ -148,6 +174,17 @@ class _Run:
         })
         return {"mode": mode, "added": writer.added, "changed": writer.changed,
                 "deleted": deleted, "rows": rows}
+
+    def committed(self) -> None:
+        """After the commit: clear the offline events this run applied. A failure leaves
+        them marked on the portal; the next run applies and clears them again."""
+        if self._queue is None:
+            return
+        try:
+            self._queue.clear()
+        except BitrixError as error:
+            logger.warning("%s: the offline events applied could not be cleared (%s); the "
+                           "next run clears them", self.listing.table, error)
 
     def _writer(self, columns: Mapping[str, List[str]], *, fresh: bool,
                 seen: Optional[Seen] = None) -> TableWriter:
@@ -203,9 +240,11 @@ def merge_select(old: Optional[Sequence[str]], new: Optional[Sequence[str]]
     return tuple(merged)
 
 
-def portal_time(bx: Any) -> datetime:
-    """The portal's clock now (``server.time``), with its time zone."""
-    value = bx.call("server.time")
+def portal_time(bx: Any, value: Any = None) -> datetime:
+    """The portal's clock now (``server.time``, or its answer when already asked), with its
+    time zone."""
+    if value is None:
+        value = bx.call("server.time")
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
