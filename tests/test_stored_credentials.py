@@ -239,3 +239,45 @@ def test_processes_sharing_a_token_file_refresh_once_per_expiry(tmp_path, clock)
             p.params()
         clock.advance(600)
     assert server.grants == 24 and server.refused == 0
+
+
+def test_a_refreshed_pair_the_store_refuses_is_kept_and_saved_later(store, clock):
+    server = OAuthServer(clock)
+    one = creds(store, server, clock)
+    stale = one.params()["auth"]
+    real_save = store.save
+    failures = {"left": 10}
+
+    def flaky(tokens: TokenSet) -> None:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise TokenStoreError("token store: the database went away")
+        real_save(tokens)
+
+    store.save = flaky  # type: ignore[method-assign]
+    started = clock.now()
+    with pytest.raises(TokenStoreError, match="refreshed but could not be saved"):
+        one.refresh(stale)
+    assert clock.now() - started == pytest.approx(1.7)  # it tried, within the lease
+    assert store.load("m1").refresh_token == "refresh-0"  # nothing half-written
+    failures["left"] = 0
+    # This process goes on with the new pair, and saves it at its next request.
+    assert one.params() == {"auth": "access-1-m1"}
+    assert store.load("m1").refresh_token == "refresh-1-m1" and server.grants == 1
+
+
+def test_a_store_that_recovers_within_the_retries_loses_nothing(store, clock):
+    server = OAuthServer(clock)
+    one = creds(store, server, clock)
+    real_save = store.save
+    failures = {"left": 2}
+
+    def flaky(tokens: TokenSet) -> None:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise TokenStoreError("token store: busy")
+        real_save(tokens)
+
+    store.save = flaky  # type: ignore[method-assign]
+    assert one.refresh(one.params()["auth"]) == "access-1-m1"
+    assert store.load("m1").refresh_token == "refresh-1-m1"

@@ -36,6 +36,8 @@ __all__ = ["StoredCredentials", "Grant", "EARLY"]
 Grant = Callable[[str], Mapping[str, Any]]
 #: Renew this long before the access token ends (at most; a tenth of short lifetimes).
 EARLY = 60.0
+#: Waits between attempts to save a refreshed pair the store refused (inside the lease).
+SAVE_PAUSES = (0.2, 0.5, 1.0)
 
 
 class _Sent(threading.local):
@@ -67,6 +69,8 @@ class StoredCredentials:
         self._lock = threading.Lock()
         self._sent = _Sent()
         self._seen: List[str] = []
+        #: a refreshed pair the store has not taken yet (it failed at the time)
+        self._unsaved: Optional[TokenSet] = None
         tokens = self._load()
         self._tokens = tokens
         self._remember(tokens)
@@ -83,6 +87,11 @@ class StoredCredentials:
         return self.base_url + method
 
     def params(self) -> Dict[str, Any]:
+        unsaved = self._unsaved
+        if unsaved is not None:
+            with self._lock:
+                if self._unsaved is not None:
+                    self._save(self._unsaved)
         tokens = self._tokens
         if tokens.stale(self._clock.wall(), self._early):
             tokens = self._fresh(None)
@@ -132,10 +141,32 @@ class StoredCredentials:
             raise TokenStoreError(f"portal {stored.member_id}: the OAuth server answered "
                                   f"for another portal ({answered}); nothing was saved")
         fresh = stored.refreshed(reply, self._clock.wall())
-        self._store.save(fresh)
         if self._on_refresh is not None:
             self._on_refresh(self.member_id)
+        self._save(fresh)
         return fresh
+
+    def _save(self, fresh: TokenSet) -> None:
+        """Save a new pair, trying a few times: the old refresh token is spent, so a pair
+        that never reaches the store is the portal lost for every other process."""
+        for pause in SAVE_PAUSES:
+            try:
+                self._store.save(fresh)
+                self._unsaved = None
+                return
+            except TokenStoreError:
+                self._clock.sleep(pause)
+        try:
+            self._store.save(fresh)
+            self._unsaved = None
+        except TokenStoreError as error:
+            # This process keeps using the pair, and saves it at its next request.
+            self._adopt(fresh)
+            self._unsaved = fresh
+            raise TokenStoreError(f"portal {self.member_id}: its tokens were refreshed but "
+                                  f"could not be saved ({error}); this process keeps them "
+                                  f"and saves them at its next request -- other processes "
+                                  f"cannot reach the portal until then") from None
 
     def _adopt(self, tokens: TokenSet) -> TokenSet:
         self._tokens = tokens
