@@ -15,7 +15,6 @@ SQLite serves one machine and uses its clock.
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 from urllib.parse import urlsplit
@@ -159,6 +158,9 @@ class SQLTokenStore(LeaseLocks):
 
     def _connect(self) -> Any:
         if self.kind == "sqlite":
+            # Imported here: ``import bitrix_fast`` (and the pytest plugin) stays light.
+            import sqlite3
+
             db = sqlite3.connect(self._target, timeout=30.0, isolation_level=None,
                                  check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
