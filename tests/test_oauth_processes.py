@@ -43,7 +43,7 @@ print(json.dumps({"ok": ok, "failed": failed}))
 
 def test_three_processes_share_one_token_file(tmp_path, monkeypatch):
     monkeypatch.setenv("BITRIX_FAST_STATE_DIR", str(tmp_path / "state"))
-    seconds, ttl = 2.0, 1.0
+    seconds, ttl = 1.5, 1.0
     with AppPortals(2, plan="x10", token_ttl=ttl) as cloud:
         store = str(tmp_path / "tokens.json")
         app = OAuthApp(cloud.client_id, cloud.client_secret, store=FileTokenStore(store),

@@ -207,36 +207,47 @@ def test_releasing_never_frees_a_successors_lease(store_factory):
                 pass
 
 
-def test_a_portal_lock_frees_itself_when_its_process_is_killed(store_factory, tmp_path, request):
-    """A process takes the lock with a 0.6 s lease and is SIGKILLed: the next one gets it
-    within the lease, not never."""
-    store_factory()  # the store exists (tables made) before the holder starts
-    if store_factory.kind == "file":
-        spec = f"FileTokenStore({str(tmp_path / 'tokens.json')!r})"
-    elif store_factory.kind == "sqlite":
-        spec = f"SQLTokenStore({'sqlite:///' + str(tmp_path / 'tokens.sqlite')!r})"
-    elif store_factory.kind == "redis":
-        url, key = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_key")
-        spec = f"RedisTokenStore({url!r}, prefix={'test:' + key!r})"
-    else:
-        spec = (f"SQLTokenStore({request.getfixturevalue('postgres_url')!r}, "
-                f"table={request.node.__dict__['pg_table']!r})")
-    code = ("import sys, time\nfrom bitrix_fast.tokens import *\n"
-            f"store = {spec}\nheld = store.lock('m1', lease=0.6)\nheld.__enter__()\n"
-            "print('held', flush=True)\ntime.sleep(60)\n")
+def test_a_portal_lock_frees_itself_when_its_process_is_killed(tmp_path, redis_url, redis_key,
+                                                               postgres_url):
+    """One process takes the lock in every store with a 0.6 s lease and is SIGKILLed: the
+    next one gets each lock within the lease, not never."""
+    table = f"t_{uuid.uuid4().hex[:12]}"
+    specs = {
+        "file": f"FileTokenStore({str(tmp_path / 'tokens.json')!r})",
+        "sqlite": f"SQLTokenStore({'sqlite:///' + str(tmp_path / 'tokens.sqlite')!r})",
+        "redis": f"RedisTokenStore({redis_url!r}, prefix={'test:' + redis_key!r})",
+        "postgresql": f"SQLTokenStore({postgres_url!r}, table={table!r})",
+    }
+    stores = {
+        "file": FileTokenStore(str(tmp_path / "tokens.json")),
+        "sqlite": SQLTokenStore(f"sqlite:///{tmp_path / 'tokens.sqlite'}"),
+        "redis": RedisTokenStore(redis_url, prefix=f"test:{redis_key}"),
+        "postgresql": SQLTokenStore(postgres_url, table=table),
+    }
+    code = ("import sys, time\nfrom bitrix_fast.tokens import *\nheld = []\n"
+            + "".join(f"held.append({spec}.lock('m1', lease=0.6))\n" for spec in specs.values())
+            + "for lock in held:\n    lock.__enter__()\nprint('held', flush=True)\n"
+              "time.sleep(60)\n")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               cwd=str(ROOT))
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        for name, store in stores.items():
+            with pytest.raises(TokenLockBusy):  # held by the live process
+                with store.lock("m1", lease=5, wait=0):
+                    pass
         started = time.monotonic()
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-        with store_factory().lock("m1", lease=5, wait=10):
-            waited = time.monotonic() - started
-        assert 0.1 < waited < 2.0  # held until the lease ran out, then taken over
+        for name, store in stores.items():
+            with store.lock("m1", lease=5, wait=10):
+                waited = time.monotonic() - started
+            assert waited < 2.0, name  # held until its lease ran out, then taken over
     finally:
         holder.kill()
         holder.wait()
+        for store in stores.values():
+            store.close()
 
 
 # -- store specifics -----------------------------------------------------------------------------
