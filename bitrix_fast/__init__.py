@@ -7,6 +7,7 @@ logging filter that keeps webhook codes and tokens out of urllib3's DEBUG lines.
 import logging
 
 from .__version__ import __version__
+from .app import OAuthApp
 from .async_client import BitrixAsync
 from .client import Bitrix, Page, Rows
 from .config import ClientConfig
@@ -21,6 +22,7 @@ from .errors import (
     ConnectionDropped,
     DeadlineExceeded,
     ErrorInServerResponseException,
+    EventRejected,
     IdempotencyKeyReused,
     IncompleteListWarning,
     KeyConflict,
@@ -28,11 +30,14 @@ from .errors import (
     ListingError,
     MethodNotFound,
     OperationTimeLimit,
+    PortalAccessLost,
     RateLimited,
     Redirected,
     ResponseTimeout,
     RetryExhausted,
     Stopped,
+    TokenLockBusy,
+    TokenStoreError,
     TransportError,
     UpsertError,
     ValidationError,
@@ -59,6 +64,7 @@ __all__ = [
     "ConnectionDropped",
     "DeadlineExceeded",
     "ErrorInServerResponseException",
+    "EventRejected",
     "IdempotencyKeyReused",
     "IncompleteListWarning",
     "Interrupted",
@@ -66,10 +72,12 @@ __all__ = [
     "LimiterError",
     "ListingError",
     "MethodNotFound",
+    "OAuthApp",
     "OAuthRefresher",
     "OperationTimeLimit",
     "Outcome",
     "Page",
+    "PortalAccessLost",
     "RateLimited",
     "Redirected",
     "ResponseTimeout",
@@ -78,6 +86,8 @@ __all__ = [
     "Rows",
     "Status",
     "Stopped",
+    "TokenLockBusy",
+    "TokenStoreError",
     "TransportError",
     "UpsertError",
     "UpsertResult",

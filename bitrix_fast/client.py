@@ -23,6 +23,7 @@ from .factory import Parts, build
 from .listing import Listing, rows_of
 from .listing.v3 import V3Listing
 from .listing.v3 import prepare as prepare_v3_listing
+from .net.credentials import Credentials
 from .net.transport import DEFAULT_TIMEOUT, Transport
 from .net.v3 import v3_url
 from .protocol import methods
@@ -176,10 +177,13 @@ class Bitrix:
 
     @classmethod
     def from_config(cls, config: ClientConfig, *, transport: Optional[Transport] = None,
-                    clock: Optional[Clock] = None) -> "Bitrix":
-        """A client built from a configuration value (the command line builds one)."""
+                    clock: Optional[Clock] = None,
+                    credentials: Optional[Credentials] = None) -> "Bitrix":
+        """A client built from a configuration value (the command line builds one;
+        :class:`~bitrix_fast.OAuthApp` gives each portal's ``credentials``)."""
         client = cls.__new__(cls)
-        client._setup(build(config, transport=transport, clock=clock))
+        client._setup(build(config, transport=transport, clock=clock,
+                            credentials=credentials))
         return client
 
     def _setup(self, parts: Parts) -> None:

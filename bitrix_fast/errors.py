@@ -16,6 +16,8 @@
     │   ├── RateLimited           QUERY_LIMIT_EXCEEDED (503)
     │   ├── OperationTimeLimit    OPERATION_TIME_LIMIT (429)
     │   ├── AuthError             NO_AUTH_FOUND, INVALID_CREDENTIALS, expired/invalid token, ...
+    │   │   └── PortalAccessLost  an application's refresh token is dead on one portal
+    │   │                         (.member_id, .domain): reinstall the app there
     │   ├── MethodNotFound        ERROR_METHOD_NOT_FOUND (404)
     │   ├── ValidationError       REST 3.0 refused the parameters (400): .validation per field
     │   └── IdempotencyKeyReused  REST 3.0: the Idempotency-Key was used with another body (422)
@@ -35,8 +37,11 @@
     │   │                         (.progress; .partial: a BatchError for bulk calls)
     │   └── Cancelled             the BitrixAsync task was cancelled (an asyncio.CancelledError
     │                             reaches the awaiting code; this is its ``__cause__``)
-    └── LimiterError              a shared limiter (Redis) is unreachable; nothing was sent
-        └── RedisUnavailable      (bitrix_fast.pacing.shared)
+    ├── LimiterError              a shared limiter (Redis) is unreachable; nothing was sent
+    │   └── RedisUnavailable      (bitrix_fast.pacing.shared)
+    ├── TokenStoreError           an application's token store failed, or holds no such portal
+    │   └── TokenLockBusy         another process held a portal's token lock past the wait
+    └── EventRejected             an incoming event post failed its check (application_token)
 
 Messages name the method and the server's code, e.g.
 ``crm.deal.list: INVALID_CREDENTIALS (401) Invalid request credentials``, or the status
@@ -276,6 +281,34 @@ class KeyConflict(BitrixError):
         return (type(self), (self.method, self.field, self.value, self.ids, self.item))
 
 
+class PortalAccessLost(AuthError):
+    """An application can no longer reach one portal: the OAuth server refused its refresh
+    token (``invalid_grant``: the app was removed there, or the token was not used for 180
+    days). ``member_id`` and ``domain`` name the portal; the token store has marked it, so
+    calls to it fail at once until the app is installed there again. Other portals go on.
+
+    Both live in ``extra`` (``member_id``, ``domain``), so copies and pickles keep them.
+    """
+
+    @property
+    def member_id(self) -> str:
+        return str(self.extra.get("member_id", ""))
+
+    @property
+    def domain(self) -> str:
+        return str(self.extra.get("domain", ""))
+
+    @classmethod
+    def of(cls, member_id: str, domain: str, code: str, description: str,
+           method: str = "") -> "PortalAccessLost":
+        """The error for portal ``member_id`` (at ``domain``), refused with ``code``."""
+        where = f"portal {member_id}" + (f" ({domain})" if domain else "")
+        text = (f"{where}: the application's refresh token is no longer accepted "
+                f"({description or code}); install the application on the portal again")
+        return cls(code, text, status=None, method=method,
+                   extra={"member_id": member_id, "domain": domain})
+
+
 class BatchError(BitrixError, ErrorInServerResponseException):
     """Some items of a bulk call failed or may not have been executed.
 
@@ -455,6 +488,34 @@ class LimiterError(BitrixError):
     and resending is pointless until the limiter is back: never retried automatically."""
 
     executed_maybe = False
+
+
+class TokenStoreError(BitrixError):
+    """An application's token store (:mod:`bitrix_fast.tokens`) failed, or holds no portal
+    of that ``member_id``. The message names the store (never its password) and the portal;
+    nothing was sent to the portal."""
+
+    executed_maybe = False
+    retryable = False
+
+
+class TokenLockBusy(TokenStoreError):
+    """Another process held a portal's token lock longer than this one would wait. A holder
+    that died frees it after its lease; one that is alive is refreshing the tokens."""
+
+
+class EventRejected(BitrixError):
+    """An incoming event post (ONAPPINSTALL, ONAPPUNINSTALL, any bound event) failed its
+    check: a wrong or missing ``application_token``, a portal the store does not know, or a
+    body that is not an event. Answer such a request with HTTP 403 and do nothing else.
+    ``reason`` says which check failed; no token appears in it."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"event rejected: {reason}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.reason,))
 
 
 class IncompleteListWarning(RuntimeWarning, UserWarning):

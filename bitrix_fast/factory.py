@@ -54,11 +54,12 @@ class Parts:
 
 
 def build(config: ClientConfig, *, transport: Optional[Transport] = None,
-          clock: Optional[Clock] = None) -> Parts:
+          clock: Optional[Clock] = None, credentials: Optional[Credentials] = None) -> Parts:
     """Every part of a client for ``config``; ``transport`` and ``clock`` replace the real
-    ones (HTTP through ``requests``, the system clock)."""
+    ones (HTTP through ``requests``, the system clock), ``credentials`` the ones the config
+    names (an OAuth application's portal brings tokens from its store)."""
     clock = clock or SYSTEM_CLOCK
-    credentials = make_credentials(config, clock)
+    credentials = credentials if credentials is not None else make_credentials(config, clock)
     if transport is None:
         transport = RequestsTransport(
             credentials.base_url, session=config.session, pool_size=config.workers,

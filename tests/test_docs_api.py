@@ -10,9 +10,11 @@ from typing import List, Set
 import pytest
 
 import bitrix_fast
+import bitrix_fast.app
 import bitrix_fast.errors
 import bitrix_fast.mirror
 import bitrix_fast.testing.sandbox
+import bitrix_fast.tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 API = ROOT / "docs" / "api"
@@ -42,6 +44,8 @@ def shared_all() -> List[str]:
 @pytest.mark.parametrize("module, names", [
     ("bitrix_fast", bitrix_fast.__all__),
     ("bitrix_fast.mirror", bitrix_fast.mirror.__all__),
+    ("bitrix_fast.app", bitrix_fast.app.__all__),
+    ("bitrix_fast.tokens", bitrix_fast.tokens.__all__),
     ("bitrix_fast.testing.sandbox", bitrix_fast.testing.sandbox.__all__),
 ])
 def test_every_public_name_has_an_api_entry(module: str, names: List[str]) -> None:

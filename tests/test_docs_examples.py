@@ -10,6 +10,8 @@ repository host nor Sphinx shows it). Options after a colon, separated by spaces
   command line, as the testing guide tells users to;
 * ``oauth`` -- ``CLIENT_ID``, ``CLIENT_SECRET`` and ``stored`` (a token response) are given,
   and the OAuth server is the sandbox's.
+* ``app`` -- ``CLIENT_ID``, ``CLIENT_SECRET`` and ``install_post`` (the body of the portal's
+  ONAPPINSTALL post) are given, and ``OAuthApp``'s OAuth server is the sandbox's.
 
 Before a block runs, the placeholder addresses become the sandbox's:
 ``https://example.bitrix24.ru/rest/1/your-webhook-code/`` its webhook and
@@ -74,7 +76,7 @@ def parse_options(text: str) -> Tuple[Dict[str, Any], Tuple[str, ...]]:
             options[key] = int(value) if value.isdigit() else value
         else:
             flags.append(token)
-    unknown = set(flags) - {"continued", "pytest", "oauth"}
+    unknown = set(flags) - {"continued", "pytest", "oauth", "app"}
     assert not unknown, f"unknown runnable flags {unknown}"
     return options, tuple(flags)
 
@@ -180,6 +182,14 @@ def test_example_runs(example: Example, portal_env: Path,
             monkeypatch.setattr(OAuthRefresher.__init__, "__kwdefaults__", defaults)
             namespace.update(CLIENT_ID=sandbox.client_id, CLIENT_SECRET=sandbox.client_secret,
                              stored=sandbox.issue_tokens())
+        if "app" in first.flags:
+            from bitrix_fast import OAuthApp
+
+            defaults = dict(OAuthApp.__init__.__kwdefaults__ or {},
+                            token_url=sandbox.oauth_endpoint)
+            monkeypatch.setattr(OAuthApp.__init__, "__kwdefaults__", defaults)
+            namespace.update(CLIENT_ID=sandbox.client_id, CLIENT_SECRET=sandbox.client_secret,
+                             install_post=sandbox.install_post())
         for block in example.blocks:
             code = localise(block.code, sandbox)
             if block.language == "python" and "pytest" in block.flags:

@@ -101,3 +101,112 @@ def test_django_command_without_a_webhook_is_a_command_error(django_project, mon
     monkeypatch.setattr(django_project, "BITRIX_WEBHOOK", "")
     with pytest.raises(CommandError, match="BITRIX_WEBHOOK"):
         call_command("export_deals")
+
+
+# -- an OAuth application: the WSGI handler and the Django view ----------------------------------
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def load_example(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def wsgi_call(application, method, body=b"", content_type=FORM):
+    from io import BytesIO
+    from wsgiref.util import setup_testing_defaults
+
+    environ = {"REQUEST_METHOD": method, "CONTENT_TYPE": content_type,
+               "CONTENT_LENGTH": str(len(body)), "wsgi.input": BytesIO(body)}
+    setup_testing_defaults(environ)
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"] = status
+
+    payload = b"".join(application(environ, start_response))
+    return answer["status"], json.loads(payload)
+
+
+def test_wsgi_example_installs_checks_and_uninstalls(tmp_path, monkeypatch):
+    from bitrix_fast import OAuthApp
+    from bitrix_fast.testing.clock import FakeClock
+    from bitrix_fast.testing.sandbox import AppPortals
+    from bitrix_fast.tokens import SQLTokenStore
+
+    monkeypatch.setenv("BITRIX_FAST_STATE_DIR", "off")
+    wsgi_events = load_example("wsgi_events")
+    seen = []
+    with AppPortals(2, deals=20, http=False, clock=FakeClock()) as cloud:
+        app = OAuthApp(cloud.client_id, cloud.client_secret,
+                       store=SQLTokenStore(f"sqlite:///{tmp_path / 'tokens.sqlite'}"),
+                       token_url=cloud.token_url, transport=cloud.transport(),
+                       clock=cloud.clock)
+        handler = wsgi_events.make_app(app, on_event=seen.append)
+        for portal in cloud.portals:
+            assert wsgi_call(handler, "POST", portal.install_post()) == \
+                ("200 OK", {"event": "ONAPPINSTALL"})
+        assert sorted(p.member_id for p in app.portals()) == \
+            sorted(p.member_id for p in cloud.portals)
+        with app.client(cloud.portals[1].member_id, verbose=False) as bx:
+            assert len(bx.get_all("crm.deal.list")) == 20
+        gone = cloud.portals[0]
+        forged = gone.uninstall_post().replace(gone.credentials.application_token.encode(),
+                                               b"0" * 32)
+        assert wsgi_call(handler, "POST", forged)[0] == "403 Forbidden"
+        assert wsgi_call(handler, "GET")[0] == "405 Method Not Allowed"
+        assert wsgi_call(handler, "POST", gone.uninstall_post())[0] == "200 OK"
+        assert [p.member_id for p in app.portals()] == [cloud.portals[1].member_id]
+        assert [e.event for e in seen] == ["ONAPPINSTALL", "ONAPPINSTALL", "ONAPPUNINSTALL"]
+
+
+def test_django_example_view_and_worker_command(django_project, tmp_path, monkeypatch):
+    import sys
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.test import Client, override_settings
+    from django.urls import clear_url_caches
+
+    from bitrix_fast.protocol.encoding import build_query
+    from bitrix_fast.testing.sandbox import AppPortals
+
+    monkeypatch.setenv("BITRIX_FAST_STATE_DIR", "off")
+    with AppPortals(2, deals=30, plan="x10") as cloud:  # over HTTP: the example's own transport
+        options = dict(ROOT_URLCONF="project.urls", ALLOWED_HOSTS=["testserver"],
+                       BITRIX_CLIENT_ID=cloud.client_id, BITRIX_CLIENT_SECRET=cloud.client_secret,
+                       BITRIX_TOKEN_STORE=f"sqlite:///{tmp_path / 'tokens.sqlite'}",
+                       BITRIX_TOKEN_URL=cloud.token_url)
+        with override_settings(**options):
+            from deals.bitrix_app import oauth_app
+
+            oauth_app.cache_clear()
+            sys.modules.pop("project.urls", None)
+            clear_url_caches()
+            try:
+                client = Client()
+                for portal in cloud.portals:
+                    reply = client.post("/bitrix/events/", data=portal.install_post(),
+                                        content_type=FORM)
+                    assert reply.status_code == 200, reply.content
+                    assert reply.json() == {"event": "ONAPPINSTALL",
+                                            "member_id": portal.member_id}
+                forged = build_query({"event": "ONAPPUNINSTALL", "auth": {
+                    "member_id": cloud.portals[0].member_id, "application_token": "0" * 32}})
+                refused = client.post("/bitrix/events/", data=forged, content_type=FORM)
+                assert refused.status_code == 403
+                assert client.get("/bitrix/events/").status_code == 405
+                out = StringIO()
+                call_command("portal_deals", stdout=out)
+                lines = sorted(out.getvalue().splitlines())
+                assert len(lines) == 2 and all(line.endswith("open deals") for line in lines)
+            finally:
+                oauth_app().close()
+                oauth_app.cache_clear()
+                sys.modules.pop("project.urls", None)
+                clear_url_caches()

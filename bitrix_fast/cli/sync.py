@@ -14,7 +14,9 @@ import argparse
 import json
 from typing import Any, Dict, List, Optional
 
+from ..mirror.portal import READ_AHEAD
 from ..protocol import methods
+from ..protocol.params import find_key
 from . import common
 from .common import UsageError
 from .filters import parse_filters, parse_select
@@ -121,9 +123,9 @@ def _one(args: argparse.Namespace, webhook: str) -> int:
     params = _params(args)
     select = parse_select(args.select) if args.select else None
     filter_ = parse_filters(args.filter) if args.filter else None
-    if filter_ is not None and any(k.lower() == "filter" for k in params):
+    if filter_ is not None and find_key(params, "filter") is not None:
         raise UsageError("give the filter either with --filter or in --params, not both")
-    if select is not None and any(k.lower() == "select" for k in params):
+    if select is not None and find_key(params, "select") is not None:
         raise UsageError("give select either with --select or in --params, not both")
     db = _db(args.db)
     with common.make_client(args, webhook) as bx:
@@ -132,7 +134,7 @@ def _one(args: argparse.Namespace, webhook: str) -> int:
                       overlap=DEFAULT_OVERLAP if args.overlap is None else args.overlap,
                       multiple=args.multiple or "table",
                       product_rows=bool(args.product_rows),
-                      dictionaries=not args.no_dictionaries, **_read_ahead(args))
+                      dictionaries=not args.no_dictionaries, read_ahead=_read_ahead(args))
     _say_all(args, result.lines())
     return common.EXIT_OK
 
@@ -151,7 +153,8 @@ def _many(args: argparse.Namespace, webhook: str) -> int:
             else args.product_rows,
             multiple=args.multiple or config.multiple,
             overlap=config.overlap if args.overlap is None else args.overlap,
-            wait=config.wait if args.wait is None else args.wait, **_read_ahead(args))
+            wait=config.wait if args.wait is None else args.wait,
+            read_ahead=_read_ahead(args))
     _say_all(args, result.lines(), force=bool(result.failures))
     kinds = {f.kind for f in result.failures}
     for kind, code in (("portal", common.EXIT_PORTAL), ("database", common.EXIT_IO),
@@ -161,8 +164,8 @@ def _many(args: argparse.Namespace, webhook: str) -> int:
     return common.EXIT_OK
 
 
-def _read_ahead(args: argparse.Namespace) -> Dict[str, int]:
-    return {} if args.read_ahead is None else {"read_ahead": int(args.read_ahead)}
+def _read_ahead(args: argparse.Namespace) -> int:
+    return READ_AHEAD if args.read_ahead is None else int(args.read_ahead)
 
 
 def _say_all(args: argparse.Namespace, lines: List[str], force: bool = False) -> None:

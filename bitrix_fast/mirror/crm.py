@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from . import offline
 from ..errors import AuthError, BitrixError
 from . import dictionaries as d
 from .errors import MirrorBusy, MirrorConflict, MirrorError
@@ -107,17 +108,20 @@ def sync_all(bx: Portal, db: str, *, tables: Optional[Sequence[TableSpec]] = Non
              entities: Sequence[str] = ENTITY_NAMES, dictionaries: bool = True,
              product_rows: bool = True, multiple: str = "table",
              overlap: float = DEFAULT_OVERLAP, wait: float = 0.0,
-             read_ahead: int = READ_AHEAD) -> AllResult:
+             read_ahead: int = READ_AHEAD, deletions: str = "auto") -> AllResult:
     """Mirror every table of ``entities`` (by default all of the CRM, smart processes
     included) plus ``tables``, then the dictionaries; see the module docstring."""
-    options = replace(check_options(overlap, wait, multiple, read_ahead),
+    options = replace(check_options(overlap, wait, multiple, read_ahead, deletions),
                       product_rows=bool(product_rows), describe=bool(dictionaries))
     specs = list(tables or [])
     want_smart = "smart_processes" in entities
     listings = [s.listing() for s in specs]  # bad arguments fail before anything is sent
     started = time.monotonic()
     before = requests_made(bx)
-    run_start = portal_time(bx)
+    # One clock read for every table, asked with the event bindings: an OAuth application
+    # with delete events bound offline gets its tables' deletions from the queue.
+    now, bound = offline.probe(bx) if options.deletions == "auto" else (None, None)
+    run_start = portal_time(bx, now)
     smart = _smart_processes(bx) if want_smart or dictionaries else []
     listings += [s.listing() for s in crm_tables(entities, smart)]
     results: List[SyncResult] = []
@@ -129,7 +133,8 @@ def sync_all(bx: Portal, db: str, *, tables: Optional[Sequence[TableSpec]] = Non
         seen.add(listing.table)
         at, requests = time.monotonic(), requests_made(bx)
         try:
-            result = run_table(bx, db, listing, options, run_start, float(wait))
+            result = run_table(bx, db, listing, options, run_start, float(wait),
+                               queue=offline.QueuedDeletions.choose(bx, listing, bound))
         except AuthError:
             raise  # a wrong webhook fails every table alike
         except (MirrorError, BitrixError) as error:

@@ -36,9 +36,11 @@ class Portal(Protocol):
     def stats(self) -> Dict[str, Any]: ...
 
 
-def portal_time(bx: Portal) -> datetime:
-    """The portal's clock now (``server.time``), with its UTC offset."""
-    value = bx.call("server.time")
+def portal_time(bx: Portal, value: Any = None) -> datetime:
+    """The portal's clock now (``server.time``, or its answer when already asked), with its
+    UTC offset."""
+    if value is None:
+        value = bx.call("server.time")
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:

@@ -2,11 +2,15 @@
 columns point into. See :func:`sync`."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, List, Mapping, Optional, Sequence
 
+from ..errors import BitrixError
+from ..protocol.params import find_key
+from . import offline
 from .connect import open_store
 from .layout import MULTIPLE_MODES
 from .portal import READ_AHEAD, Portal, portal_time, requests_made
@@ -17,6 +21,8 @@ from .state import merge_select
 from .table import DEFAULT_OVERLAP, Options, TableResult, TableRun
 
 __all__ = ["DEFAULT_OVERLAP", "SyncResult", "merge_select", "run_table", "sync"]
+
+logger = logging.getLogger("bitrix_fast.mirror")
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,8 @@ def sync(bx: Portal, method: str, db: str, *, params: Optional[Mapping[str, Any]
          filter: Optional[Mapping[str, Any]] = None, select: Optional[Sequence[str]] = None,
          table: Optional[str] = None, overlap: float = DEFAULT_OVERLAP, wait: float = 0.0,
          multiple: str = "table", product_rows: bool = False,
-         dictionaries: bool = True, read_ahead: int = READ_AHEAD) -> SyncResult:
+         dictionaries: bool = True, read_ahead: int = READ_AHEAD,
+         deletions: str = "auto") -> SyncResult:
     """Bring the table mirroring ``method`` (with ``filter``, ``select`` and other
     ``params``) in ``db`` in step with the portal, through the client ``bx``.
 
@@ -84,6 +91,9 @@ def sync(bx: Portal, method: str, db: str, *, params: Optional[Mapping[str, Any]
     ``<table>_productrow``. ``dictionaries``: refresh the dictionary tables the columns point
     into (statuses, pipelines, users, currencies). ``read_ahead``: requests' worth of rows
     (~2,500 each) held while the database catches up: what bounds the memory.
+    ``deletions``: ``"auto"`` reads them from the portal's offline event queue when the
+    client is an OAuth application with the type's delete event bound offline and the
+    listing has no filter (:mod:`.offline`), and counts otherwise; ``"count"`` always counts.
 
     ``db``: ``sqlite:///file.sqlite``, a file path, or ``postgresql://user@host/dbname``.
     Raises TypeError/ValueError for bad arguments (before anything is sent),
@@ -91,12 +101,14 @@ def sync(bx: Portal, method: str, db: str, *, params: Optional[Mapping[str, Any]
     the database fails, and the client's :class:`~bitrix_fast.BitrixError` for the portal.
     """
     listing = Listing.build(method, params=params, filter=filter, select=select, table=table)
-    options = replace(check_options(overlap, wait, multiple, read_ahead),
+    options = replace(check_options(overlap, wait, multiple, read_ahead, deletions),
                       product_rows=bool(product_rows), describe=bool(dictionaries))
     open_store(db)  # a bad URL is a ValueError before anything is sent
     started = time.monotonic()
     before = requests_made(bx)
-    result = run_table(bx, db, listing, options, portal_time(bx), float(wait))
+    now, bound = offline.probe(bx) if options.deletions == "auto" else (None, None)
+    result = run_table(bx, db, listing, options, portal_time(bx, now), float(wait),
+                       queue=offline.QueuedDeletions.choose(bx, listing, bound))
     dicts: List[DictResult] = []
     if dictionaries:
         dicts = refresh(bx, db, wanted_for(result.kinds), wait=float(wait),
@@ -106,19 +118,32 @@ def sync(bx: Portal, method: str, db: str, *, params: Optional[Mapping[str, Any]
 
 
 def run_table(bx: Portal, db: str, listing: Listing, options: Options, run_start: datetime,
-              wait: float) -> TableResult:
-    """One table's run in its own transaction, under its own lock."""
+              wait: float, queue: Optional[offline.QueuedDeletions] = None) -> TableResult:
+    """One table's run in its own transaction, under its own lock; deletions from ``queue``
+    when given (its events are cleared on the portal once the run is committed)."""
     store = open_store(db)
     try:
         store.begin(listing.table, wait)
-        result = TableRun(bx, store, listing, options, run_start).go()
+        result = TableRun(bx, store, listing, options, run_start, queue).go()
         store.commit()
     except BaseException:
         store.rollback()
         raise
     finally:
         store.close()
+    if queue is not None:
+        clear_applied(queue, listing.table)
     return result
+
+
+def clear_applied(queue: offline.QueuedDeletions, table: str) -> None:
+    """After the commit: clear the offline events the run applied. A failure leaves them
+    marked on the portal; the next run applies and clears them again."""
+    try:
+        queue.clear()
+    except BitrixError as error:
+        logger.warning("%s: the offline events applied could not be cleared (%s); the next "
+                       "run clears them", table, error)
 
 
 def as_sync_result(result: TableResult, requests: int, seconds: float,
@@ -133,7 +158,8 @@ def category_types(listing: Listing) -> List[int]:
     if listing.method == "crm.deal.list":
         return [2]
     if listing.method == "crm.item.list":
-        type_id = {k.lower(): v for k, v in listing.params.items()}.get("entitytypeid")
+        key = find_key(listing.params, "entityTypeId")
+        type_id = None if key is None else listing.params[key]
         try:
             return [int(type_id)]  # type: ignore[arg-type]
         except (TypeError, ValueError):
@@ -141,8 +167,8 @@ def category_types(listing: Listing) -> List[int]:
     return []
 
 
-def check_options(overlap: Any, wait: Any, multiple: Any, read_ahead: Any = READ_AHEAD
-                  ) -> Options:
+def check_options(overlap: Any, wait: Any, multiple: Any, read_ahead: Any = READ_AHEAD,
+                  deletions: Any = "auto") -> Options:
     if not isinstance(overlap, (int, float)) or isinstance(overlap, bool) or overlap < 0:
         raise ValueError("overlap must be a number of seconds >= 0")
     if not isinstance(wait, (int, float)) or isinstance(wait, bool) or wait < 0:
@@ -152,4 +178,7 @@ def check_options(overlap: Any, wait: Any, multiple: Any, read_ahead: Any = READ
                          f"{multiple!r}")
     if isinstance(read_ahead, bool) or not isinstance(read_ahead, int) or read_ahead < 1:
         raise ValueError("read_ahead must be an int >= 1")
-    return Options(overlap=float(overlap), multiple=str(multiple), read_ahead=read_ahead)
+    if deletions not in ("auto", "count"):
+        raise ValueError("deletions must be 'auto' or 'count'")
+    return Options(overlap=float(overlap), multiple=str(multiple), read_ahead=read_ahead,
+                   deletions=str(deletions))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Protocol, Sequence, Tuple
 
+from . import offline
+from .offline import QueuedDeletions
 from ..typed.load import load_fields
 from ..typed.spec import FieldSpec
 from . import fields as legacy_kinds
@@ -46,6 +48,9 @@ class Options:
     #: describe the columns in dict_fields / dict_enum (one ``*.fields`` call every run)
     describe: bool = True
     read_ahead: int = READ_AHEAD
+    #: where deletions come from: "auto" (the offline event queue of an OAuth application
+    #: that has the delete event bound, else counting) or "count"
+    deletions: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -77,12 +82,14 @@ class RowWriter(Protocol):
 
 class TableRun:
     def __init__(self, bx: Portal, store: SqlStore, listing: Listing, options: Options,
-                 run_start: datetime) -> None:
+                 run_start: datetime, queue: Optional[QueuedDeletions] = None) -> None:
         self.bx = bx
         self.store = store
         self.listing = listing
         self.options = options
         self.run_start = run_start
+        #: the offline event queue this table's deletions come from (see :mod:`.offline`)
+        self.queue = queue
         self._legacy_kinds: Optional[Dict[str, str]] = None
         self._specs: Optional[Dict[str, FieldSpec]] = None
 
@@ -111,14 +118,25 @@ class TableRun:
         seen = None if mode != "full" else Seen(store.ids(listing.table, self._id_column(
             state, typed)))
         writer, layout = self._writer(state, typed, fresh=fresh, seen=seen)
+        queued: List[int] = []
+        deleted = 0
+        if self.queue is not None:
+            # Before anything is read: a row restored meanwhile is read back below.
+            queued = self.queue.gone()
+            deleted = store.delete(listing.table, writer.id_column, queued)
         read = listing.changes_params(state["cutoff"]) if mode == "changes" and state \
             else listing.read_params()
         for row in self.bx.iter_all(listing.method, read, read_ahead=self.options.read_ahead):
             writer.write(row)
         writer.flush()
-        gone = self._deletions(writer) if mode == "changes" else (
-            seen.unseen() if seen is not None else [])
-        deleted = store.delete(listing.table, writer.id_column, gone)
+        counted: List[int] = []
+        if mode == "changes":
+            if self.queue is None or not self.queue.trusted(store, listing.table):
+                counted = self._deletions(writer)
+        elif seen is not None:
+            counted = seen.unseen()
+        gone = sorted(set(queued) | set(counted))
+        deleted += store.delete(listing.table, writer.id_column, counted)
         if layout is not None and layout.child:
             store.delete_in(layout.child, "owner_id", gone)
         if layout is not None and self.options.describe:
@@ -133,6 +151,10 @@ class TableRun:
             "columns": columns, "cutoff": self.cutoff(),
             "runs": (int(state["runs"] or 0) if state and exists else 0) + 1,
             "row_count": rows, "synced_at": _now(), "extra": {**extra, **layout_extra}})
+        if self.queue is not None:
+            self.queue.settle(store, listing.table)
+        else:
+            offline.distrust(store, listing.table)
         kinds = frozenset(p.kind for p in layout.places.values()) if layout else frozenset()
         return TableResult(listing.method, listing.table, mode, writer.added, writer.changed,
                            deleted, rows, int(_unparsed(writer)), rows_result, kinds)

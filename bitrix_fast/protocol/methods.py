@@ -20,6 +20,9 @@ _READ_SUFFIXES = (
 )
 _READ_METHODS = {"server.time", "profile", "scope", "methods", "method.get", "app.info",
                  "user.current", "user.get", "user.search", "department.get"}
+#: Named like reads, but they change the portal: ``event.offline.get`` marks (or deletes)
+#: the events it returns, so a resend after an unanswered attempt would hide a batch.
+_WRITE_METHODS = {"event.offline.get"}
 
 
 @dataclass(frozen=True)
@@ -157,4 +160,6 @@ def list_facts(method: str) -> MethodFacts:
 
 def is_read_only(method: str) -> bool:
     """True when resending the method cannot change data (so any transient failure is retried)."""
+    if method in _WRITE_METHODS:
+        return False
     return method in _READ_METHODS or method.endswith(_READ_SUFFIXES)

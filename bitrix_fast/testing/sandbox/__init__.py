@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Sandbox", "CostModel"]
+__all__ = ["Sandbox", "CostModel", "AppPortals"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,6 +22,10 @@ def __getattr__(name: str) -> Any:
         from .portal import Sandbox
 
         return Sandbox
+    if name == "AppPortals":
+        from .apps import AppPortals
+
+        return AppPortals
     if name == "CostModel":
         from .cost import CostModel
 

@@ -8,21 +8,29 @@ Checks and errors follow the rest module (bitrix-rest-semantics.md §5.3-5.4):
   authorization data"; unknown token -> 401 ``invalid_token``; expired -> 401
   ``expired_token`` "The access token provided has expired".
 
-The token endpoint (``/oauth/token/``) speaks the two grants Bitrix24's OAuth server does:
-``authorization_code`` (codes live 30 s, single use) and ``refresh_token`` (rotating: the
-refresh token used is spent; reusing it gives ``invalid_grant``). Wrong ``client_id`` or
-``client_secret`` gives ``invalid_client``. Every secret is random (``secrets``) and is
-never logged or put in an error message.
+The token endpoint (``/oauth/token/``) is the application's OAuth server
+(:class:`~.oauth.OAuthServer`), which may serve several portals the app is installed on; it
+speaks the two grants Bitrix24's OAuth server does: ``authorization_code`` (codes live 30 s,
+single use) and ``refresh_token`` (rotating: the refresh token used is spent; reusing it
+gives ``invalid_grant``). Wrong ``client_id`` or ``client_secret`` gives ``invalid_client``.
+
+Installing the app on the portal gives it an ``application_token``, which the portal's
+ONAPPINSTALL / ONAPPUNINSTALL posts carry (:meth:`Credentials.install_event`,
+:meth:`Credentials.uninstall_event`); uninstalling revokes every token. Every secret is random
+(``secrets``) and is never logged or put in an error message.
 """
 from __future__ import annotations
 
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from ...clock import SYSTEM_CLOCK, Clock
 from .outcome import ApiFault
+
+if TYPE_CHECKING:
+    from .oauth import OAuthServer
 
 __all__ = ["Identity", "Credentials", "CODE_TTL"]
 
@@ -54,6 +62,7 @@ class Credentials:
         user_id: int = 1,
         scope: str = DEFAULT_SCOPE,
         clock: Clock = SYSTEM_CLOCK,
+        oauth: Optional["OAuthServer"] = None,
     ) -> None:
         self.token_ttl = float(token_ttl)
         self.user_id = int(user_id)
@@ -62,9 +71,14 @@ class Credentials:
         self._lock = threading.Lock()
         self.webhook_id = "1"
         self.webhook_code = secrets.token_hex(8)
-        self.client_id = f"local.{secrets.token_hex(7)}.{secrets.randbelow(10**8):08d}"
-        self.client_secret = secrets.token_urlsafe(36)[:50]
+        if oauth is None:
+            from .oauth import OAuthServer
+
+            oauth = OAuthServer(clock=clock)
+        self.oauth = oauth
         self.member_id = secrets.token_hex(16)
+        self.application_token = secrets.token_hex(16)
+        self.installed = True
         self._access: Dict[str, Tuple[int, float]] = {}
         self._refresh: Dict[str, int] = {}
         self._codes: Dict[str, Tuple[int, float]] = {}
@@ -72,6 +86,15 @@ class Credentials:
         self.client_endpoint = ""
         self.server_endpoint = ""
         self.domain = ""
+        oauth.register(self)
+
+    @property
+    def client_id(self) -> str:
+        return self.oauth.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.oauth.client_secret
 
     # -- REST calls ----------------------------------------------------------------------
     def check_webhook(self, uid: str, code: str) -> Identity:
@@ -131,32 +154,53 @@ class Credentials:
             for token in [t for t, (_, exp) in self._access.items() if exp + 3600 <= now]:
                 del self._access[token]
 
-    # -- the token endpoint ----------------------------------------------------------------
-    def token_endpoint(self, params: Mapping[str, Any]) -> Tuple[int, Dict[str, Any]]:
-        """Handle ``/oauth/token/``; returns (HTTP status, JSON body)."""
-
-        def fail(status: int, code: str, description: str) -> Tuple[int, Dict[str, Any]]:
-            return status, {"error": code, "error_description": description}
-
-        def text(name: str) -> str:
-            value = params.get(name)
-            return value if isinstance(value, str) else ""
-
-        grant = text("grant_type")
-        if not grant:
-            return fail(400, "invalid_request", "Invalid grant_type parameter")
-        if grant not in ("refresh_token", "authorization_code"):
-            return fail(400, "unsupported_grant_type", "Unsupported grant type")
-        client_ok = secrets.compare_digest(text("client_id").encode(), self.client_id.encode())
-        secret_ok = secrets.compare_digest(text("client_secret").encode(), self.client_secret.encode())
-        if not (client_ok and secret_ok):
-            return fail(401, "invalid_client", "Invalid client credentials")
+    # -- what the OAuth server asks of a portal ----------------------------------------------
+    def redeem_refresh(self, token: str) -> Optional[int]:
+        """Spend refresh ``token`` if it is this portal's: the user it was issued for."""
         with self._lock:
-            if grant == "refresh_token":
-                user = self._refresh.pop(text("refresh_token"), None)
-            else:
-                entry = self._codes.pop(text("code"), None)
-                user = entry[0] if entry and entry[1] > self._clock.wall() else None
-        if user is None:
-            return fail(400, "invalid_grant", "Invalid grant")
-        return 200, self.issue_tokens(user)
+            return self._refresh.pop(token, None)
+
+    def redeem_code(self, code: str) -> Optional[int]:
+        """Spend authorization ``code`` if it is this portal's and still valid."""
+        with self._lock:
+            entry = self._codes.pop(code, None)
+        return entry[0] if entry and entry[1] > self._clock.wall() else None
+
+    def token_endpoint(self, params: Mapping[str, Any]) -> Tuple[int, Dict[str, Any]]:
+        """Handle ``/oauth/token/``: the app's OAuth server answers (status, JSON body)."""
+        return self.oauth.token_endpoint(params)
+
+    # -- installing ------------------------------------------------------------------------
+    def install_event(self, user_id: Optional[int] = None) -> Dict[str, Any]:
+        """The ONAPPINSTALL post the portal sends the app's handler: fresh tokens and the
+        ``application_token`` in ``auth`` (installing again after an uninstall)."""
+        with self._lock:
+            if not self.installed:
+                self.installed = True
+                self.application_token = secrets.token_hex(16)
+        auth = self.issue_tokens(user_id)
+        auth["application_token"] = self.application_token
+        return {"event": "ONAPPINSTALL",
+                "data": {"VERSION": "1", "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": "en"},
+                "ts": str(int(self._clock.wall())), "auth": auth}
+
+    def uninstall_event(self, clean: bool = False) -> Dict[str, Any]:
+        """The ONAPPUNINSTALL post; every token of the app on this portal stops working."""
+        with self._lock:
+            self.installed = False
+            self._access.clear()
+            self._refresh.clear()
+            self._codes.clear()
+        return {"event": "ONAPPUNINSTALL", "data": {"LANGUAGE_ID": "en", "CLEAN": int(clean)},
+                "ts": str(int(self._clock.wall())),
+                "auth": {"domain": self.domain, "server_endpoint": self.server_endpoint,
+                         "client_endpoint": self.client_endpoint, "member_id": self.member_id,
+                         "application_token": self.application_token}}
+
+    def expire_refresh_tokens(self) -> int:
+        """Forget every refresh token (as after 180 days unused): the next refresh is
+        refused with ``invalid_grant``. Returns how many there were."""
+        with self._lock:
+            count = len(self._refresh)
+            self._refresh.clear()
+        return count

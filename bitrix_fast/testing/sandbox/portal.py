@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Union
 
 from ...clock import SYSTEM_CLOCK, Clock, SystemClock
+from ...protocol.encoding import build_query
 from ...pacing import bucket_level as bucket_state
 from .auth import Credentials
 from .churn import Churner
@@ -34,6 +35,8 @@ from .cost import CostModel, resolve_cost
 from .dispatch import Dispatcher, Options
 from .faults import FaultPlan
 from .limits import LeakyBucket, OperatingLedger, Plan, make_plan
+from .oauth import OAuthServer
+from .offline import EventMethods, OfflineQueue
 from .quirks import Quirks
 from .doors import Door, HttpDoor, MemoryDoor
 from .routing import Router
@@ -82,6 +85,12 @@ class Sandbox:
         churn runs as requests arrive instead of in a thread (see :mod:`.churn`)
     :param http: serve over HTTP on ``host:port`` (default); with False there is no socket
         and :meth:`transport` is the only way in
+    :param oauth: the application's OAuth server when several portals serve one app
+        (:class:`~.apps.AppPortals` builds them); default: an app of this portal's own
+
+    The application's offline event queue is :attr:`offline` (``event.bind`` with
+    ``event_type=offline``, ``event.offline.*``); deleting a deal, lead, contact or company
+    queues its ``ONCRM*DELETE`` event when that is bound.
     """
 
     def __init__(
@@ -124,6 +133,7 @@ class Sandbox:
         workers: Optional[int] = None,
         clock: Optional[Clock] = None,
         http: bool = True,
+        oauth: Optional[OAuthServer] = None,
     ) -> None:
         # Validate everything before any thread or socket exists.
         self.plan: Plan = make_plan(
@@ -150,7 +160,8 @@ class Sandbox:
                             commentitems=commentitems, id_gaps=id_gaps, seed=seed,
                             quotes=quotes, smart_items=smart_items)
         self._db = db or ":memory:"
-        self.credentials = Credentials(token_ttl=token_ttl, clock=self.clock)
+        self.credentials = Credentials(token_ttl=token_ttl, clock=self.clock, oauth=oauth)
+        self.offline = OfflineQueue(self.clock)
         self.stats_collector = Stats(self.clock)
         self.workers = WorkerPool(workers, self.stats_collector)
         self.bucket = LeakyBucket(self.plan.burst, self.plan.rate, count_refused=count_refused,
@@ -177,8 +188,9 @@ class Sandbox:
         try:
             if self._own_store:
                 self.store.seed(**self._counts)
+                self.store.watch_deletes(self.offline.deleted)
             dispatcher = Dispatcher(
-                self.store, self.credentials, self.bucket, self.ledger, self.cost, self.faults,
+                EventMethods(self.store, self.offline), self.credentials, self.bucket, self.ledger, self.cost, self.faults,
                 self.stats_collector, self.options, workers=self.workers, clock=self.clock,
             )
             router = Router(dispatcher, self.credentials, self.stats_collector,
@@ -288,6 +300,21 @@ class Sandbox:
 
     def authorization_code(self, user_id: Optional[int] = None) -> str:
         return self.credentials.authorization_code(user_id)
+
+    @property
+    def member_id(self) -> str:
+        """The portal's ``member_id``: how an application tells its portals apart."""
+        return self.credentials.member_id
+
+    def install_post(self, user_id: Optional[int] = None) -> bytes:
+        """The body of the ONAPPINSTALL post this portal sends the app's handler
+        (``application/x-www-form-urlencoded``, PHP style): fresh tokens and the
+        ``application_token`` in ``auth[...]``."""
+        return build_query(self.credentials.install_event(user_id)).encode("ascii")
+
+    def uninstall_post(self, clean: bool = False) -> bytes:
+        """The body of the ONAPPUNINSTALL post; the app's tokens stop working here."""
+        return build_query(self.credentials.uninstall_event(clean)).encode("ascii")
 
     # -- observation -------------------------------------------------------------------------
     def stats(self, timeline: bool = False) -> Dict[str, Any]:

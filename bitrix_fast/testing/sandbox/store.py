@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import Any, Dict, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from ...clock import SYSTEM_CLOCK, Clock
 from . import seed as seeding
@@ -44,6 +44,7 @@ class Store:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self._locked = _Locked(self._lock, self._db)
+        self._on_delete: List[Callable[[str, int], None]] = []
         with self.locked() as db:
             db.execute("PRAGMA synchronous=OFF")  # a sandbox trades durability for speed
             for e in ENTITIES.values():
@@ -119,10 +120,18 @@ class Store:
             return cursor.rowcount > 0
 
     def delete(self, entity: str, id: int) -> bool:
-        """Remove a row; False when there was none."""
+        """Remove a row; False when there was none. Watchers hear of every row removed."""
         table = get_entity(entity).name
         with self.locked() as db:
-            return db.execute(f'DELETE FROM "{table}" WHERE "ID" = ?', (id,)).rowcount > 0
+            removed = db.execute(f'DELETE FROM "{table}" WHERE "ID" = ?', (id,)).rowcount > 0
+        if removed:
+            for watcher in self._on_delete:
+                watcher(table, id)
+        return removed
+
+    def watch_deletes(self, watcher: Callable[[str, int], None]) -> None:
+        """Call ``watcher(entity, id)`` after each row deleted (the offline event queue)."""
+        self._on_delete.append(watcher)
 
     def close(self) -> None:
         with self.locked() as db:
