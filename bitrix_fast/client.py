@@ -725,7 +725,7 @@ class Bitrix:
                 for _ in self._scheduler.run(source, stop,
                                              look_ahead=2 * self._config.workers,
                                              interrupt_grace=BulkCall.INTERRUPT_GRACE,
-                                             cancel_grace=self._config.stop_wait,
+                                             stop_grace=self._config.stop_wait,
                                              progress=bar.update):
                     pass  # the source keeps every outcome
         except KeyboardInterrupt:
@@ -756,7 +756,7 @@ class Bitrix:
                             total=source.total, unit="items", burst=self._parts.limiter.burst)
         chunks = self._scheduler.run(source, stop, look_ahead=look_ahead,
                                      interrupt_grace=BulkCall.INTERRUPT_GRACE,
-                                     cancel_grace=stop_wait, progress=bar.update)
+                                     stop_grace=stop_wait, progress=bar.update)
         return BulkCall(source, chunks, stop, stop_wait=stop_wait, on_end=bar.close)
 
     def _keyed(self, method: str, items: Any, key: str, stop: Stop) -> Any:

@@ -94,7 +94,8 @@ def bulk(engine, source, pool, *, look_ahead=4, stop_wait=5.0, **kwargs):
     options.update(kwargs)
     calls = BulkSource("crm.deal.update", source, stop, **options)
     chunks = Scheduler(engine, pool).run(calls, stop, look_ahead=look_ahead,
-                                         interrupt_grace=BulkCall.INTERRUPT_GRACE)
+                                         interrupt_grace=BulkCall.INTERRUPT_GRACE,
+                                         stop_grace=stop_wait)
     return BulkCall(calls, chunks, stop, stop_wait=stop_wait)
 
 

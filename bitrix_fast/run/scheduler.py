@@ -29,11 +29,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from functools import partial
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence,
                     Tuple, TypeVar)
 
-from ..errors import Cancelled, DeadlineExceeded, Stopped
+from ..errors import AuthError, Cancelled, DeadlineExceeded, Stopped
 from ..protocol.batch import CommandResult
 from ..protocol.batch import Command
 from .engine import as_result
@@ -74,7 +75,7 @@ class Scheduler:
         return self._pool.max_workers
 
     def run(self, source: Source[T], stop: Stop, *, look_ahead: Optional[int] = None,
-            interrupt_grace: float = 0.0, cancel_grace: float = 0.0,
+            interrupt_grace: float = 0.0, stop_grace: float = 0.0,
             progress: Optional[Progress] = None) -> Iterator[Delivery[T]]:
         """Yield the source's outputs as replies arrive, a :class:`Delivery` per reply
         (never empty; see the module docstring).
@@ -83,13 +84,14 @@ class Scheduler:
         deliveries. So a Ctrl+C -- which Python raises in the main thread, wherever it is --
         never lands in the middle of the bookkeeping: it lands in that wait (the run then
         halts with ``interrupt_grace`` and raises ``KeyboardInterrupt`` once every output
-        is delivered) or in the caller's own code. A cancel gives replies on the wire
-        ``cancel_grace``; a passed deadline gives them nothing."""
+        is delivered) or in the caller's own code. A cancel, and credentials the portal
+        refuses, give replies on the wire ``stop_grace``; a passed deadline gives them
+        nothing."""
         deliveries: "queue.Queue[Tuple[str, Any]]" = queue.Queue(maxsize=1)
         abandoned = threading.Event()
         driver = threading.Thread(
             target=self._drive, name=f"bitrix_fast-{stop.method}", daemon=True,
-            args=(source, stop, look_ahead or self._pool.max_workers, cancel_grace, deliveries,
+            args=(source, stop, look_ahead or self._pool.max_workers, stop_grace, deliveries,
                   abandoned))
         driver.start()
         interrupted = False
@@ -127,7 +129,7 @@ class Scheduler:
         if isinstance(reason, (DeadlineExceeded, Cancelled)):
             raise reason
 
-    def _drive(self, source: Source[T], stop: Stop, limit: int, cancel_grace: float,
+    def _drive(self, source: Source[T], stop: Stop, limit: int, stop_grace: float,
                deliveries: "queue.Queue[Tuple[str, Any]]", abandoned: threading.Event
                ) -> None:
         """The driver thread: hand out work, collect replies, deliver outputs (put blocks
@@ -156,6 +158,11 @@ class Scheduler:
                     stop.halt(error)
                     in_flight[_failed_future(stop.stopped_error())] = work
                     return
+                # Credentials the portal refuses stop the whole call as the reply lands, on
+                # the worker thread: every other request would be refused too, and the
+                # driver may still be busy with earlier replies, each of which would
+                # otherwise top up the wire.
+                future.add_done_callback(partial(_halt_if_refused, stop, stop_grace))
                 in_flight[future] = work
 
         try:
@@ -173,8 +180,13 @@ class Scheduler:
                                        f"and nothing to send")
                 if stop.halted and stop.grace_left() <= 0:
                     for future, work in list(in_flight.items()):
-                        outputs = (source.failed(work, stop.stopped_error()) if future.cancel()
-                                   else source.lost(work, _still_running(stop)))
+                        # A reply that has landed is used, whenever its grace ran out.
+                        if future.done():
+                            outputs = _outcome(source, work, future, stop)
+                        elif future.cancel():
+                            outputs = source.failed(work, stop.stopped_error())
+                        else:
+                            outputs = source.lost(work, _still_running(stop))
                         del in_flight[future]
                         if not deliver(outputs):
                             return
@@ -189,7 +201,7 @@ class Scheduler:
                     except DeadlineExceeded as error:
                         stop.halt(error)  # no wait outlasts the deadline
                     except Cancelled as error:
-                        stop.halt(error, grace=cancel_grace)
+                        stop.halt(error, grace=stop_grace)
                 for future in [f for f in in_flight if f in finished]:  # submission order
                     work = in_flight.pop(future)
                     mark = source.mark()
@@ -211,7 +223,6 @@ class Scheduler:
                 future.cancel()
 
     def _send(self, work: Work, stop: Stop, source: Source[T]) -> Sequence[CommandResult]:
-        """On a worker thread: one request through the engine."""
         def before_send() -> None:
             stop.before_send()
             # The source records the work as leaving, then the stop is asked once more: a
@@ -244,6 +255,18 @@ def _outcome(source: Source[T], work: Work, future: "Future[Sequence[CommandResu
     if error is not None:
         return source.failed(work, error)
     return source.feed(work, future.result())
+
+
+def _halt_if_refused(stop: Stop, grace: float,
+                     future: "Future[Sequence[CommandResult]]") -> None:
+    if future.cancelled():
+        return
+    error = future.exception()
+    if error is None:
+        error = next((r.error for r in future.result() if isinstance(r.error, AuthError)),
+                     None)
+    if isinstance(error, AuthError):
+        stop.halt(error, grace=grace)
 
 
 def _still_running(stop: Stop) -> Stopped:
