@@ -169,8 +169,13 @@ class Scheduler:
                                        f"and nothing to send")
                 if stop.halted and stop.grace_left() <= 0:
                     for future, work in list(in_flight.items()):
-                        outputs = (source.failed(work, stop.stopped_error()) if future.cancel()
-                                   else source.lost(work, _still_running(stop)))
+                        # A reply that has landed is used, whenever its grace ran out.
+                        if future.done():
+                            outputs = _outcome(source, work, future, stop)
+                        elif future.cancel():
+                            outputs = source.failed(work, stop.stopped_error())
+                        else:
+                            outputs = source.lost(work, _still_running(stop))
                         del in_flight[future]
                         if not deliver(outputs):
                             return
