@@ -21,7 +21,7 @@ from bitrix_fast.config import ClientConfig
 from bitrix_fast.net.transport import HttpRequest, HttpResponse, Transport
 from bitrix_fast.testing.sandbox.portal import Sandbox
 
-__all__ = ["serve_clients_from", "Interrupting", "Holding"]
+__all__ = ["serve_clients_from", "Interrupting", "Holding", "Gate"]
 
 
 def serve_clients_from(monkeypatch: pytest.MonkeyPatch, portal: Sandbox) -> None:
@@ -106,3 +106,47 @@ class Holding:
         with self._lock:
             self._serve = 1 << 62
         self._released.set()
+
+
+class Gate:
+    """A transport that passes its first ``passing`` requests to ``inner`` and holds every
+    later one, unsent, until :meth:`open`; ``held`` counts those waiting, ``answered`` those
+    that came back."""
+
+    def __init__(self, inner: Transport, passing: int, timeout: float = 30.0) -> None:
+        self._inner = inner
+        self._passing = passing
+        self._timeout = timeout
+        self._lock = threading.Condition()
+        self._open = threading.Event()
+        self._arrived = 0
+        self.held = 0
+        self.answered = 0
+
+    def exchange(self, request: HttpRequest) -> HttpResponse:
+        with self._lock:
+            self._arrived += 1
+            hold = self._arrived > self._passing
+            if hold:
+                self.held += 1
+                self._lock.notify_all()
+        if hold:
+            self._open.wait(self._timeout)
+        response = self._inner.exchange(request)
+        with self._lock:
+            self.answered += 1
+            self._lock.notify_all()
+        return response
+
+    def wait_until(self, *, held: int = 0, answered: int = 0, timeout: float = 10.0) -> bool:
+        """Wait (real time) until at least ``held`` requests wait and ``answered`` came back."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.held >= held and self.answered >= answered,
+                                       timeout)
+
+    def open(self) -> None:
+        self._open.set()
+
+    def close(self) -> None:
+        self._open.set()
+        self._inner.close()
