@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import pytest
 
@@ -21,7 +21,7 @@ from bitrix_fast.config import ClientConfig
 from bitrix_fast.net.transport import HttpRequest, HttpResponse, Transport
 from bitrix_fast.testing.sandbox.portal import Sandbox
 
-__all__ = ["serve_clients_from", "Interrupting", "Holding", "Gate"]
+__all__ = ["serve_clients_from", "Interrupting", "Holding", "Trigger", "Gate"]
 
 
 def serve_clients_from(monkeypatch: pytest.MonkeyPatch, portal: Sandbox) -> None:
@@ -76,7 +76,9 @@ class Interrupting:
 class Holding:
     """A sandbox store that serves ``method`` for its first ``serve`` commands, then holds
     every later command of it until :meth:`release`: a portal caught mid-run at a point the
-    test chose, not at one a timer hoped for. Wraps a seeded store (``knows``, ``call``)."""
+    test chose, not at one a timer hoped for. Wraps a seeded store (``knows``, ``call``).
+    ``held`` is set once a command waits; :meth:`wait_idle` waits until no command of
+    ``method`` is running (the held ones, once released, have finished)."""
 
     def __init__(self, store: Any, method: str, serve: int, timeout: float = 30.0) -> None:
         self.store = store
@@ -84,7 +86,8 @@ class Holding:
         self._serve = serve
         self._timeout = timeout
         self._served = 0
-        self._lock = threading.Lock()
+        self._running = 0
+        self._lock = threading.Condition()
         self._released = threading.Event()
         self.held = threading.Event()
 
@@ -92,20 +95,56 @@ class Holding:
         return bool(self.store.knows(method))
 
     def call(self, method: str, params: Dict[str, Any], ctx: Any) -> Any:
-        if method == self._method:
-            with self._lock:
-                hold = self._served >= self._serve
-                self._served += 1
+        if method != self._method:
+            return self.store.call(method, params, ctx)
+        with self._lock:
+            hold = self._served >= self._serve
+            self._served += 1
+            self._running += 1
+        try:
             if hold:
                 self.held.set()
                 self._released.wait(self._timeout)
-        return self.store.call(method, params, ctx)
+            return self.store.call(method, params, ctx)
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._lock.notify_all()
 
     def release(self) -> None:
         """Serve everything from now on, the held commands first."""
         with self._lock:
             self._serve = 1 << 62
         self._released.set()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        with self._lock:
+            return self._lock.wait_for(lambda: self._running == 0, timeout)
+
+
+class Trigger:
+    """A sandbox store that runs ``action`` once, right before the command of ``method``
+    numbered ``after`` (from 0) -- e.g. deleting the webhook on the portal mid-run."""
+
+    def __init__(self, store: Any, method: str, after: int, action: Callable[[], None]) -> None:
+        self.store = store
+        self._method = method.lower()
+        self._left = after
+        self._action: Optional[Callable[[], None]] = action
+        self._lock = threading.Lock()
+
+    def knows(self, method: str) -> bool:
+        return bool(self.store.knows(method))
+
+    def call(self, method: str, params: Dict[str, Any], ctx: Any) -> Any:
+        if method == self._method:
+            with self._lock:
+                action = self._action if self._left == 0 else None
+                self._left -= 1
+                if action is not None:
+                    self._action = None
+                    action()
+        return self.store.call(method, params, ctx)
 
 
 class Gate:
