@@ -193,9 +193,11 @@ def test_portal_key_keeps_only_the_host(given, expected):
     assert portal_key(given) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "  ", "example.bitrix24.ru/rest/1/code", "a b"])
-def test_portal_key_rejects_what_is_not_a_host(bad):
-    with pytest.raises((TypeError, ValueError)):
+@pytest.mark.parametrize("bad, error", [("", TypeError), ("  ", TypeError),
+                                        ("example.bitrix24.ru/rest/1/code", ValueError),
+                                        ("a b", ValueError)])
+def test_portal_key_rejects_what_is_not_a_host(bad, error):
+    with pytest.raises(error, match="key must be"):
         portal_key(bad)
 
 
