@@ -1,11 +1,17 @@
-"""Test aids for reaching an in-memory sandbox portal from code that builds its own client.
+"""Test aids for sandbox portals: reaching one in memory from code that builds its own
+client, and catching a run at a point the test chooses instead of one a timer hopes for.
 
-``bitrix_fast.testing.connect(portal)`` serves tests that make the client themselves. The
-command line (``bitrix_fast.cli.main``) builds its client from its flags, through
-``Bitrix.from_config``; :func:`serve_clients_from` makes every client built that way talk to
-one in-memory portal on the portal's clock, so the CLI's own code -- flags, files, journals,
-exit codes, messages -- runs unchanged, with no socket and no real sleep. The webhook the
-CLI is given must be the portal's (or a wrong code on the portal's host, to be refused).
+* :func:`serve_clients_from` -- ``bitrix_fast.testing.connect(portal)`` serves tests that make
+  the client themselves; the command line (``bitrix_fast.cli.main``) builds its client from
+  its flags through ``Bitrix.from_config``, and this makes every client built that way talk to
+  one in-memory portal on the portal's clock. The CLI's own code -- flags, files, journals,
+  exit codes, messages -- runs unchanged, with no socket and no real sleep. The webhook it is
+  given must be the portal's (or a wrong code on the portal's host, to be refused).
+* stores, wrapping a seeded sandbox store (``Sandbox(store=...)``): :class:`Holding` holds a
+  method after N commands (a process caught mid-run, with requests on the wire);
+  :class:`Trigger` runs an action before command N (the webhook deleted mid-run);
+* transports, wrapping ``portal.transport()``: :class:`Interrupting` sends SIGINT to the main
+  thread after N answers (a real Ctrl+C); :class:`Gate` holds requests until the test opens it.
 """
 from __future__ import annotations
 

@@ -128,38 +128,51 @@ def test_replies_that_landed_are_results_even_when_the_grace_is_over(bitrix_port
 
 
 class Watch:
-    """A transport that counts the requests that leave after a reply refused the
-    credentials (HTTP 401) came back."""
+    """A transport that counts the requests that leave after a reply refusing the
+    credentials (HTTP 401) came back, and can wait until such a reply came back and nothing
+    is on the wire."""
 
     def __init__(self, inner):
         self._inner = inner
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._refused = False
+        self._on_wire = 0
         self.sent_after_refusal = 0
 
     def exchange(self, request):
         with self._lock:
+            self._on_wire += 1
             if self._refused:
                 self.sent_after_refusal += 1
-        response = self._inner.exchange(request)
+        try:
+            response = self._inner.exchange(request)
+        finally:
+            with self._lock:
+                self._on_wire -= 1
+                self._lock.notify_all()
         if response.status == 401:
             with self._lock:
                 self._refused = True
+                self._lock.notify_all()
         return response
+
+    def wait_refused_and_idle(self, timeout=10.0):
+        with self._lock:
+            return self._lock.wait_for(lambda: self._refused and self._on_wire == 0, timeout)
 
     def close(self):
         self._inner.close()
 
 
 @pytest.mark.xfail(strict=True, reason="an auth error halts the call only when the driver "
-                   "thread harvests that reply; until then each reply it harvests first "
-                   "tops up the wire: about 80-95 requests (2 x the pool) leave after the "
-                   "first 401 on an in-memory portal")
+                   "thread harvests that reply; each reply it harvests before that one tops "
+                   "up the wire (bitrix_fast/run/scheduler.py, writes/bulk.py feed/failed)")
 @pytest.mark.bitrix_portal(deals=0, plan="x10")
 def test_nothing_more_is_sent_once_the_credentials_are_refused(bitrix_portal_factory):
-    """bulk.py: after an authentication error nothing more is sent -- at most the requests
-    already on their way (the pool: 50) leave after the first refusal, and the rest of the
-    input is NOT_SENT (safe to resend with --resume), not ERROR."""
+    """bulk.py: after an authentication error nothing more is sent. The webhook is deleted
+    on the portal at its 100th add; the caller takes the first outcome, then is busy until a
+    refusal has come back and nothing is on the wire; from then on not one request may
+    leave -- the rest of the input is NOT_SENT (safe to resend with --resume)."""
     from bitrix_fast.testing.sandbox.store import Store
 
     store = Store()
@@ -170,17 +183,19 @@ def test_nothing_more_is_sent_once_the_credentials_are_refused(bitrix_portal_fac
         portals[0].credentials.webhook_code = "revoked0000"
 
     portals.append(bitrix_portal_factory(plan="x10", store=Trigger(
-        store, "crm.deal.add", after=300, action=delete_webhook)))
+        store, "crm.deal.add", after=100, action=delete_webhook)))
     portal = portals[0]
     wire = Watch(portal.transport())
     try:
         with Bitrix(portal.webhook, verbose=False, request_pool_size=50,
-                    requests_per_second=20, transport=wire, clock=portal.clock) as bx, \
-                pytest.raises(BitrixError) as caught:
-            bx.call("crm.deal.add", [{"fields": {"TITLE": str(n)}} for n in range(6000)])
+                    requests_per_second=20, transport=wire, clock=portal.clock) as bx:
+            calls = bx.iter_call("crm.deal.add",
+                                 ({"fields": {"TITLE": str(n)}} for n in range(6000)))
+            outcomes = [next(calls)]
+            assert wire.wait_refused_and_idle(), "no request was refused"
+            outcomes.extend(calls)
     finally:
         store.close()
-    error = caught.value if isinstance(caught.value, BatchError) else caught.value.__cause__
-    assert isinstance(error, BatchError)
-    assert wire.sent_after_refusal <= 50
-    assert len(error.not_sent) > 6000 - 300 - 50 * 50
+    assert sorted(o.index for o in outcomes) == list(range(6000))
+    assert any(o.status is Status.NOT_SENT for o in outcomes)
+    assert wire.sent_after_refusal == 0
