@@ -1,4 +1,6 @@
-"""``bitrix-fast export`` against the sandbox portal over loopback."""
+"""``bitrix-fast export``: what lands in the file and how it resumes, run in this process
+against an in-memory sandbox portal (the CLI's own code, no socket); the real process -- its
+stdout, stderr, exit code and a kill -9 -- against the sandbox portal over loopback."""
 from __future__ import annotations
 
 import csv
@@ -11,13 +13,13 @@ import time
 
 import pytest
 
-from bitrix_fast import Bitrix
 from bitrix_fast.cli import main
 from bitrix_fast.cli.common import UsageError
 from bitrix_fast.cli.filters import parse_filter, parse_filters
 from bitrix_fast.cli.resume import scan
 from bitrix_fast.listing import IdSet
 from bitrix_fast.protocol.methods import list_facts
+from portals_b import Holding, serve_clients_from
 
 DEALS = list_facts("crm.deal.list")
 
@@ -38,46 +40,54 @@ def cli(*argv):
                           capture_output=True, text=True, timeout=60)
 
 
+@pytest.fixture
+def portal(bitrix_portal, monkeypatch):
+    """An in-memory portal (``@pytest.mark.bitrix_portal(...)``) that every client the CLI
+    builds in this process reaches."""
+    serve_clients_from(monkeypatch, bitrix_portal)
+    return bitrix_portal
+
+
 # -- what lands in the file ---------------------------------------------------------------
 
-@pytest.mark.bitrix_sandbox(deals=3000, plan="x10")
-def test_jsonl_has_every_row_once(bitrix_sandbox, tmp_path, capsys):
+@pytest.mark.bitrix_portal(deals=3000, plan="x10")
+def test_jsonl_has_every_row_once(portal, tmp_path, capsys):
     out = tmp_path / "deals.jsonl"
-    assert main(["export", "crm.deal.list", "--webhook", bitrix_sandbox.webhook,
+    assert main(["export", "crm.deal.list", "--webhook", portal.webhook,
                  "-o", str(out)]) == 0
     ids = jsonl_ids(out)
     assert len(ids) == len(set(ids)) == 3000
-    assert set(ids) == bitrix_sandbox.store.ids("deal")
+    assert set(ids) == portal.store.ids("deal")
     err = capsys.readouterr().err
-    assert "3,000 rows" in err and bitrix_sandbox.credentials.webhook_code not in err
+    assert "3,000 rows" in err and portal.credentials.webhook_code not in err
 
 
-@pytest.mark.bitrix_sandbox(deals=500, plan="x10")
-def test_webhook_from_the_environment_and_rows_to_stdout(bitrix_sandbox, monkeypatch, capsys):
-    monkeypatch.setenv("BITRIX_WEBHOOK", bitrix_sandbox.webhook)
+@pytest.mark.bitrix_portal(deals=500, plan="x10")
+def test_webhook_from_the_environment_and_rows_to_stdout(portal, monkeypatch, capsys):
+    monkeypatch.setenv("BITRIX_WEBHOOK", portal.webhook)
     assert main(["export", "crm.deal.list", "--select", "TITLE", "--quiet"]) == 0
     captured = capsys.readouterr()
     rows = [json.loads(line) for line in captured.out.splitlines()]
-    assert {int(r["ID"]) for r in rows} == bitrix_sandbox.store.ids("deal")
+    assert {int(r["ID"]) for r in rows} == portal.store.ids("deal")
     assert set(rows[0]) == {"ID", "TITLE"}  # the ID is added to --select
     assert captured.err == ""  # --quiet
 
 
-@pytest.mark.bitrix_sandbox(deals=800, plan="x10")
-def test_csv_header_from_select(bitrix_sandbox, tmp_path):
+@pytest.mark.bitrix_portal(deals=800, plan="x10")
+def test_csv_header_from_select(portal, tmp_path):
     out = tmp_path / "deals.csv"
-    assert main(["export", "crm.deal.list", "--webhook", bitrix_sandbox.webhook, "--quiet",
+    assert main(["export", "crm.deal.list", "--webhook", portal.webhook, "--quiet",
                  "--select", "TITLE,STAGE_ID,OPPORTUNITY", "-o", str(out)]) == 0
     header, *rows = csv_rows(out)
     assert header == ["ID", "TITLE", "STAGE_ID", "OPPORTUNITY", "_extra"]
-    assert {int(r[0]) for r in rows} == bitrix_sandbox.store.ids("deal") and len(rows) == 800
+    assert {int(r[0]) for r in rows} == portal.store.ids("deal") and len(rows) == 800
     assert all(r[4] == "" for r in rows)  # nothing outside the header
 
 
-@pytest.mark.bitrix_sandbox(users=6, plan="x10")
-def test_csv_header_from_first_row_and_nested_values_as_json(bitrix_sandbox, tmp_path):
+@pytest.mark.bitrix_portal(users=6, plan="x10")
+def test_csv_header_from_first_row_and_nested_values_as_json(portal, tmp_path):
     out = tmp_path / "users.csv"
-    assert main(["export", "user.get", "--webhook", bitrix_sandbox.webhook, "--quiet",
+    assert main(["export", "user.get", "--webhook", portal.webhook, "--quiet",
                  "--format", "csv", "-o", str(out)]) == 0
     header, *rows = csv_rows(out)
     assert header[0] == "ID" and header[-1] == "_extra" and "UF_DEPARTMENT" in header
@@ -88,18 +98,18 @@ def test_csv_header_from_first_row_and_nested_values_as_json(bitrix_sandbox, tmp
         assert row["ACTIVE"] in ("true", "false")
 
 
-@pytest.mark.bitrix_sandbox(deals=2000, plan="x10")
-def test_filters_with_operators(bitrix_sandbox, tmp_path):
+@pytest.mark.bitrix_portal(deals=2000, plan="x10")
+def test_filters_with_operators(portal, tmp_path):
     out = tmp_path / "some.jsonl"
-    assert main(["export", "crm.deal.list", "--webhook", bitrix_sandbox.webhook, "--quiet",
+    assert main(["export", "crm.deal.list", "--webhook", portal.webhook, "--quiet",
                  "--select", "STAGE_ID", "--filter", "@STAGE_ID=WON,LOSE",
                  "--filter", ">ID=100", "--filter", "<=ID=1500", "-o", str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    with Bitrix(bitrix_sandbox.webhook, verbose=False) as bx:
-        expected = bx.get_all("crm.deal.list", {
-            "filter": {"@STAGE_ID": ["WON", "LOSE"], ">ID": "100", "<=ID": "1500"},
-            "select": ["ID"]})
-    assert rows and {int(r["ID"]) for r in rows} == {int(r["ID"]) for r in expected}
+    with portal.store.locked() as db:
+        expected = {row[0] for row in db.execute(
+            """SELECT "ID" FROM "deal" WHERE "STAGE_ID" IN ('WON', 'LOSE')
+               AND "ID" > 100 AND "ID" <= 1500""")}
+    assert rows and {int(r["ID"]) for r in rows} == expected
     assert all(r["STAGE_ID"] in ("WON", "LOSE") and 100 < int(r["ID"]) <= 1500 for r in rows)
 
 
@@ -134,67 +144,86 @@ def test_the_same_filter_key_twice_is_refused():
 
 # -- resume ---------------------------------------------------------------------------------
 
-def _kill_when_written(proc, path, rows, timeout=30.0):
+@pytest.fixture
+def held_portal(bitrix_sandbox_factory):
+    """An HTTP portal of 6,000 deals that serves ``crm.deal.list`` for 52 commands -- the
+    counted first page, the last-ID probe and one batch of 50 pages -- then holds the rest:
+    an export caught in the middle, whatever the machine's speed."""
+    from bitrix_fast.testing.sandbox.store import Store
+
+    store = Store()
+    store.seed(deals=6000, id_gaps="sparse")
+    holding = Holding(store, "crm.deal.list", serve=52)
+    yield bitrix_sandbox_factory(store=holding, plan="x10")
+    holding.release()
+    store.close()
+
+
+def _wait_for_lines(proc, path, rows, timeout=30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         if os.path.exists(path) and path.read_bytes().count(b"\n") >= rows:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    proc.wait(timeout=10)
+            return
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail(f"{path} did not reach {rows} lines (exit {proc.wait()})")
 
 
-@pytest.mark.bitrix_sandbox(deals=20000, plan="standard")
-def test_resume_after_a_kill(bitrix_sandbox, tmp_path):
+def test_resume_after_a_kill(held_portal, tmp_path):
     out = tmp_path / "deals.jsonl"
-    # A client slowed to 1 request/s so the export is still running when it is killed.
+    holding = held_portal.store
+    # One request at a time: the pages before the hold are all served and written.
     proc = subprocess.Popen(
         [sys.executable, "-m", "bitrix_fast.cli", "export", "crm.deal.list", "--quiet",
-         "--webhook", bitrix_sandbox.webhook, "-o", str(out),
-         "--request-pool-size", "2", "--requests-per-second", "1"],
+         "--webhook", held_portal.webhook, "-o", str(out), "--request-pool-size", "1", "--requests-per-second", "20"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     part = tmp_path / "deals.jsonl.part"
-    _kill_when_written(proc, part, 4000)
-    assert proc.returncode == -signal.SIGKILL, "the export finished before it was killed"
+    _wait_for_lines(proc, part, 2500)
+    assert holding.held.wait(10), "the export was not waiting on the portal"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
     assert not out.exists(), "a killed export must not appear under the output's name"
     written = [int(json.loads(line)["ID"]) for line in part.read_bytes().splitlines(keepends=True)
                if line.endswith(b"\n")]
-    assert 4000 <= len(written) < 20000
-    # Ranges run in parallel: the file already has IDs beyond a hole, so resuming after
-    # the largest ID would lose rows. This is the case resume must get right.
-    assert max(written) > len(written)
+    every = holding.store.ids("deal")
+    assert 2500 <= len(written) < len(every)
+    # The file already has IDs beyond a hole (pages of several ranges, and the last ID), so
+    # resuming after the largest ID would lose rows. This is the case resume must get right.
+    assert {i for i in every if i < max(written)} - set(written)
 
-    assert main(["export", "crm.deal.list", "--webhook", bitrix_sandbox.webhook, "--quiet",
+    holding.release()
+    assert main(["export", "crm.deal.list", "--webhook", held_portal.webhook, "--quiet",
                  "-o", str(out), "--resume"]) == 0
     ids = jsonl_ids(out)
     assert len(ids) == len(set(ids)), "a row was written twice"
-    assert set(ids) == bitrix_sandbox.store.ids("deal"), "a row is missing"
+    assert set(ids) == every, "a row is missing"
     assert not part.exists()
 
 
-@pytest.mark.bitrix_sandbox(deals=1200, plan="x10")
-def test_resume_fills_holes_left_by_out_of_order_writes(bitrix_sandbox, tmp_path):
+@pytest.mark.bitrix_portal(deals=1200, plan="x10")
+def test_resume_fills_holes_left_by_out_of_order_writes(portal, tmp_path):
     # iter_all yields ranges in parallel, so a killed file can hold 1-300 and 900-1000 but
     # nothing in between; a ">max ID" resume would lose 301-899 for ever.
     out = tmp_path / "deals.jsonl"
-    assert main(["export", "crm.deal.list", "--webhook", bitrix_sandbox.webhook, "--quiet",
+    assert main(["export", "crm.deal.list", "--webhook", portal.webhook, "--quiet",
                  "-o", str(out)]) == 0
     keep = [line for line in out.read_text(encoding="utf-8").splitlines(keepends=True)
             if int(json.loads(line)["ID"]) <= 300 or 900 <= int(json.loads(line)["ID"]) <= 1000]
     part = tmp_path / "deals.jsonl.part"  # what an interrupted run leaves
     part.write_text("".join(keep[::-1]), encoding="utf-8")  # and in reverse order, too
-    assert main(["export", "crm.deal.list", "--webhook", bitrix_sandbox.webhook, "--quiet",
+    assert main(["export", "crm.deal.list", "--webhook", portal.webhook, "--quiet",
                  "-o", str(out), "--resume"]) == 0
     ids = jsonl_ids(out)
-    assert len(ids) == len(set(ids)) == 1200 and set(ids) == bitrix_sandbox.store.ids("deal")
+    assert len(ids) == len(set(ids)) == 1200 and set(ids) == portal.store.ids("deal")
     assert not part.exists()
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
-@pytest.mark.bitrix_sandbox(deals=600, plan="x10")
-def test_resume_drops_a_cut_off_last_line(bitrix_sandbox, tmp_path, fmt, capsys):
+@pytest.mark.bitrix_portal(deals=600, plan="x10")
+def test_resume_drops_a_cut_off_last_line(portal, tmp_path, fmt, capsys):
     out = tmp_path / f"deals.{fmt}"
-    args = ["export", "crm.deal.list", "--webhook", bitrix_sandbox.webhook, "-o", str(out),
+    args = ["export", "crm.deal.list", "--webhook", portal.webhook, "-o", str(out),
             "--select", "TITLE,STAGE_ID"]
     assert main(args + ["--quiet"]) == 0
     data = out.read_bytes()
@@ -210,7 +239,7 @@ def test_resume_drops_a_cut_off_last_line(bitrix_sandbox, tmp_path, fmt, capsys)
         assert header == ["ID", "TITLE", "STAGE_ID", "_extra"]
         assert all(len(r) == 4 for r in rows)
         ids = [int(r[0]) for r in rows]
-    assert len(ids) == len(set(ids)) == 600 and set(ids) == bitrix_sandbox.store.ids("deal")
+    assert len(ids) == len(set(ids)) == 600 and set(ids) == portal.store.ids("deal")
 
 
 def test_scan_csv_record_cut_inside_a_quoted_multiline_cell(tmp_path):

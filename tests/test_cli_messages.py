@@ -16,6 +16,7 @@ from bitrix_fast import Bitrix
 from bitrix_fast.cli import main
 from bitrix_fast.cli.common import error_message, plural
 from bitrix_fast.errors import ApiError, ConnectError
+from portals_b import serve_clients_from
 
 WEBHOOK = "http://127.0.0.1:9/rest/1/secretcode1/"
 
@@ -152,9 +153,10 @@ def test_plurals():
     assert plural(2500, "item") == "2,500 items"
 
 
-@pytest.mark.bitrix_sandbox(deals=1, plan="x10")
-def test_one_row_is_one_row(bitrix_sandbox, tmp_path, capsys):
-    assert main(["export", "crm.deal.list", "--webhook", bitrix_sandbox.webhook,
+@pytest.mark.bitrix_portal(deals=1, plan="x10")
+def test_one_row_is_one_row(bitrix_portal, tmp_path, capsys, monkeypatch):
+    serve_clients_from(monkeypatch, bitrix_portal)
+    assert main(["export", "crm.deal.list", "--webhook", bitrix_portal.webhook,
                  "-o", str(tmp_path / "d.jsonl")]) == 0
     assert "crm.deal.list: 1 row to " in capsys.readouterr().err
 
@@ -194,7 +196,9 @@ def tls_portal(tmp_path_factory):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(cert), str(key))
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll: shutdown() waits for the serving loop to look again
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
     thread.start()
     yield f"https://127.0.0.1:{server.server_address[1]}/rest/1/secretcode1/", str(cert)
     server.shutdown()

@@ -1,8 +1,11 @@
 """fast_bitrix24 1.8 and bitrix_fast side by side: the same calls against fresh, identically
 seeded sandbox portals, compared deeply (values and types: tuple vs list, key types, order
 where fast_bitrix24 guarantees one), with the warnings each gives and the exceptions each
-raises. A case that differs must name its entry in ``differential_data.DIFFERENCES`` (the list
-the docs' migration table is rendered from: tests/test_docs_migration.py), and that entry's claim is checked.
+raises. fast_bitrix24's portal is served over loopback (aiohttp needs a socket); bitrix_fast's
+is in memory on a FakeClock (the same routing and the same bytes, no socket). A case that
+differs must name its entry in ``differential_data.DIFFERENCES`` (the list the docs'
+migration table is rendered from: tests/test_docs_migration.py), and that entry's claim is
+checked.
 
 Orders: ``exact`` compares order too -- fast_bitrix24 keeps it within one batch (up to 50
 items); ``unordered`` compares the top-level list or dict as a multiset -- fast_bitrix24's
@@ -12,22 +15,26 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import importlib.metadata
 import json
 import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple
 
 import aiohttp
 import fast_bitrix24
 import icontract
 import pytest
 import requests
+from beartype.roar import BeartypeCallHintParamViolation
 
 import bitrix_fast
-from differential_data import BY_KEY, CATCH, DIFFERENCES, portal
+from bitrix_fast.testing.clock import FakeClock
+from bitrix_fast.testing.sandbox import Sandbox
+from differential_data import BY_KEY, CATCH, DEFAULT_DATA, DIFFERENCES, ExtendedStore
 
 #: The sandbox's ``x10`` plan: 50 requests at once, then 20 per second, 48 s of server time
 #: per method per minute. Both clients are told (fast_bitrix24's own default, 2/s, would make
@@ -67,6 +74,80 @@ def make_ours_async(webhook: str, **kwargs: Any) -> Any:
     return bitrix_fast.BitrixAsync(webhook, verbose=False, **{**LIMITS, **kwargs})
 
 
+OURS = (make_ours, make_ours_async)
+
+
+def routed(make: Callable[..., Any], sandbox: Sandbox) -> Callable[..., Any]:
+    """``make`` for this portal: ours reach the in-memory portal through its transport, on
+    its clock (any webhook: a wrong one is refused by the portal, as over HTTP)."""
+    if make not in OURS:
+        return make
+
+    def ours(webhook: str, **kwargs: Any) -> Any:
+        return make(webhook, **{**reach(sandbox), **kwargs})
+    return ours
+
+
+def reach(sandbox: Sandbox) -> Dict[str, Any]:
+    """The keywords that take a bitrix_fast client to ``sandbox``: none over HTTP."""
+    if sandbox.http:
+        return {}
+    return {"transport": sandbox.transport(), "clock": sandbox.clock}
+
+
+class Swapped:
+    """The store behind the one HTTP portal fast_bitrix24 talks to: a fresh, seeded store per
+    case is swapped in (starting and stopping a server per case cost more than the cases)."""
+
+    def __init__(self) -> None:
+        self.current: Optional[ExtendedStore] = None
+
+    def knows(self, method: str) -> bool:
+        assert self.current is not None
+        return self.current.knows(method)
+
+    def call(self, method: str, params: Dict[str, Any], ctx: Any) -> Any:
+        assert self.current is not None
+        return self.current.call(method, params, ctx)
+
+    def ids(self, entity: str) -> Any:
+        assert self.current is not None
+        return self.current.ids(entity)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Tuple[Sandbox, Swapped]]:
+    swapped = Swapped()
+    with Sandbox(store=swapped, plan="x10") as sandbox:
+        yield sandbox, swapped
+
+
+@contextlib.contextmanager
+def portal(make: Callable[..., Any], served: Tuple[Sandbox, Swapped], seed: int = 7,
+           inflate_total: int = 0, **data: int) -> Iterator[Sandbox]:
+    """A fresh portal, seeded the same way every time it is asked for the same data: in
+    memory for bitrix_fast; for fast_bitrix24 the HTTP portal with a fresh store and its
+    limits and counters back at zero."""
+    store = ExtendedStore(inflate_total=inflate_total)
+    try:
+        store.seed(**{**DEFAULT_DATA, **data}, seed=seed)
+        if make in OURS:
+            with Sandbox(store=store, plan="x10", http=False, clock=FakeClock()) as sandbox:
+                yield sandbox
+            return
+        sandbox, swapped = served
+        swapped.current = store
+        sandbox.bucket.reset()
+        sandbox.ledger.reset()
+        sandbox.reset_stats()
+        try:
+            yield sandbox
+        finally:
+            swapped.current = None
+    finally:
+        store.close()
+
+
 #: Warnings that are neither library's message to the user (event-loop housekeeping).
 _NOISE = re.compile(r"There is no current event loop|Unclosed|was never awaited")
 #: message -> gist; the two libraries word the same warning differently.
@@ -96,16 +177,18 @@ def gist(message: str) -> str:
     return message  # unknown: compared word for word, so it cannot pass unnoticed
 
 
-def run_side(make: Callable[..., Any], case: "Case") -> Side:
+def run_side(make: Callable[..., Any], case: "Case",
+             served: Tuple[Sandbox, Swapped]) -> Side:
     side = Side()
-    with portal(**case.data) as sandbox:
+    with portal(make, served, **case.data) as sandbox:
         plan = sandbox.plan
         assert (plan.burst, plan.rate, plan.operating_limit) == (BURST, RATE, BUDGET)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             client = None
             try:
-                client = (case.make or (lambda mk, sb: mk(sb.webhook)))(make, sandbox)
+                client = (case.make or (lambda mk, sb: mk(sb.webhook)))(routed(make, sandbox),
+                                                                        sandbox)
                 side.value = case.run(client, sandbox)
             except Exception as error:  # compared below
                 side.error = error
@@ -507,7 +590,8 @@ CASES: List[Case] = [
                       TypeError)),
     Case("call without params", lambda bx, sb: bx.call("server.time"),
          differs="call-no-params",
-         check=theirs_raise_ours_return(Exception, lambda v: isinstance(v, str))),
+         check=theirs_raise_ours_return(BeartypeCallHintParamViolation,
+                                        lambda v: isinstance(v, str))),
 
     # call with a list
     Case("call list, dict results",
@@ -621,8 +705,10 @@ CASES: List[Case] = [
     # the constructor
     Case("constructor, positional arguments",
          lambda bx, sb: bx.get_all("crm.deal.list", SMALL), order="unordered",
-         make=lambda mk, sb: (fast_bitrix24.Bitrix if mk is make_theirs else bitrix_fast.Bitrix)(
-             sb.webhook, None, False, True, BURST, RATE, 50, BUDGET)),
+         make=lambda mk, sb: (fast_bitrix24.Bitrix(sb.webhook, None, False, True, BURST, RATE,
+                                                   50, BUDGET) if mk is make_theirs else
+                              bitrix_fast.Bitrix(sb.webhook, None, False, True, BURST, RATE,
+                                                 50, BUDGET, **reach(sb)))),
     Case("constructor, webhook without the trailing slash",
          lambda bx, sb: bx.call("crm.deal.update", {"ID": 1, "fields": {"TITLE": "t"}}),
          make=lambda mk, sb: mk(sb.webhook.rstrip("/"))),
@@ -631,10 +717,13 @@ CASES: List[Case] = [
     Case("constructor, not a URL", lambda bx, sb: "constructed",
          make=lambda mk, sb: mk("portal.example.com")),
     Case("constructor, an int rate", lambda bx, sb: bx.call("crm.deal.get", [{"ID": 1}] * 2),
-         make=lambda mk, sb: (fast_bitrix24.Bitrix if mk is make_theirs else bitrix_fast.Bitrix)(
-             sb.webhook, verbose=False, requests_per_second=20),
+         make=lambda mk, sb: (fast_bitrix24.Bitrix(sb.webhook, verbose=False,
+                                                   requests_per_second=20)
+                              if mk is make_theirs else
+                              bitrix_fast.Bitrix(sb.webhook, verbose=False,
+                                                 requests_per_second=20, **reach(sb))),
          differs="int-rate",
-         check=theirs_raise_ours_return(Exception, lambda v: len(v) == 2)),
+         check=theirs_raise_ours_return(BeartypeCallHintParamViolation, lambda v: len(v) == 2)),
     Case("constructor, OAuth with an async token_func",
          lambda bx, sb: bx.get_all("crm.deal.list", SMALL), order="unordered", make=_oauth),
     Case("constructor, OAuth with a plain token_func",
@@ -659,11 +748,12 @@ def _param(case: Case) -> Any:
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
-def test_side_by_side(case: Case) -> None:
+def test_side_by_side(case: Case, served: Tuple[Sandbox, Swapped]) -> None:
     if case.asynchronous:
-        theirs, ours = run_side(make_theirs_async, case), run_side(make_ours_async, case)
+        theirs = run_side(make_theirs_async, case, served)
+        ours = run_side(make_ours_async, case, served)
     else:
-        theirs, ours = run_side(make_theirs, case), run_side(make_ours, case)
+        theirs, ours = run_side(make_theirs, case, served), run_side(make_ours, case, served)
 
     if case.check is not None:  # a listed difference: what its entry says must be so
         assert case.differs in BY_KEY, f"{case.id}: unknown difference {case.differs!r}"
@@ -710,11 +800,11 @@ def test_every_difference_is_shown_by_a_case_or_a_named_test() -> None:
     assert named - {None} <= set(BY_KEY)
 
 
-def test_error_details_differ_as_listed() -> None:
+def test_error_details_differ_as_listed(served: Tuple[Sandbox, Swapped]) -> None:
     """``error-args``: fast_bitrix24's args[0] is the raw result_error keyed by its labels;
     ours keeps per-item errors with their codes, and the successes."""
     case = Case("", lambda bx, sb: bx.call("crm.deal.get", [{"ID": 1}, {"ID": 10 ** 6}]))
-    theirs, ours = run_side(make_theirs, case), run_side(make_ours, case)
+    theirs, ours = run_side(make_theirs, case, served), run_side(make_ours, case, served)
     assert theirs.error.args[0] == {"order0000000001": {"error": "",
                                                         "error_description": "Not found"}}
     assert isinstance(ours.error, bitrix_fast.ErrorInServerResponseException)

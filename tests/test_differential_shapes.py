@@ -13,6 +13,7 @@ from bitrix_fast import compat
 from bitrix_fast.net.credentials import Webhook
 from bitrix_fast.errors import (ApiError, AuthError, BatchError, BitrixError, ErrorInServerResponseException,
     MethodNotFound, RateLimited, RetryExhausted, TransportError)
+from bitrix_fast.testing.clock import FakeClock
 from bitrix_fast.testing.sandbox import Sandbox
 
 
@@ -135,12 +136,18 @@ def test_list_and_get_is_deprecated():
 
 @pytest.fixture(scope="module")
 def portal():
-    with Sandbox(deals=80, users=3, plan="x10") as sb:
+    """In memory, on a FakeClock: the tests below are about the client, not about HTTP."""
+    with Sandbox(deals=80, users=3, plan="x10", http=False, clock=FakeClock()) as sb:
         yield sb
 
 
+def client(portal, webhook=None, **options):
+    return bitrix_fast.Bitrix(webhook or portal.webhook, verbose=False,
+                              transport=portal.transport(), clock=portal.clock, **options)
+
+
 def test_warnings_point_at_the_callers_line(portal):
-    with bitrix_fast.Bitrix(portal.webhook, verbose=False, requests_per_second=20) as bx:
+    with client(portal, requests_per_second=20) as bx:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             bx.get_all("server.time")
@@ -168,7 +175,7 @@ def test_every_error_is_a_runtime_error_and_server_answers_are_error_in_server_r
 
 def test_a_bulk_call_refused_for_its_credentials_raises_auth_error(portal):
     wrong = portal.webhook.rstrip("/") + "x/"
-    with bitrix_fast.Bitrix(wrong, verbose=False) as bx:
+    with client(portal, wrong) as bx:
         with pytest.raises(AuthError) as caught:
             bx.call("crm.deal.add", [{"fields": {"TITLE": "a"}}, {"fields": {"TITLE": "b"}}])
         assert caught.value.status == 401 and isinstance(caught.value.__cause__, BatchError)
@@ -177,7 +184,7 @@ def test_a_bulk_call_refused_for_its_credentials_raises_auth_error(portal):
 
 
 def test_partial_failures_keep_their_batch_error_keyed_as_the_answer_would_be(portal):
-    with bitrix_fast.Bitrix(portal.webhook, verbose=False) as bx:
+    with client(portal) as bx:
         with pytest.raises(BatchError) as caught:
             bx.get_by_ID("crm.deal.get", [1, 10 ** 6, 2])
         assert set(caught.value.results) == {"1", "2"} and list(caught.value.errors) == ["1000000"]
@@ -206,9 +213,11 @@ def test_any_webhook_looking_path_is_accepted_and_its_parts_kept_secret():
             Webhook(bad)
 
 
-def test_a_gateway_path_stays_out_of_errors_reprs_and_log_lines(portal, caplog):
+@pytest.mark.bitrix_sandbox(deals=1)
+def test_a_gateway_path_stays_out_of_errors_reprs_and_log_lines(bitrix_sandbox, caplog):
+    """Over HTTP: urllib3's own DEBUG lines are among what is checked."""
     caplog.set_level(logging.DEBUG)
-    url = f"{portal.base_url}/gateway/{SECRET}/"
+    url = f"{bitrix_sandbox.base_url}/gateway/{SECRET}/"
     with bitrix_fast.Bitrix(url, verbose=False, retry=0) as bx:
         with pytest.raises(BitrixError) as caught:
             bx.get_all("crm.deal.list")

@@ -75,9 +75,14 @@ def test_values_a_query_string_cannot_carry_are_refused(params):
     assert not can_encode(params)
 
 
-@pytest.mark.parametrize("value", [object(), b"bytes", float("nan")])
-def test_unsendable_values_raise(value):
-    with pytest.raises((TypeError, ValueError)):
+@pytest.mark.parametrize("value, error, says", [
+    (object(), TypeError, "values of type object"),
+    (b"bytes", TypeError, "values of type bytes"),
+    (float("nan"), ValueError, "nan"),
+])
+def test_unsendable_values_raise(value, error, says):
+    """The key is named, and what cannot be sent."""
+    with pytest.raises(error, match=f"^x: {says} cannot be sent"):
         build_query({"x": value})
 
 

@@ -12,6 +12,7 @@ import pytest
 from bitrix_fast import BitrixError
 from bitrix_fast.pacing.shared import RedisConnection, RedisLimiter, RedisUnavailable
 from bitrix_fast.pacing.shared.connection import describe
+from bitrix_fast.testing.clock import FakeClock
 
 PASSWORD = "s3cret-Pa55word"
 TIMEOUT = 0.5
@@ -45,8 +46,9 @@ def test_a_silent_host_at_construction_raises_within_the_timeout(redis_key):
 
 def test_redis_dying_mid_run_fails_fast(redis_server_factory, redis_key):
     server = redis_server_factory()
+    clock = FakeClock()  # retry_every passes on it; socket timeouts are real
     limiter = RedisLimiter(server.url, rate=200.0, burst=20, key=redis_key, timeout=TIMEOUT,
-                           retry_every=0.3)
+                           retry_every=0.3, clock=clock)
     limiter.acquire()
     server.stop()
     start = time.monotonic()
@@ -56,7 +58,10 @@ def test_redis_dying_mid_run_fails_fast(redis_server_factory, redis_key):
     limiter.on_refused()  # never raises: the refusal stays the caller's error
 
     server.start()  # back on the same port: tried again once retry_every has passed
-    time.sleep(0.35)
+    clock.advance(0.29)
+    with pytest.raises(RedisUnavailable):
+        limiter.acquire()  # not yet: Redis is left alone for retry_every
+    clock.advance(0.02)
     assert limiter.acquire() == 0.0
 
 
@@ -87,17 +92,18 @@ def test_redis_hanging_mid_run_fails_within_the_socket_timeout(redis_server_fact
 def test_local_mode_carries_on_with_one_warning_and_comes_back(redis_server_factory,
                                                                redis_key, caplog):
     server = redis_server_factory()
+    clock = FakeClock()  # the fallback bucket and retry_every run on it
     limiter = RedisLimiter(server.url, rate=20.0, burst=20, key=redis_key, timeout=TIMEOUT,
-                           on_error="local", retry_every=0.3)
+                           on_error="local", retry_every=0.3, clock=clock)
     budget = limiter.budget()
     limiter.acquire()
     server.stop()
     caplog.set_level(logging.INFO, logger="bitrix_fast")
-    start = time.monotonic()
+    start = clock.now()
     for _ in range(3):
         limiter.acquire()
     # The fallback starts empty (the portal's level is unknown): 3 tokens at 20/s.
-    assert 0.12 < time.monotonic() - start < 0.5
+    assert clock.now() - start == pytest.approx(0.15)
     assert limiter.snapshot()["fallback"] is True
     budget.on_limit_hit("crm.deal.list")
     assert budget.delay("crm.deal.list") > 0  # the local figures stand in
@@ -106,7 +112,7 @@ def test_local_mode_carries_on_with_one_warning_and_comes_back(redis_server_fact
     assert f"127.0.0.1:{server.port}" in warnings[0].getMessage()
 
     server.start()  # back, on the same port
-    time.sleep(0.35)
+    clock.advance(0.35)
     limiter.acquire()
     assert limiter.snapshot()["fallback"] is False
     assert any("back" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)

@@ -7,10 +7,9 @@ import time
 
 import pytest
 
-from bitrix_fast import Bitrix
-from bitrix_fast.pacing.bucket_level import FileState, MemoryState, forget, state_for
 from bitrix_fast.pacing.bucket import TokenBucket
-from bitrix_fast.testing.sandbox import Sandbox
+from bitrix_fast.pacing.bucket_level import FileState, MemoryState, forget, state_for
+from bitrix_fast.testing.connect import connect
 from fakes import FakeClock
 
 
@@ -69,33 +68,50 @@ def test_in_memory_sharing_when_files_are_off(monkeypatch):
     assert isinstance(a, MemoryState) and a is b
 
 
-def test_a_second_client_in_the_same_process_is_never_refused():
+#: a burst small enough that one export of DEALS spends it (each takes 5 requests)
+BURST, DEALS = 4, 6_000
+
+
+def test_a_second_client_in_the_same_process_is_never_refused(bitrix_portal_factory):
     """The first client spends the whole burst; the second, created right after, waits for
-    the portal to drain instead of being refused (the cause of a flaky test, issue 14)."""
-    with Sandbox(deals=30_000, plan="x10") as sb:
-        with Bitrix(sb.webhook, verbose=False, requests_per_second=20) as first:
-            assert len(first.get_all("crm.deal.list", {"select": ["ID"]})) == 30_000
-        with Bitrix(sb.webhook, verbose=False, requests_per_second=20) as second:
-            assert len(second.get_all("crm.deal.list", {"select": ["ID"]})) == 30_000
-        assert sb.stats()["refused_503"] == 0
+    the portal to drain instead of being refused (the cause of a flaky test, issue 14). On
+    the portal's FakeClock no time passes between the two unless someone waits for it."""
+    sb = bitrix_portal_factory(deals=DEALS, plan="x10", burst=BURST)
+    with connect(sb, request_pool_size=BURST, requests_per_second=20) as first:
+        assert len(first.get_all("crm.deal.list", {"select": ["ID"]})) == DEALS
+    spent, after_first = sb.stats()["requests"], sb.clock.now()
+    assert spent > BURST  # the portal's bucket is full when the second starts
+    with connect(sb, request_pool_size=BURST, requests_per_second=20) as second:
+        assert len(second.get_all("crm.deal.list", {"select": ["ID"]})) == DEALS
+    stats = sb.stats()
+    assert stats["requests"] == 2 * spent and stats["refused_503"] == 0
+    assert sb.max_window_excess() <= 0  # never more than burst + rate x t, in any window
+    assert sb.clock.now() > after_first  # the second waited for the bucket to drain
 
 
 _WORKER = textwrap.dedent("""
     import sys
     from bitrix_fast import Bitrix
-    with Bitrix(sys.argv[1], verbose=False, requests_per_second=20) as bx:
+    with Bitrix(sys.argv[1], verbose=False, request_pool_size=int(sys.argv[2]),
+                requests_per_second=20) as bx:
         rows = bx.get_all("crm.deal.list", {"select": ["ID"]})
     print(len(rows))
 """)
 
 
-def test_two_processes_started_a_second_apart_are_never_refused():
-    with Sandbox(deals=60_000, plan="x10") as sb:
-        first = subprocess.Popen([sys.executable, "-c", _WORKER, sb.webhook],
-                                 stdout=subprocess.PIPE, text=True)
-        time.sleep(1.0)
-        second = subprocess.Popen([sys.executable, "-c", _WORKER, sb.webhook],
-                                  stdout=subprocess.PIPE, text=True)
-        outputs = [proc.communicate(timeout=120)[0].strip() for proc in (first, second)]
-        assert outputs == ["60000", "60000"]
-        assert sb.stats()["refused_503"] == 0
+def test_two_processes_started_one_after_the_other_are_never_refused(bitrix_sandbox_factory):
+    """Two processes on one machine: the second starts once the first has spent the burst,
+    and neither is refused (the level is in a file both lock)."""
+    sb = bitrix_sandbox_factory(deals=DEALS, plan="x10", burst=BURST)
+    command = [sys.executable, "-c", _WORKER, sb.webhook, str(BURST)]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while sb.stats()["requests"] < BURST and first.poll() is None:
+        assert time.monotonic() < deadline, "the first process sent nothing"
+        time.sleep(0.01)
+    second = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    outputs = [proc.communicate(timeout=120)[0].strip() for proc in (first, second)]
+    assert outputs == [str(DEALS), str(DEALS)]
+    stats = sb.stats()
+    assert stats["refused_503"] == 0 and stats["requests"] > 2 * BURST
+    assert sb.max_window_excess() <= 0

@@ -156,6 +156,37 @@ def test_throttle_rejects_nonsense(kwargs):
 
 # -- ConcurrencyGate -----------------------------------------------------------------------
 
+def test_gate_lets_exactly_its_limit_in_at_once():
+    """Four holders fill a gate of 4 (all inside at the same moment: a gate that let fewer
+    in would break the barrier), and a fifth waits until one of them leaves."""
+    gate = ConcurrencyGate(4)
+    all_in = threading.Barrier(5, timeout=5)  # four holders and this thread
+    release, fifth_in = threading.Event(), threading.Event()
+
+    def hold():
+        with gate.slot():
+            all_in.wait()
+            assert release.wait(5)
+
+    def fifth():
+        with gate.slot():
+            fifth_in.set()
+
+    holders = [threading.Thread(target=hold) for _ in range(4)]
+    for holder in holders:
+        holder.start()
+    all_in.wait()
+    assert gate.in_flight == 4
+    late = threading.Thread(target=fifth)
+    late.start()
+    assert not fifth_in.wait(0.05)  # the gate is full
+    release.set()
+    assert fifth_in.wait(5)
+    for thread in [*holders, late]:
+        thread.join(5)
+    assert gate.in_flight == 0
+
+
 def test_gate_never_exceeds_its_limit():
     """32 threads through a gate of 4: never more than 4 inside, and every one gets through."""
     gate = ConcurrencyGate(4)
@@ -179,7 +210,7 @@ def test_gate_never_exceeds_its_limit():
     for worker in workers:
         worker.join(timeout=30)
     assert len(done) == 32
-    assert 1 <= peak[0] <= 4
+    assert peak[0] <= 4  # that 4 fit at once is the test above
     assert gate.in_flight == 0
 
 

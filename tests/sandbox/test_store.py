@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+from bitrix_fast.testing.clock import FakeClock
 from bitrix_fast.testing.sandbox.outcome import ApiFault, CallContext
 from bitrix_fast.testing.sandbox.store import Store
 
@@ -32,13 +33,18 @@ def test_new_ids_follow_the_largest_id_ever_used(store):
     assert store.insert("deal") == top + 1  # the deleted ID is not handed out again
 
 
-def test_insert_fills_defaults_and_stamps(store):
-    new_id = store.insert("deal", {"TITLE": "x", "NOPE": 1}, by=4)
-    row = store.call("crm.deal.get", {"id": new_id}, CallContext()).result
+def test_insert_fills_defaults_and_stamps():
+    store = Store(clock=FakeClock(wall_start=1_716_807_327.0))  # 2024-05-27 10:55:27 UTC
+    try:
+        new_id = store.insert("deal", {"TITLE": "x", "NOPE": 1}, by=4)
+        row = store.call("crm.deal.get", {"id": new_id}, CallContext()).result
+    finally:
+        store.close()
     assert (row["STAGE_ID"], row["OPENED"], row["CLOSED"], row["CURRENCY_ID"]) == (
         "NEW", "Y", "N", "RUB")
     assert row["CREATED_BY_ID"] == row["ASSIGNED_BY_ID"] == row["MODIFY_BY_ID"] == "4"
-    assert row["DATE_CREATE"] == row["DATE_MODIFY"] is not None
+    # stamped with the store's clock, as the portal prints times (Moscow time)
+    assert row["DATE_CREATE"] == row["DATE_MODIFY"] == "2024-05-27T13:55:27+03:00"
 
 
 def test_update_reports_whether_the_row_exists(store):
