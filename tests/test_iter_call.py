@@ -164,9 +164,6 @@ class Watch:
         self._inner.close()
 
 
-@pytest.mark.xfail(strict=True, reason="an auth error halts the call only when the driver "
-                   "thread harvests that reply; each reply it harvests before that one tops "
-                   "up the wire (bitrix_fast/run/scheduler.py, writes/bulk.py feed/failed)")
 @pytest.mark.bitrix_portal(deals=0, plan="x10")
 def test_nothing_more_is_sent_once_the_credentials_are_refused(bitrix_portal_factory):
     """bulk.py: after an authentication error nothing more is sent. The webhook is deleted

@@ -133,8 +133,7 @@ class Engine:
                     raise doubt from None
                 raise
             except AuthError as error:
-                if (self._credentials.refreshable and error.code.upper() in _REFRESH_CODES
-                        and refreshes < _MAX_REFRESHES):
+                if self._renewable(error) and refreshes < _MAX_REFRESHES:
                     refreshes += 1
                     self.stats.add("refreshes")
                     # Single-flight: only the token this request sent is replaced; if another
@@ -246,6 +245,10 @@ class Engine:
             pending = again
         return [final[command.label] for command in commands]
 
+    def _renewable(self, error: AuthError) -> bool:
+        """An expired or unknown OAuth token, which a refresh may cure."""
+        return self._credentials.refreshable and error.code.upper() in _REFRESH_CODES
+
     def cap_concurrency(self, limit: Optional[int]) -> Optional[int]:
         """Set (or with None lift) a hard cap on requests in flight; returns the previous cap."""
         with self._cap_lock:
@@ -286,11 +289,21 @@ class Engine:
                     self.stats.add("limiter_wait", waited)
                 before_send()  # the deadline, a cancel or a halt while this request waited
                 self.stats.add("requests")
-                if v3:  # REST 3.0: its address, its error shape, its headers
-                    reply = self._sender.send(method, params, read_timeout=stop.remaining(),
-                                              headers=headers, v3=True)
-                else:
-                    reply = self._sender.send(method, params, read_timeout=stop.remaining())
+                try:
+                    if v3:  # REST 3.0: its address, its error shape, its headers
+                        reply = self._sender.send(method, params,
+                                                  read_timeout=stop.remaining(),
+                                                  headers=headers, v3=True)
+                    else:
+                        reply = self._sender.send(method, params,
+                                                  read_timeout=stop.remaining())
+                except AuthError as error:
+                    if not self._renewable(error):
+                        # Refused credentials refuse every other request of the call too:
+                        # stop it before this slot is let go, so no request waiting for a
+                        # slot or a token leaves after the refusal came back.
+                        stop.halt(error, grace=stop.own_grace)
+                    raise
         finally:
             for name, seconds in expected.items():
                 self._budget.end(name, seconds)

@@ -87,6 +87,7 @@ class Scheduler:
         is delivered) or in the caller's own code. A cancel, and credentials the portal
         refuses, give replies on the wire ``stop_grace``; a passed deadline gives them
         nothing."""
+        stop.own_grace = stop_grace
         deliveries: "queue.Queue[Tuple[str, Any]]" = queue.Queue(maxsize=1)
         abandoned = threading.Event()
         driver = threading.Thread(

@@ -51,6 +51,9 @@ class Stop:
         self._grace_until: Optional[float] = None
         #: how far the call got, for messages (``"1,250 rows"``); set by whoever runs it
         self.progress: Callable[[], str] = lambda: ""
+        #: the grace replies on the wire get when the call stops itself -- credentials the
+        #: portal refuses, a cancel -- set by whoever runs it (a bulk call's ``stop_wait``)
+        self.own_grace = 0.0
 
     @classmethod
     def start(cls, method: str, deadline: Optional[float], clock: Clock) -> "Stop":
