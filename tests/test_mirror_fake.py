@@ -8,7 +8,7 @@ from typing import Any, Dict, List, NamedTuple, Optional
 
 import pytest
 
-from bitrix_fast.errors import MethodNotFound
+from bitrix_fast.errors import ApiError, BatchError, MethodNotFound
 from bitrix_fast.mirror import sync
 from bitrix_fast.mirror.config import load, parse
 from bitrix_fast.mirror.crm import sync_all
@@ -39,6 +39,15 @@ class FakePortal:
         if method == "crm.deal.fields":
             return {"result": self.fields}
         raise AssertionError(method)
+
+    def call_batch(self, params):
+        """As a webhook answers the clock read with the event bindings: the time, and
+        ``event.get`` refused (deletions are then counted)."""
+        self.calls.append("batch")
+        assert set(params["cmd"].values()) == {"server.time", "event.get"}
+        raise BatchError("batch", results={"time": self.now}, errors={
+            "events": ApiError("WRONG_AUTH_TYPE", "Current authorization type is denied for "
+                               "this method", method="event.get")})
 
     def iter_all(self, method, params=None, *, read_ahead=None):
         self.calls.append(method)
@@ -141,4 +150,5 @@ def test_a_portal_without_smart_processes_mirrors_the_rest(tmp_path):
     result = sync_all(portal, str(tmp_path / "m.sqlite"), entities=["deal", "smart_processes"],
                       dictionaries=False, product_rows=False)
     assert [t.table for t in result.tables] == ["crm_deal"] and not result.failures
-    assert portal.calls.count("server.time") == 1
+    assert portal.calls.count("batch") == 1  # one clock read (with the event bindings)
+    assert "server.time" not in portal.calls

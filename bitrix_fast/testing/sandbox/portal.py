@@ -37,6 +37,7 @@ from .faults import FaultPlan
 from .limits import LeakyBucket, OperatingLedger, Plan, make_plan
 from .oauth import OAuthServer
 from .offline import EventMethods, OfflineQueue
+from .v3 import V3Methods
 from .quirks import Quirks
 from .doors import Door, HttpDoor, MemoryDoor
 from .routing import Router
@@ -190,8 +191,11 @@ class Sandbox:
                 self.store.seed(**self._counts)
                 self.store.watch_deletes(self.offline.deleted)
             dispatcher = Dispatcher(
-                EventMethods(self.store, self.offline), self.credentials, self.bucket, self.ledger, self.cost, self.faults,
-                self.stats_collector, self.options, workers=self.workers, clock=self.clock,
+                EventMethods(self.store, self.offline), self.credentials, self.bucket,
+                self.ledger, self.cost, self.faults, self.stats_collector, self.options,
+                workers=self.workers, clock=self.clock,
+                # REST 3.0 methods write to the store itself (the event methods are v1 only)
+                v3=V3Methods(self.store),
             )
             router = Router(dispatcher, self.credentials, self.stats_collector,
                             slow_seconds=self.faults.slow_seconds, on_request=self._catch_up)
