@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -54,7 +55,14 @@ def _help(action: argparse.Action, prog: str) -> str:
     text = action.help or ""
     if "%(" in text:
         text = text % {**vars(action), "prog": prog}
-    return " ".join(text.split())
+    return _plain(text)
+
+
+def _plain(text: str) -> str:
+    """Terminal help as reStructuredText that shows exactly those characters: ``*.fields``
+    or ``UF_*`` in a help text must not open an emphasis or a reference."""
+    text = " ".join(text.split())
+    return re.sub(r"([\\*`|_\[\]])", r"\\\1", text)
 
 
 def _literal(text: str) -> List[str]:
@@ -71,7 +79,7 @@ def cli_reference(parser: argparse.ArgumentParser) -> str:
         title = f"bitrix-fast {name}"
         out += [title, "-" * len(title), ""]
         if sub.description:
-            out += [" ".join(sub.description.split()), ""]
+            out += [_plain(sub.description), ""]
         out += _literal(sub.format_usage().replace("usage: ", ""))
         for action in sub._actions:
             if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
