@@ -163,6 +163,14 @@ class Scheduler:
                 ready = source.ready()
                 if not deliver(ready):
                     return
+                if in_flight and source.done and all(w.optional for w in in_flight.values()):
+                    # Replies nobody waits for (a listing's count, once every row is proven
+                    # read): the run ends without them, and closing does not wait for them.
+                    for future in in_flight:
+                        if not future.cancel():
+                            self._pool.detach(future)
+                    in_flight.clear()
+                    break
                 if not in_flight:
                     if stop.halted or source.done:
                         break

@@ -25,7 +25,9 @@ class Work:
     as a query string). ``chained`` commands refer to each other through ``$result``, so
     none may be resent alone: a failed read is resent whole. ``read_only`` says resending
     cannot change data. ``tags`` travel with the commands so the source knows what each
-    reply answers. Compared by identity: each Work is one request of one call.
+    reply answers. ``optional`` (a read the source may set while the work is on the wire)
+    says nothing waits for its reply: once the source is done, the run ends without it.
+    Compared by identity: each Work is one request of one call.
     """
 
     commands: List[Command]
@@ -33,6 +35,7 @@ class Work:
     chained: bool = False
     read_only: bool = True
     tags: List[Any] = field(default_factory=list)
+    optional: bool = False
 
 
 @dataclass(frozen=True)
