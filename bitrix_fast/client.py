@@ -490,7 +490,7 @@ class Bitrix:
         method = params.method
         return Listing(method, params.raw, methods.list_facts(method),
                        batch_size=self.batch_size, single=not can_encode(params.raw),
-                       skip=skip)
+                       skip=skip, pace=self._parts.pace)
 
     def _deliveries(self, listing: Listing, stop: Stop, *, read_ahead: Optional[int]
                     ) -> Generator[Delivery[Dict[str, Any]], None, None]:

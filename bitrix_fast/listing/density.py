@@ -1,0 +1,105 @@
+"""How densely IDs fill the ID space, from pages read at a few points of it (sans-I/O).
+
+A page read upward from an ID ``p`` (``>ID p``) that holds ``n`` rows up to ID ``L`` shows
+``n`` rows in the ``L - p`` IDs of ``(p, L]``; the first page of a table shows ``n`` rows in
+``(first - 1, last]``, the top page ``[low, high]``; a bounded page that comes back empty
+shows none in its whole interval. These are :class:`Sample` values.
+
+Samples from different places agree when the table fills its ID space evenly -- contiguous
+IDs, or IDs thinned by deletions at random -- and disagree where it does not: IDs in
+clusters with holes between them, after imports years apart. A plan sized by a density
+the samples disagree on sends spans into holes, one request each, or spans that hold many
+times what was planned; so :func:`agree` is the gate, and where it says no the plan waits
+for the count. Density is at most 1 (IDs are unique), so a plan for contiguous IDs never
+holds more rows than planned.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, List, Optional, Sequence
+
+#: Densities within this factor of the pooled one count as the same, once past the noise of
+#: 50-row samples: a page of a table thinned at random spans 1-4 times the IDs of another.
+AGREE_FACTOR = 4.0
+#: Rows of slack when comparing a sample with what the pooled density expects of it (a
+#: sample that saw no row where the density expects three agrees).
+AGREE_SLACK = 8.0
+#: Samples read at this many points between the first and the top page.
+SAMPLES = 8
+
+
+@dataclass(frozen=True)
+class Sample:
+    """``rows`` distinct rows seen in the ``width`` IDs a page proves read."""
+
+    rows: int
+    width: int
+
+    @property
+    def density(self) -> float:
+        return self.rows / self.width if self.width > 0 else 0.0
+
+
+def from_ascending(after: int, ids: Sequence[int], bound: Optional[int]) -> Optional[Sample]:
+    """A page of ``ids`` read upward from ``after`` (exclusive) below ``bound``: the rows in
+    ``(after, last]``; an empty page proves ``(after, bound)`` empty. None when the page says
+    nothing (empty without a bound)."""
+    distinct = len(set(ids))
+    if ids:
+        return Sample(distinct, max(ids) - after)
+    if bound is None:
+        return None
+    return Sample(0, max(0, bound - after - 1))
+
+
+def from_end(ids: Sequence[int]) -> Optional[Sample]:
+    """The first or the top page of a table: its rows over the IDs from its lowest to its
+    highest (None with fewer than two rows: one row shows no density)."""
+    if len(set(ids)) < 2:
+        return None
+    return Sample(len(set(ids)), max(ids) - min(ids) + 1)
+
+
+def pooled(samples: Iterable[Sample]) -> float:
+    """Every sample's rows over every sample's IDs (0 when they cover no ID)."""
+    rows = width = 0
+    for sample in samples:
+        rows += sample.rows
+        width += sample.width
+    return min(1.0, rows / width) if width > 0 else 0.0
+
+
+def contiguous(samples: Sequence[Sample]) -> bool:
+    """Every sample saw every ID filled (and there is at least one)."""
+    return bool(samples) and all(s.rows == s.width > 0 for s in samples)
+
+
+def agree(samples: Sequence[Sample], *, factor: float = AGREE_FACTOR,
+          slack: float = AGREE_SLACK) -> bool:
+    """Whether every sample holds about what the pooled density expects of its width:
+    neither side more than ``factor`` times the other, give or take ``slack`` rows."""
+    if not samples:
+        return False
+    density = pooled(samples)
+    for sample in samples:
+        expected = density * sample.width
+        low, high = sorted((float(sample.rows), expected))
+        if high > factor * low + slack:
+            return False
+    return True
+
+
+def points(after: int, top: int, count: int = SAMPLES) -> List[int]:
+    """``count`` IDs spread evenly over ``(after, top)``, each the exclusive start of a sample
+    (fewer when the interval is narrow; the first is ``after`` itself)."""
+    width = top - after - 1
+    if width <= 0:
+        return []
+    count = max(1, min(count, width))
+    step = width / count
+    out: List[int] = []
+    for index in range(count):
+        point = after + int(index * step)
+        if not out or point > out[-1]:
+            out.append(point)
+    return out
