@@ -18,7 +18,10 @@ Batch commands take steps 3, 5 and 6 one by one (:meth:`Dispatcher.call`).
 
 What is billed is the server time the cost model assigns to a call (the delay the sandbox
 sleeps on its clock), not the sandbox's own SQLite time: that depends on the test machine and
-on threads queueing for the database, and would make budgets and 429s flaky. ``duration``
+on threads queueing for the database, and would make budgets and 429s flaky. On the system
+clock that own time is part of the modelled time, not added to it: a call answers after
+its modelled time, or after the sandbox's own work if that took longer (a benchmark's busy
+machine would otherwise slow the portal down for every client). ``duration``
 and ``processing`` report the time that passed on the portal's clock, sleep included (on a
 FakeClock: exactly the modelled cost). Billing of a batch is a
 switch: ``"own"`` (docs and source: each command is billed to its own method,
@@ -33,7 +36,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Protocol, Tuple
 
-from ...clock import SYSTEM_CLOCK, Clock
+import time
+
+from ...clock import SYSTEM_CLOCK, Clock, SystemClock
 from .auth import Credentials, Identity
 from .batch import run_batch
 from .cost import CostModel
@@ -263,6 +268,7 @@ class Dispatcher:
                 now=started,
             )
             begun = self._clock.now()
+            worked = time.perf_counter()
             outcome = self.store.call(method, params, context)
         except ApiFault as fault:
             if not in_batch:
@@ -270,7 +276,8 @@ class Dispatcher:
             return fault.body(), fault.status, 0.0
         delay = self.cost.delay(outcome)
         if delay > 0 and not in_batch:
-            self._clock.sleep(delay)  # modelled server time, outside every lock
+            # modelled server time, outside every lock
+            self._clock.sleep(self._left(delay, worked))
         processing = self._clock.now() - begun + (delay if in_batch else 0.0)
         if billed:
             self.ledger.record(key, started, delay)
@@ -286,10 +293,19 @@ class Dispatcher:
         self.stats.command(method, outcome)
         return entry, 200, delay
 
+    def _left(self, modelled: float, worked: float) -> float:
+        """What is left to sleep of ``modelled`` seconds once the sandbox's own work since
+        ``worked`` (a ``perf_counter`` reading) is done: on the system clock that work is part
+        of the server's time; on any other clock it takes no time at all."""
+        if not isinstance(self._clock, SystemClock):
+            return modelled
+        return max(0.0, modelled - (time.perf_counter() - worked))
+
     # -- batch ---------------------------------------------------------------------------------
     def _batch(self, identity: Identity, params: Dict[str, Any]) -> Reply:
         started = self._clock.wall()
         begun = self._clock.now()
+        worked = time.perf_counter()
         batch_key = (identity.kind, identity.entity, "batch")
         shared: Optional[Tuple[float, int]] = None
         if self.options.batch_billing == "batch":
@@ -319,7 +335,7 @@ class Dispatcher:
         if billable[0] > 0:
             # One sleep for the whole batch: fifty short sleeps per request cost the server
             # as much CPU in thread wake-ups as the queries themselves.
-            self._clock.sleep(billable[0])
+            self._clock.sleep(self._left(billable[0], worked))
         errors = result["result_error"]
         for error in errors.values() if isinstance(errors, dict) else errors:
             self.stats.error(str(error.get("error", "")), in_batch=True)
