@@ -88,7 +88,8 @@ def build(config: ClientConfig, *, transport: Optional[Transport] = None,
     engine = Engine(sender, credentials, pacing, retry=config.retry,
                     retry_budget=RetryBudget(), clock=clock, stats=Stats())
     pool = WorkerPool(workers)
-    pace = Pace(clock=clock, burst=limiter.burst, room=room.commands)
+    pace = Pace(clock=clock, burst=limiter.burst, rate=config.requests_per_second,
+                room=room.commands)
     return Parts(config=config, clock=clock, credentials=credentials, sender=sender,
                  limiter=limiter, engine=engine, scheduler=Scheduler(engine, pool), pool=pool,
                  pace=pace)

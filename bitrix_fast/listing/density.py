@@ -30,10 +30,12 @@ SAMPLES = 8
 
 @dataclass(frozen=True)
 class Sample:
-    """``rows`` distinct rows seen in the ``width`` IDs a page proves read."""
+    """``rows`` distinct rows seen in the ``width`` IDs a page proves read; ``span``: the IDs
+    from its first row to its last (0 for fewer than two rows)."""
 
     rows: int
     width: int
+    span: int = 0
 
     @property
     def density(self) -> float:
@@ -46,7 +48,7 @@ def from_ascending(after: int, ids: Sequence[int], bound: Optional[int]) -> Opti
     nothing (empty without a bound)."""
     distinct = len(set(ids))
     if ids:
-        return Sample(distinct, max(ids) - after)
+        return Sample(distinct, max(ids) - after, max(ids) - min(ids))
     if bound is None:
         return None
     return Sample(0, max(0, bound - after - 1))
@@ -57,7 +59,7 @@ def from_end(ids: Sequence[int]) -> Optional[Sample]:
     highest (None with fewer than two rows: one row shows no density)."""
     if len(set(ids)) < 2:
         return None
-    return Sample(len(set(ids)), max(ids) - min(ids) + 1)
+    return Sample(len(set(ids)), max(ids) - min(ids) + 1, max(ids) - min(ids))
 
 
 def pooled(samples: Iterable[Sample]) -> float:
@@ -67,6 +69,18 @@ def pooled(samples: Iterable[Sample]) -> float:
         rows += sample.rows
         width += sample.width
     return min(1.0, rows / width) if width > 0 else 0.0
+
+
+def sizing(samples: Iterable[Sample]) -> float:
+    """The density to size a plan by, from samples that agree: the gaps between each page's
+    own rows. (The gap before a sample's first row is not counted here: a point dropped at
+    random lands in a long gap more often than in a short one, so those gaps run long.)"""
+    gaps = spans = 0
+    for sample in samples:
+        if sample.rows >= 2 and sample.span > 0:
+            gaps += sample.rows - 1
+            spans += sample.span
+    return min(1.0, gaps / spans) if spans > 0 else pooled(samples)
 
 
 def contiguous(samples: Sequence[Sample]) -> bool:

@@ -45,8 +45,6 @@ MAX_REFUSALS = 20
 #: IDs between the two ends up to this many segments of rows are planned as if contiguous
 #: (the most rows they can hold): sampling them would cost more than it saves.
 SMALL_GAP_SEGMENTS = 2
-#: Densities within this factor of the count's count as even (the count path).
-EVEN_FACTOR = 1.6
 
 
 @dataclass(frozen=True)
@@ -213,9 +211,11 @@ class Opening:
         if density.agree(seen):
             self.planned = True
             self._release()
-            return [Gap(after, top, density.pooled(seen), contiguous=density.contiguous(seen),
+            return [Gap(after, top, density.sizing(seen), contiguous=density.contiguous(seen),
                         probe=False)]
-        # Uneven: no density is trusted, and the count is needed after all.
+        # Uneven (IDs in clusters): how many rows the unread IDs hold is anyone's guess within
+        # orders of magnitude -- samples that landed in holes proved them empty, those in a
+        # cluster saw it full. No density is trusted: the count is needed after all.
         if self._first is not None:
             self._first.optional = False
         return []
@@ -299,9 +299,10 @@ class Opening:
             ids = max(1, top - after - 1 - sampled)
             average = min(1.0, max(0.0, total * distinct - len(self._read)) / ids)
         contiguous = total is not None and average >= 1.0
-        local = [s.density for s in self._densities()]
-        even = contiguous or (total is not None and bool(local) and all(
-            average / EVEN_FACTOR <= d <= average * EVEN_FACTOR for d in local))
+        local = self._densities()
+        # Even when every page read holds about what the count's average expects of it.
+        even = contiguous or (total is not None and bool(local) and density.agree(
+            local + [density.Sample(round(average * ids), ids)]))
         return [Gap(after, top, average, contiguous=contiguous, probe=not even)]
 
     def _release(self) -> None:

@@ -69,10 +69,18 @@ DEFAULT_BURST = 50
 #: Seconds the first request may take before the opening stops waiting for its COUNT: a
 #: first page and a top page take tenths of a second, a COUNT over a big table seconds (the
 #: scheduler looks every 0.25 s, so the uncounted pages go at the first look after this).
+#: Stopping to wait costs about two requests (the uncounted ends, the samples), so where the
+#: portal's rate makes requests dear the opening waits at least as long as two of them take
+#: (a standard portal, 2 a second: 1 s; Enterprise, 5 a second: 0.4 s).
 HEDGE_AFTER = 0.2
+HEDGE_REQUESTS = 2
+#: A standard portal's rate, when the plan is not told the portal's.
+DEFAULT_RATE = 2.0
 #: Portals that admit this many requests at once per sample request get the samples in
-#: parallel requests (Enterprise: one each); a standard portal gets them in one.
-BURST_PER_SAMPLE_REQUEST = 30
+#: parallel requests (Enterprise: two, four pages each); a standard portal gets them in one.
+#: Each extra request costs a slot of a table's request count, each page in a request
+#: tenths of a second of the opening.
+BURST_PER_SAMPLE_REQUEST = 125
 
 #: Commands of ``method`` one batch may hold (inside the 60 s cut), of the ``wanted``.
 Room = Callable[[str, int], int]
@@ -81,13 +89,21 @@ Room = Callable[[str, int], int]
 @dataclass(frozen=True)
 class Pace:
     """What a plan knows of the portal's pace: the clock (for the opening's hedge; None: it
-    never stops waiting for the count), the burst of requests it admits at once, and the
-    batch room per method (None: ``batch_size``)."""
+    never stops waiting for the count), the burst of requests it admits at once and its
+    rate, the batch room per method (None: ``batch_size``), and how long the opening waits
+    for its count (None: from the rate, see :data:`HEDGE_AFTER`)."""
 
     clock: Optional[Clock] = None
     burst: int = DEFAULT_BURST
-    hedge_after: float = HEDGE_AFTER
+    rate: float = DEFAULT_RATE
     room: Optional[Room] = None
+    hedge_after: Optional[float] = None
+
+    @property
+    def hedge(self) -> float:
+        if self.hedge_after is not None:
+            return self.hedge_after
+        return max(HEDGE_AFTER, HEDGE_REQUESTS / self.rate) if self.rate > 0 else HEDGE_AFTER
 
 
 class RangePaging:
@@ -106,7 +122,7 @@ class RangePaging:
         self._keys = 0
         self._ready: Deque[int] = deque()
         self._in_flight: Dict[int, Work] = {}  # id(work) -> work, for works on the wire
-        self._opening = op.Opening(query, clock=pace.clock, hedge_after=pace.hedge_after,
+        self._opening = op.Opening(query, clock=pace.clock, hedge_after=pace.hedge,
                                    sample_requests=pace.burst // BURST_PER_SAMPLE_REQUEST)
         self._joins = Joins()
         self._read = 0  # distinct rows the spans' segments read
@@ -169,7 +185,10 @@ class RangePaging:
         while self._ready and len(commands) < batch:
             span = self._spans[self._ready[0]]
             room = batch - len(commands)
-            if self._segment_size(span, room) > room:
+            # Where requests bound the export, a span's segment squeezes into what room is
+            # left (its top comes later); where the burst admits every span at once, a span
+            # goes only where its whole segment fits, so that it ends in one round.
+            if self._segment_size(span, room if self._segments > 1 else batch) > room:
                 break
             self._ready.popleft()
             span.fresh = False
@@ -218,7 +237,7 @@ class RangePaging:
             # one segment each, no overlap, every span in flight as soon as the bucket allows.
             target = float(capacity)
         else:
-            if rows > max(SINGLE_ROUND_SPANS, self._pace.burst) * capacity:
+            if rows > SINGLE_ROUND_SPANS * capacity:
                 self._segments = 2
             # Density guesses keep two standard deviations of room, so nearly every span
             # ends inside its planned segments.
