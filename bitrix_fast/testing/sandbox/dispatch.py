@@ -40,7 +40,8 @@ import time
 
 from ...clock import SYSTEM_CLOCK, Clock, SystemClock
 from .auth import Credentials, Identity
-from .batch import run_batch
+from . import replies
+from .batch import MAX_LENGTH, run_batch
 from .cost import CostModel
 from .faults import (BAD_GATEWAY_HTML, BATCH_ONLY, GATEWAY_TIMEOUT_HTML, INTERNAL_ERROR_BODY, FaultPlan,
     batch_labels, leave_out)
@@ -105,10 +106,16 @@ class Options:
     classic_out_of_range_page1: bool = True
     minus1_total: str = "auto"
     quirks: Quirks = NO_QUIRKS
+    #: which ``time`` fields replies carry, the 60 s cut, the batch length (see :mod:`.replies`)
+    time_fields: str = "full"
+    cut: Optional[float] = None
+    batch_length: int = MAX_LENGTH
+    batch_length_error: str = "commands"
 
     def __post_init__(self) -> None:
         if self.batch_billing not in ("own", "batch"):
             raise ValueError("batch_billing must be 'own' or 'batch'")
+        replies.check(self.time_fields, self.cut, self.batch_length, self.batch_length_error)
 
 
 def _iso(moment: float) -> str:
@@ -227,9 +234,21 @@ class Dispatcher:
             self.stats.error(fault.code)
             return _error(fault)
         if method == "batch":
-            return self._batch(identity, request.params)
-        entry, status, slept = self.call(identity, method, request.params)
-        return Reply(status, entry, took=slept)
+            reply = self._batch(identity, request.params)
+        else:
+            entry, status, slept = self.call(identity, method, request.params)
+            reply = Reply(status, entry, took=slept)
+            cut = self.options.cut
+            if cut is not None and slept > cut:
+                reply = self._cut(slept)
+        replies.shape_time(reply.body, self.options.time_fields)
+        return reply
+
+    def _cut(self, took: float) -> Reply:
+        """What a request past the cut gets: the proxy's 504, at the cut."""
+        self.stats.bump("cut")
+        return Reply(504, GATEWAY_TIMEOUT_HTML, "text/html",
+                     took=min(took, self.options.cut or took))
 
     def _knows(self, method: str) -> bool:
         return method == "batch" or (bool(method) and self.store.knows(method))
@@ -276,8 +295,9 @@ class Dispatcher:
             return fault.body(), fault.status, 0.0
         delay = self.cost.delay(outcome)
         if delay > 0 and not in_batch:
-            # modelled server time, outside every lock
-            self._clock.sleep(self._left(delay, worked))
+            # modelled server time, outside every lock; at most until the cut
+            cut = self.options.cut
+            self._clock.sleep(self._left(delay if cut is None else min(delay, cut), worked))
         processing = self._clock.now() - begun + (delay if in_batch else 0.0)
         if billed:
             self.ledger.record(key, started, delay)
@@ -316,9 +336,17 @@ class Dispatcher:
             shared = self.ledger.snapshot(batch_key, started)
         seen: List[Tuple[float, int]] = []
         billable = [0.0]
+        options = self.options
+        if (options.batch_length_error == "whole" and
+                replies.command_count(params) > options.batch_length):
+            self.stats.error("ERROR_BATCH_LENGTH_EXCEEDED")
+            return Reply(400, replies.too_long_body())
+        cut = options.cut
 
         def execute(method: str, sub_params: Dict[str, Any]) -> Dict[str, Any]:
             name = method.lower()
+            if cut is not None and billable[0] >= cut:
+                return {"error": "CUT", "error_description": "never started: the request was cut"}
             if not self._knows(name):
                 return not_found().body()
             # On the modelled clock: each command starts when the ones before it would have
@@ -331,11 +359,14 @@ class Dispatcher:
                 seen.append((entry["time"]["operating"], entry["time"]["operating_reset_at"]))
             return entry
 
-        result = run_batch(params, execute)
+        result = run_batch(params, execute, max_length=options.batch_length)
         if billable[0] > 0:
             # One sleep for the whole batch: fifty short sleeps per request cost the server
             # as much CPU in thread wake-ups as the queries themselves.
-            self._clock.sleep(self._left(billable[0], worked))
+            self._clock.sleep(self._left(billable[0] if cut is None else min(billable[0], cut),
+                                         worked))
+        if cut is not None and billable[0] > cut:
+            return self._cut(billable[0])
         errors = result["result_error"]
         for error in errors.values() if isinstance(errors, dict) else errors:
             self.stats.error(str(error.get("error", "")), in_batch=True)
