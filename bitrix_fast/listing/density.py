@@ -103,17 +103,14 @@ def agree(samples: Sequence[Sample], *, factor: float = AGREE_FACTOR,
     return True
 
 
-def points(after: int, top: int, count: int = SAMPLES) -> List[int]:
-    """``count`` IDs spread evenly over ``(after, top)``, each the exclusive start of a sample
-    (fewer when the interval is narrow; the first is ``after`` itself)."""
+def points(after: int, top: int, count: int = SAMPLES, grain: int = 1) -> List[int]:
+    """About ``count`` IDs spread evenly over ``(after, top)``, each the exclusive start of a
+    sample (the first is ``after`` itself), ``grain`` IDs apart or a multiple of it: where
+    IDs turn out contiguous, spans of ``grain`` rows then fill the IDs between samples
+    without a short span at each."""
     width = top - after - 1
     if width <= 0:
         return []
-    count = max(1, min(count, width))
-    step = width / count
-    out: List[int] = []
-    for index in range(count):
-        point = after + int(index * step)
-        if not out or point > out[-1]:
-            out.append(point)
-    return out
+    grain = max(1, grain)
+    step = max(grain, round(width / max(1, count) / grain) * grain)
+    return [after + index * step for index in range(count) if index * step < width]

@@ -205,7 +205,7 @@ class Opening:
             self._release()
             return [Gap(after, top, 1.0, contiguous=True, probe=False)]
         if not self._sampled:
-            self._send_samples(after, top)
+            self._send_samples(after, top, capacity)
             return []
         seen = self._densities()
         if density.agree(seen):
@@ -257,11 +257,12 @@ class Opening:
             events.append(Cover(after + 1, bound))
         return page
 
-    def _send_samples(self, after: int, top: int) -> None:
+    def _send_samples(self, after: int, top: int, capacity: int) -> None:
         """Pages at points spread over (after, top), each bounded by the next point, in as
-        many requests as the portal's burst spares."""
+        many requests as the portal's burst spares; the points lie a whole number of
+        segments apart, so that contiguous IDs between them fill whole spans."""
         self._sampled = True
-        starts = density.points(after, top)
+        starts = density.points(after, top, grain=capacity)
         commands = []
         tags = []
         for index, start in enumerate(starts):

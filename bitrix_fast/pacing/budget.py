@@ -186,6 +186,7 @@ class OperatingBudget:
             return {
                 method: {
                     "operating": state.operating,
+                    "limit": self._limit,
                     "reset_in": max(0.0, state.reset - now) if state.reset > -math.inf else None,
                     "blocked": state.blocked_until > now
                     or (state.operating >= self._hard and state.reset > now),

@@ -63,9 +63,13 @@ class Meter:
             seconds = _duration(envelope_time, elapsed)
             self._one(method, counted(params), seconds, envelope_time, in_batch=False)
             return
-        commands = _commands(params)
         groups = body.get("result")
-        times = _group(groups.get("result_time")) if isinstance(groups, Mapping) else {}
+        groups = groups if isinstance(groups, Mapping) else {}
+        times = _group(groups.get("result_time"))
+        results = _group(groups.get("result"))
+        # Only commands that ran and answered say what a command costs (a refused one
+        # costs nothing); without times, the request's time is theirs to share.
+        commands = [c for c in _commands(params) if c[0] in results]
         share = elapsed / len(commands) if commands else elapsed
         for label, name, is_counted in commands:
             block = times.get(label)

@@ -257,7 +257,8 @@ class Engine:
                         self.stats.add("failed")
                     continue
                 again.append(command)
-                first_error = first_error or outcome.error
+                if not (outcome.error is not None and too_long(outcome.error)):
+                    first_error = first_error or outcome.error  # past the length: not run
             if again:
                 try:
                     retry = self._advance(retry, "batch", first_error or _NotExecuted(),

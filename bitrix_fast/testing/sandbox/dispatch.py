@@ -342,10 +342,12 @@ class Dispatcher:
             self.stats.error("ERROR_BATCH_LENGTH_EXCEEDED")
             return Reply(400, replies.too_long_body())
         cut = options.cut
+        unstarted = [0]  # commands the cut came before
 
         def execute(method: str, sub_params: Dict[str, Any]) -> Dict[str, Any]:
             name = method.lower()
             if cut is not None and billable[0] >= cut:
+                unstarted[0] += 1
                 return {"error": "CUT", "error_description": "never started: the request was cut"}
             if not self._knows(name):
                 return not_found().body()
@@ -365,7 +367,7 @@ class Dispatcher:
             # as much CPU in thread wake-ups as the queries themselves.
             self._clock.sleep(self._left(billable[0] if cut is None else min(billable[0], cut),
                                          worked))
-        if cut is not None and billable[0] > cut:
+        if cut is not None and (billable[0] > cut or unstarted[0]):
             return self._cut(billable[0])
         errors = result["result_error"]
         for error in errors.values() if isinstance(errors, dict) else errors:
