@@ -46,7 +46,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add("--table", metavar="NAME", help="the table to keep the listing in")
     add("--overlap", type=common.seconds, default=None, metavar="S",
         help="re-read changes from this many seconds before the last run's start "
-             "(default 300)")
+             "(default 65: one request's 60 s cut, and slack)")
     add("--wait", type=common.seconds, default=0.0, metavar="S",
         help="wait this long for another run of the same mirror to finish (default 0: "
              "exit 75 at once)")

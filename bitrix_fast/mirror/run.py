@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from ..protocol.limits import CHANGES_OVERLAP
 from . import fields as field_types
 from .deletions import PAGE, RangeCheck, RangeFilterIgnored
 from .errors import MirrorConflict, MirrorError
@@ -16,9 +17,9 @@ from .writer import Seen, TableWriter
 
 logger = logging.getLogger("bitrix_fast.mirror")
 
-#: seconds before the last run's start from which changes are read again: timestamps have
-#: whole seconds, and a write stamped just before that start may commit just after it
-DEFAULT_OVERLAP = 300.0
+#: seconds before the last run's start from which changes are read again: a write stamped
+#: just before that start may commit just after it, at most one request (the 60 s cut) later
+DEFAULT_OVERLAP = CHANGES_OVERLAP
 
 
 @dataclass(frozen=True)

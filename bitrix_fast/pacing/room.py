@@ -21,9 +21,10 @@ import threading
 from typing import Dict, Iterable, Optional, Tuple
 
 from ..protocol.batch import MAX_COMMANDS
+from ..protocol.limits import REQUEST_CUT
 
 #: Every request is cut after this many seconds (cloud portals, limits.md 2026).
-CUT = 60.0
+CUT = REQUEST_CUT
 #: A batch's expected server time stays under this: a third of the cut.
 TARGET = CUT / 3
 #: Weight of the newest measurement in the running mean.
