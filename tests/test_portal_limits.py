@@ -157,3 +157,13 @@ def test_a_cut_batch_of_reads_is_split_never_resent_whole():
         assert len(sent[0]) == 50 and len(sent) == len(set(sent)), "sent whole again"
         assert all(len(commands) <= 25 for commands in sent[1:])
         bx.close()
+
+
+def test_the_mirror_overlap_is_what_the_cut_justifies():
+    """A change is stamped at most one request before it commits, and no request outlives
+    the 60 s cut: the mirror reads changes from 65 s before its last run (it was 300 s)."""
+    from bitrix_fast.mirror import DEFAULT_OVERLAP
+    from bitrix_fast.pacing.room import CUT
+    from bitrix_fast.protocol.limits import CHANGES_OVERLAP, CLOCK_SLACK, STAMP_GRAIN
+
+    assert DEFAULT_OVERLAP == CHANGES_OVERLAP == CUT + STAMP_GRAIN + CLOCK_SLACK == 65.0
