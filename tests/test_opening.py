@@ -190,3 +190,18 @@ def test_sizing_ignores_the_gap_before_each_sample():
     # every page: 50 rows, one every 3 IDs, after a gap of 300 from its point
     samples = [Sample(50, 300 + 147, 147) for _ in range(8)]
     assert sizing(samples) == pytest.approx(49 / 147)
+
+
+def test_a_late_count_that_fails_is_not_needed():
+    """The plan went ahead without the count; the count's request then fails (the portal
+    refuses it, or the request raises): nothing is lost and nothing raised."""
+    plan, clock, server = opening(range(1, 30_001), burst=250, rate=5.0)
+    first = plan.next_work()
+    clock.time = 1.0
+    while (work := plan.next_work()) is not None:
+        plan.feed(work, server.batch(work.commands))
+    while (work := plan.next_work()) is not None:
+        plan.feed(work, server.batch(work.commands))
+    assert plan.done and first.optional
+    broken = api_error("INTERNAL_SERVER_ERROR", "Internal server error", status=500)
+    assert plan.failed(first, broken) == []

@@ -111,9 +111,10 @@ class Listing:
 
     def failed(self, work: Work, error: BaseException) -> List[Any]:
         """A request that raised: never sent because the listing is stopping (nothing to
-        learn from it), or a failure that ends the listing."""
+        learn from it), a read nothing waits for any more (a count the plan did without),
+        or a failure that ends the listing."""
         self._owners.pop(id(work), None)
-        if isinstance(error, Stopped):
+        if isinstance(error, Stopped) or work.optional:
             return []
         raise error
 
