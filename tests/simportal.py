@@ -1,7 +1,8 @@
 """A portal in virtual time for the list planner: how long an export takes, deterministically.
 
 :func:`simulate` drives a plan (:class:`bitrix_fast.listing.Listing`) the way the scheduler
-does -- it asks for work when a reply lands and every ``poll`` seconds, sends whatever the
+does -- it asks for work when a reply lands, every ``poll`` seconds and when a work asked
+to be asked again (``Work.wake_after``), sends whatever the
 plan hands out as soon as the portal's bucket allows (``burst`` at once, then ``rate`` a
 second) -- against a :class:`~listfakes.FakeList` whose every command costs server time as
 the sandbox's cost model says: ``per_command + rows * per_row + counted * per_counted_row``.
@@ -70,6 +71,7 @@ def simulate(plan: Any, server: FakeList, clock: SimClock, *, cost: Cost, burst:
     rows: List[Any] = []
     log: List[Tuple[float, float, int]] = []
     next_poll = poll
+    wakes: List[float] = []  # polls a work asked for (Work.wake_after)
 
     def send_all() -> None:
         nonlocal tokens, refilled
@@ -84,6 +86,8 @@ def simulate(plan: Any, server: FakeList, clock: SimClock, *, cost: Cost, burst:
                 start += (1 - tokens) / rate  # the bucket admits it a little later
                 tokens, refilled = 1.0, start
             tokens -= 1
+            if work.wake_after is not None:
+                heapq.heappush(wakes, start + work.wake_after)
             results = server.batch(work.commands)
             took = sum(_cost(c, r, cost) for c, r in zip(work.commands, results))
             log.append((start, start + took, len(work.commands)))
@@ -94,6 +98,10 @@ def simulate(plan: Any, server: FakeList, clock: SimClock, *, cost: Cost, burst:
         if not arrivals:
             raise AssertionError("the plan stalled: nothing in flight and not done")
         landing = arrivals[0][0]
+        if wakes and wakes[0] < min(landing, next_poll):
+            clock.time = heapq.heappop(wakes)
+            send_all()
+            continue
         if next_poll < landing:
             clock.time = next_poll
             next_poll += poll

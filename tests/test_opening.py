@@ -109,6 +109,7 @@ def test_the_uncounted_ends_go_once_the_first_request_is_slow():
     plan, clock, server = opening(range(1, 30_001), burst=250, rate=5.0)
     first = plan.next_work()
     assert [c.params["start"] for c in first.commands] == [0, -1]
+    assert first.wake_after == 0.4  # the scheduler asks again then
     assert plan.next_work() is None
     clock.time = 0.39
     assert plan.next_work() is None

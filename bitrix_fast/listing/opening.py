@@ -120,7 +120,8 @@ class Opening:
             q = self._q
             self._first = Work([Command("head", q.method, q.params(counted=True)),
                                 Command("tail", q.method, q.params(descending=True))],
-                               tags=[Tag("head", role="count"), Tag("tail", role="cap")])
+                               tags=[Tag("head", role="count"), Tag("tail", role="cap")],
+                               wake_after=self._hedge_after if self._clock else None)
             self._first_at = self._now()
             return self._first
         if self._queue:
@@ -195,13 +196,16 @@ class Opening:
             self.planned = True  # nothing matches the filter
         elif head is not None and tail is not None and (not tail or tail[-1] <= head[-1] + 1):
             self.planned = True  # the two ends meet (or nothing is left above the head)
-        if self.planned or head is None or tail is None or self._samples_out:
+        if self.planned or head is None or tail is None:
             self._release()
             return []
         after, top = head[-1], tail[-1]
         width = unread(after, top)
         if self._counted:
+            # (samples still out land on spans already planned: a few pages read twice)
             return self._from_count(after, top, width, distinct)
+        if self._samples_out:
+            return []
         if width <= SMALL_GAP_SEGMENTS * capacity:
             self.planned = True
             self._release()

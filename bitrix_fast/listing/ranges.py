@@ -67,11 +67,10 @@ FEW_SPANS = 2
 #: A standard portal's burst, when the plan is not told the portal's.
 DEFAULT_BURST = 50
 #: Seconds the first request may take before the opening stops waiting for its COUNT: a
-#: first page and a top page take tenths of a second, a COUNT over a big table seconds (the
-#: scheduler looks every 0.25 s, so the uncounted pages go at the first look after this).
-#: Stopping to wait costs about two requests (the uncounted ends, the samples), so where the
-#: portal's rate makes requests dear the opening waits at least as long as two of them take
-#: (a standard portal, 2 a second: 1 s; Enterprise, 5 a second: 0.4 s).
+#: first page and a top page take tenths of a second, a COUNT over a big table seconds.
+#: Stopping to wait costs about two requests (the uncounted ends, the samples), so the
+#: opening waits at least as long as two requests take at the portal's rate (a standard
+#: portal, 2 a second: 1 s; Enterprise, 5 a second: 0.4 s).
 HEDGE_AFTER = 0.2
 HEDGE_REQUESTS = 2
 #: A standard portal's rate, when the plan is not told the portal's.

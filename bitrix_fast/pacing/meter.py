@@ -19,7 +19,7 @@ commands, spent against the method's own ledger (:meth:`Budget.spend`). Sans-I/O
 from __future__ import annotations
 
 import logging
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .billing import BilledTime
 from .protocols import Budget
@@ -71,10 +71,19 @@ class Meter:
         # costs nothing); without times, the request's time is theirs to share.
         commands = [c for c in _commands(params) if c[0] in results]
         share = elapsed / len(commands) if commands else elapsed
+        latest: Dict[str, Mapping[str, Any]] = {}  # each method's last figure in the batch
         for label, name, is_counted in commands:
             block = times.get(label)
             block = block if isinstance(block, Mapping) else None
-            self._one(name, is_counted, _duration(block, share), block, in_batch=True)
+            seconds = _duration(block, share)
+            self.room.observe(name, is_counted, seconds)
+            self._billed.observe(name, seconds, in_batch=True)
+            if block is not None and block.get("operating") is not None:
+                latest[name] = block  # a running total: the last one says it all
+            else:
+                self._budget.spend(name, seconds)
+        for name, block in latest.items():
+            self._portal(name, block)
         if self.batch_billed and envelope_time is not None:
             self._portal("batch", envelope_time)
             self._billed.observe("batch", envelope_time.get("duration"))

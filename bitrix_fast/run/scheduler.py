@@ -26,9 +26,11 @@ otherwise read again.
 """
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence,
                     Tuple, TypeVar)
@@ -132,6 +134,7 @@ class Scheduler:
         """The driver thread: hand out work, collect replies, deliver outputs (put blocks
         while the caller has not taken the last delivery: that is the back-pressure)."""
         in_flight: Dict["Future[Sequence[CommandResult]]", Work] = {}
+        wakes: List[float] = []  # when a source asked to be asked again (monotonic seconds)
 
         def deliver(items: List[T], mark: Any = None) -> bool:
             if not items:
@@ -156,6 +159,8 @@ class Scheduler:
                     in_flight[_failed_future(stop.stopped_error())] = work
                     return
                 in_flight[future] = work
+                if work.wake_after is not None:
+                    heapq.heappush(wakes, time.monotonic() + work.wake_after)
 
         try:
             while not abandoned.is_set():
@@ -188,6 +193,11 @@ class Scheduler:
                     break
                 timeout = CHECK_EVERY if not stop.halted else min(CHECK_EVERY,
                                                                   stop.grace_left())
+                now = time.monotonic()
+                while wakes and wakes[0] <= now:
+                    heapq.heappop(wakes)
+                if wakes:
+                    timeout = min(timeout, wakes[0] - now)
                 finished, _ = wait(list(in_flight), timeout=timeout,
                                    return_when=FIRST_COMPLETED)
                 if not stop.halted and stop.expired:

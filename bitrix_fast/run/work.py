@@ -27,7 +27,9 @@ class Work:
     cannot change data. ``tags`` travel with the commands so the source knows what each
     reply answers. ``optional`` (a read the source may set while the work is on the wire)
     says nothing waits for its reply: once the source is done, the run ends without it.
-    Compared by identity: each Work is one request of one call.
+    ``wake_after``: seconds after it leaves at which the source may have more to send even
+    if no reply came (a listing that stops waiting for a slow first request): the scheduler
+    asks then. Compared by identity: each Work is one request of one call.
     """
 
     commands: List[Command]
@@ -36,6 +38,7 @@ class Work:
     read_only: bool = True
     tags: List[Any] = field(default_factory=list)
     optional: bool = False
+    wake_after: Optional[float] = None
 
 
 @dataclass(frozen=True)
