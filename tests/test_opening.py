@@ -206,3 +206,22 @@ def test_a_late_count_that_fails_is_not_needed():
     assert plan.done and first.optional
     broken = api_error("INTERNAL_SERVER_ERROR", "Internal server error", status=500)
     assert plan.failed(first, broken) == []
+
+
+def test_a_count_that_failed_while_optional_is_asked_again_when_needed():
+    """The first request fails after the hedge (nothing waited for it); then the samples
+    disagree: the count is needed after all, and is asked for again."""
+    ids = id_space("clustered", 60_000)
+    plan, clock, server = opening(ids, burst=250, rate=5.0)
+    first = plan.next_work()
+    clock.time = 1.0
+    quick = plan.next_work()
+    assert first.optional
+    broken = api_error("INTERNAL_SERVER_ERROR", "Internal server error", status=500)
+    assert plan.failed(first, broken) == []
+    plan.feed(quick, server.batch(quick.commands))
+    while (work := plan.next_work()) is not None:
+        plan.feed(work, server.batch(work.commands))
+    assert plan.done
+    whole_counts = [p for p in server.log if p["start"] == 0 and "filter" not in p]
+    assert len(whole_counts) == 1  # the count the plan needed, asked for again once

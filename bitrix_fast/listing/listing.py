@@ -113,8 +113,12 @@ class Listing:
         """A request that raised: never sent because the listing is stopping (nothing to
         learn from it), a read nothing waits for any more (a count the plan did without),
         or a failure that ends the listing."""
-        self._owners.pop(id(work), None)
-        if isinstance(error, Stopped) or work.optional:
+        owned = self._owners.pop(id(work), None)
+        if isinstance(error, Stopped):
+            return []
+        if work.optional:
+            if owned is not None and isinstance(owned[1], RangePaging):
+                owned[1].dropped(work)  # the plan asks again if it needs it after all
             return []
         raise error
 

@@ -222,9 +222,18 @@ class Opening:
         # Uneven (IDs in clusters): how many rows the unread IDs hold is anyone's guess within
         # orders of magnitude -- samples that landed in holes proved them empty, those in a
         # cluster saw it full. No density is trusted: the count is needed after all.
-        if self._first is not None:
-            self._first.optional = False
+        if self._first is None:  # it failed while nothing waited for it: ask again
+            q = self._q
+            self._first = Work([Command("head", q.method, q.params(counted=True))],
+                               tags=[Tag("head", role="count")])
+            self._queue.append(self._first)
+        self._first.optional = False
         return []
+
+    def dropped(self, work: Work) -> None:
+        """``work`` failed while nothing waited for it (see :meth:`RangePaging.dropped`)."""
+        if work is self._first and not self._counted:
+            self._first = None
 
     # -- parts ----------------------------------------------------------------------------
 

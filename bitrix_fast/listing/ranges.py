@@ -163,6 +163,11 @@ class RangePaging:
     def accounted(self, distinct: int) -> float:
         return self._joins.accounted(distinct)
 
+    def dropped(self, work: Work) -> None:
+        """An optional work failed instead of replying (a count nothing waited for)."""
+        self._in_flight.pop(id(work), None)
+        self._opening.dropped(work)
+
     # -- batches --------------------------------------------------------------------------
 
     def _batch(self) -> int:
