@@ -44,6 +44,8 @@ class Scenario:
     #: the portal's time per request (a batch), for the floor: burst at once, then the rate,
     #: plus one request's time
     latency: float = 0.0
+    #: more of the sandbox's keywords (count_factor, operating_limit, time_fields, ...)
+    sandbox: Dict[str, Any] = field(default_factory=dict)
 
 
 def scenario_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +70,7 @@ def run_once(scenario: Scenario, lib: str, *, plan: str, rate: float, burst: int
     """One client against one fresh portal; the client's report plus the portal's counts."""
     with Sandbox(deals=scenario.deals, id_gaps=scenario.id_gaps,
                  plan=scenario.plan or plan, cost=scenario.cost, faults=scenario.faults,
-                 seed=seed, quirks=scenario.quirks) as sb:
+                 seed=seed, quirks=scenario.quirks, **scenario.sandbox) as sb:
         with tempfile.TemporaryDirectory() as tmp:
             ids_out = os.path.join(tmp, "ids.txt")
             spec = {"lib": lib, "job": scenario.job, "webhook": sb.webhook,

@@ -4,8 +4,8 @@
     python benchmarks/charts.py --quick      # a tenth of the rows, one run each (~5 minutes)
     python benchmarks/charts.py --draw-only  # redraw the figures from the saved data
 
-It runs ``bench_export.py``, ``bench_latency.py`` and ``bench_write.py`` (each exactly as by
-hand, with ``--json``), then one export at the standard plan's real limits for the
+It runs ``bench_export.py``, ``bench_latency.py``, ``bench_write.py`` and ``bench_limits.py``
+(each exactly as by hand, with ``--json``), then one export at the standard plan's real limits for the
 rows-over-time figure, and writes into ``docs/benchmarks/``:
 
 * ``data/*.json`` -- every number, with the machine and the date; the benchmarks page renders
@@ -31,7 +31,8 @@ import _charts
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs" / "benchmarks"
 #: the scripts whose tables the benchmarks page shows, by data file name
-SCRIPTS = {"export": "bench_export.py", "latency": "bench_latency.py", "write": "bench_write.py"}
+SCRIPTS = {"export": "bench_export.py", "latency": "bench_latency.py", "write": "bench_write.py",
+           "limits": "bench_limits.py"}
 #: the rows-over-time export: the standard plan's real limits, a table past the first burst
 TIMELINE_ROWS, TIMELINE_BURST, TIMELINE_RATE = 200_000, 50, 2.0
 
@@ -127,6 +128,13 @@ def draw(out: Path) -> List[Path]:
         _charts.comparison(joined, str(target), meta=latency["meta"],
                            title="Slow portals: every batch takes seconds")
         written.append(target)
+    limits = load("limits")
+    if limits:
+        target = figures / "limits-compare.svg"
+        _charts.comparison(limits["results"], str(target), meta=limits["meta"],
+                           title="Big tables on an Enterprise plan (250 at once, then 5/s) "
+                                 "and the limits of 2026")
+        written.append(target)
     write = load("write")
     if write:
         write_verdicts(write["results"])
@@ -152,7 +160,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="a tenth of the rows, one run per client")
     parser.add_argument("--draw-only", action="store_true",
                         help="redraw the figures from the data already saved")
-    parser.add_argument("--only", help="comma-separated: export,latency,write,timeline")
+    parser.add_argument("--only", help="comma-separated: export,latency,write,limits,timeline")
     parser.add_argument("--out", type=Path, default=DOCS, help="default: docs/benchmarks")
     args = parser.parse_args(argv)
     wanted = args.only.split(",") if args.only else [*SCRIPTS, "timeline"]

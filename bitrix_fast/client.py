@@ -215,7 +215,7 @@ class Bitrix:
         checked = Params.listing(method, params)
         compat.warn_get_all(checked)
         typer = self._typer(method, checked) if typed else None
-        listing = self._listing(checked)
+        listing = self._listing(checked, at_once=self._look_ahead(None))
         rows = [row for delivery in self._deliveries(listing, stop, read_ahead=None)
                 for row in delivery.items]
         if listing.result_dict is not None:
@@ -243,7 +243,8 @@ class Bitrix:
         stop = self._stop(method, deadline)
         checked = Params.listing(method, params)
         typer = self._typer(method, checked) if typed else None
-        listing = self._listing(checked, skip=_intervals(skip))
+        listing = self._listing(checked, skip=_intervals(skip),
+                                at_once=self._look_ahead(read_ahead))
         return Rows(self._deliveries(listing, stop, read_ahead=read_ahead), listing, stop,
                     typer)
 
@@ -645,16 +646,21 @@ class Bitrix:
         fields = load_fields(self, method, params.raw)
         return RowTyper(fields, id_field=methods.list_facts(method).id_field)
 
-    def _listing(self, params: Params, *, skip: Sequence[Tuple[int, int]] = ()) -> Listing:
+    def _listing(self, params: Params, *, at_once: int,
+                 skip: Sequence[Tuple[int, int]] = ()) -> Listing:
         method = params.method
         return Listing(method, params.raw, methods.list_facts(method),
                        batch_size=self.batch_size, single=not can_encode(params.raw),
-                       skip=skip)
+                       skip=skip, pace=self._parts.pace.at_most(at_once))
+
+    def _look_ahead(self, read_ahead: Optional[int]) -> int:
+        """How many requests of one listing may be out at once."""
+        workers = self._config.workers
+        return workers if read_ahead is None else min(read_ahead, workers)
 
     def _deliveries(self, listing: Listing, stop: Stop, *, read_ahead: Optional[int]
                     ) -> Generator[Delivery[Dict[str, Any]], None, None]:
-        workers = self._config.workers
-        look_ahead = workers if read_ahead is None else min(read_ahead, workers)
+        look_ahead = self._look_ahead(read_ahead)
         handed = [0]
         stop.progress = lambda: (f"{handed[0]:,} rows" +
                                  (f" of ~{listing.total:,}" if listing.total else ""))

@@ -9,7 +9,9 @@
     │   ├── ResponseTimeout       sent, but no answer in time: the server may have executed it
     │   ├── ConnectionDropped     sent, then the connection broke: the server may have executed it
     │   ├── BadResponse           an answer that is not a Bitrix envelope (an HTML error page, a
-    │   │                         batch reply with commands missing, ...)
+    │   │   │                     batch reply with commands missing, ...)
+    │   │   └── BatchCut          a batch cut at the portal's 60 s, or given up on by a proxy
+    │   │                         (504): split and its reads sent again, never resent whole
     │   └── Redirected            a 3xx: the portal lives elsewhere (.location); nothing ran
     ├── ApiError                  the portal answered {error, error_description}
     │   │   .code .description .status .method .item
@@ -149,6 +151,12 @@ class ConnectionDropped(TransportError):
 class BadResponse(TransportError):
     """The answer was not a Bitrix JSON envelope (an HTML error page, a truncated body, ...),
     or a batch reply without the result of a command it was sent."""
+
+
+class BatchCut(BadResponse):
+    """A batch that did not finish: the portal cuts every request at 60 s, and a proxy in
+    front of it answers 504 when it stops waiting. Some of its commands may have run. Reads
+    are sent again in smaller batches, writes are in doubt; it is never resent whole."""
 
 
 class Redirected(TransportError):
@@ -529,6 +537,22 @@ def is_refusal(error: BaseException) -> bool:
     answered before anything ran: a refused request or command may always be sent again.
     Per-command errors in a batch get the same classes from :func:`api_error`."""
     return isinstance(error, (RateLimited, OperationTimeLimit))
+
+
+#: A batch held more commands than the portal runs (50, or fewer where it is configured so).
+BATCH_TOO_LONG = "ERROR_BATCH_LENGTH_EXCEEDED"
+
+
+def too_long(error: BaseException) -> bool:
+    """True for ERROR_BATCH_LENGTH_EXCEEDED: the command was not run (past the portal's
+    batch length), so it may be sent again in a shorter batch, write or not."""
+    return isinstance(error, ApiError) and error.code.upper() == BATCH_TOO_LONG
+
+
+def may_read_again(error: BaseException) -> bool:
+    """True when a read that failed this way may simply be sent again, in a smaller batch
+    where its batch was too big: refused, cut at 60 s (or 504), or past the batch length."""
+    return is_refusal(error) or too_long(error) or isinstance(error, BatchCut)
 
 
 def with_method(error: BitrixError, method: str) -> BitrixError:

@@ -9,6 +9,7 @@ in-process sandbox portal on a fake clock: no socket, no sleep
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import urlsplit
@@ -24,8 +25,11 @@ from .pacing.bucket import TokenBucket
 from .pacing.budget import OperatingBudget
 from .pacing.gate import ConcurrencyGate
 from .pacing.inflight import InFlight
+from .pacing.meter import Meter
+from .pacing.room import BatchRoom
 from .pacing.protocols import Budget, ForeignLimiter, RateLimiter, SharedLimiter, SimpleLimiter
 from .pacing.throttle import AdaptiveThrottle
+from .listing.ranges import Pace
 from .protocol.redaction import redact
 from .run.engine import Engine, Pacing, Stats
 from .run.pool import WorkerPool
@@ -51,6 +55,8 @@ class Parts:
     engine: Engine
     scheduler: Scheduler
     pool: WorkerPool
+    #: what listings know of the portal's pace: the clock, its burst, the batch room
+    pace: Pace
 
 
 def build(config: ClientConfig, *, transport: Optional[Transport] = None,
@@ -66,22 +72,35 @@ def build(config: ClientConfig, *, transport: Optional[Transport] = None,
             verify=config.ssl, hide=lambda text: redact(text, credentials.secrets))
     sender = Sender(credentials, transport, clock=clock, timeout=config.timeout)
     limiter = make_limiter(config, credentials, clock)
-    budget = make_budget(config, limiter, clock)
+    budget = make_budget(config, limiter, clock, owner=fingerprint(credentials))
     workers = config.workers
+    billed = BilledTime()
+    room = BatchRoom()
     pacing = Pacing(
         limiter=limiter,
         budget=budget,
         throttle=AdaptiveThrottle(limiter.rate, workers, clock=clock),
         gate=ConcurrencyGate(workers),
         inflight=InFlight(workers),
-        billed=BilledTime(),
+        billed=billed,
+        meter=Meter(room, billed, budget),
         respect_budget=config.respect_velocity_policy,
     )
     engine = Engine(sender, credentials, pacing, retry=config.retry,
                     retry_budget=RetryBudget(), clock=clock, stats=Stats())
     pool = WorkerPool(workers)
+    pace = Pace(clock=clock, burst=limiter.burst, rate=config.requests_per_second,
+                room=room.commands)
     return Parts(config=config, clock=clock, credentials=credentials, sender=sender,
-                 limiter=limiter, engine=engine, scheduler=Scheduler(engine, pool), pool=pool)
+                 limiter=limiter, engine=engine, scheduler=Scheduler(engine, pool), pool=pool,
+                 pace=pace)
+
+
+def fingerprint(credentials: Credentials) -> str:
+    """Who the portal bills (a webhook or an application), as a short digest of the REST
+    address -- which holds a webhook's code -- so it names the credential without revealing
+    it."""
+    return hashlib.sha256(credentials.base_url.encode("utf-8")).hexdigest()[:12]
 
 
 def make_credentials(config: ClientConfig, clock: Clock = SYSTEM_CLOCK) -> Credentials:
@@ -109,10 +128,12 @@ def make_limiter(config: ClientConfig, credentials: Credentials, clock: Clock) -
     return TokenBucket(rate=rate * 0.98, burst=burst, clock=clock, state=state)
 
 
-def make_budget(config: ClientConfig, limiter: RateLimiter, clock: Clock) -> Budget:
-    """The operating budget: the shared one of a shared limiter, else this client's own."""
+def make_budget(config: ClientConfig, limiter: RateLimiter, clock: Clock, *,
+                owner: str = "") -> Budget:
+    """The operating budget: the shared one of a shared limiter (the part of it that is
+    ``owner``'s), else this client's own."""
     if isinstance(limiter, SharedLimiter):
-        return limiter.budget(config.operating_time_limit)
+        return limiter.budget(config.operating_time_limit, owner=owner)
     return OperatingBudget(limit=config.operating_time_limit, clock=clock,
                            margin=config.budget_margin)
 

@@ -85,5 +85,6 @@ def test_each_request_gets_a_debug_line_without_secrets(
              and "commands=" in r.getMessage()]
     assert len(lines) == requests
     assert all(" status=200 " in line and " bytes " in line for line in lines)
-    assert any(line.startswith("batch commands=50 ") for line in lines)
+    assert lines[0].startswith("batch commands=2 ")  # the first page and the top page
+    assert any(line.startswith("batch commands=30 ") for line in lines)
     assert code not in caplog.text

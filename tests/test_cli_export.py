@@ -147,8 +147,9 @@ def test_the_same_filter_key_twice_is_refused():
 @pytest.fixture
 def held_portal(bitrix_sandbox_factory):
     """An HTTP portal of 6,000 deals that serves ``crm.deal.list`` for 52 commands -- the
-    counted first page, the last-ID probe and one batch of 50 pages -- then holds the rest:
-    an export caught in the middle, whatever the machine's speed."""
+    first request (the counted first page and the top page) and the first batch of the
+    middle, about 2,000 rows -- then holds the rest: an export caught in the middle,
+    whatever the machine's speed."""
     from bitrix_fast.testing.sandbox.store import Store
 
     store = Store()
@@ -178,7 +179,7 @@ def test_resume_after_a_kill(held_portal, tmp_path):
          "--webhook", held_portal.webhook, "-o", str(out), "--request-pool-size", "1", "--requests-per-second", "20"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     part = tmp_path / "deals.jsonl.part"
-    _wait_for_lines(proc, part, 2500)
+    _wait_for_lines(proc, part, 2000)
     assert holding.held.wait(10), "the export was not waiting on the portal"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
@@ -187,7 +188,7 @@ def test_resume_after_a_kill(held_portal, tmp_path):
     written = [int(json.loads(line)["ID"]) for line in part.read_bytes().splitlines(keepends=True)
                if line.endswith(b"\n")]
     every = holding.store.ids("deal")
-    assert 2500 <= len(written) < len(every)
+    assert 2000 <= len(written) < len(every)
     # The file already has IDs beyond a hole (pages of several ranges, and the last ID), so
     # resuming after the largest ID would lose rows. This is the case resume must get right.
     assert {i for i in every if i < max(written)} - set(written)

@@ -201,13 +201,14 @@ def test_export_stopped_mid_run_leaves_the_old_file_and_resumes_from_the_part(
         tmp_path, sig, deals, bitrix_sandbox_factory, bitrix_portal_factory, monkeypatch):
     out, part = tmp_path / "deals.jsonl", tmp_path / "deals.jsonl.part"
     out.write_bytes(OLD)
-    # The counted first page, the last-ID probe and a batch of 50 pages are served; the
-    # next batch is held, on the wire, until the signal has been sent.
+    # The first request (the counted first page and the top page) and the first batch of
+    # the middle (about 2,000 rows) are served; the next batch is held, on the wire, until
+    # the signal has been sent.
     holding = Holding(deals, "crm.deal.list", serve=52)
     sb = bitrix_sandbox_factory(store=holding, plan="x10")
     proc = start("export", "crm.deal.list", "--quiet", "--webhook", sb.webhook,
                  "-o", str(out), "--request-pool-size", "1", "--requests-per-second", "20")
-    wait_for_lines(proc, part, 2500)
+    wait_for_lines(proc, part, 2000)
     assert holding.held.wait(10)
     before = sb.stats()["requests"]
     written = part.read_bytes().count(b"\n")

@@ -15,7 +15,8 @@ import docgen  # noqa: E402
 README = (ROOT / "README.rst").read_text("utf-8")
 DATA = ROOT / "docs" / "benchmarks" / "data"
 FIGURES = {"export": "export-compare.svg", "latency": "latency-compare.svg",
-           "write": "write-compare.svg", "timeline": "export-timeline.svg"}
+           "write": "write-compare.svg", "timeline": "export-timeline.svg",
+           "limits": "limits-compare.svg"}
 
 
 def test_readme_is_at_most_200_lines() -> None:

@@ -76,9 +76,11 @@ def test_churn_every_survivor_once_with_few_extra_requests() -> None:
     with memory_portal(deals=60_000, plan="x10", cost="light", seed=2) as sb:
         before = sb.store.ids("deal")
         # 200 inserts + 200 deletes a second of the portal's (virtual) time, made as
-        # requests arrive
+        # requests arrive. A burst of 5 at 5 a second spreads the 25 requests over about 4 s,
+        # so rows come and go between the pages of one listing (in one burst they would all
+        # be read at the same instant).
         sb.start_churn(400)
-        with connect(sb, requests_per_second=20) as bx:
+        with connect(sb, requests_per_second=5, request_pool_size=5) as bx:
             ids = [int(row["ID"]) for row in bx.iter_all("crm.deal.list", {"select": ["ID"]})]
         deleted = set(sb.churner.deleted_ids)
         sb.stop_churn()

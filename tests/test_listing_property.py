@@ -86,9 +86,13 @@ def test_every_row_once_or_a_named_error(ids, shape, quirks, joined_every, in_fl
         rows = drive_shuffled(plan, server, random.Random(seed), in_flight)
     except ListingError as error:
         assert error.method == method
-        # Only a portal that ignores both the ID filter and `start` cannot be paged at all.
+        # Only a portal that ignores both the ID filter and `start` cannot be paged at all;
+        # and a plainly paged one whose total is below the rows of its full first page, with
+        # a second page repeating it, cannot tell its end from an ignored `start` (it says so).
+        plain = method == "some.vendor.list" or "ignored_filters" in quirks
         assert {"ignored_filters", "ignored_start"} <= quirks or (
-            "ignored_start" in quirks and method == "some.vendor.list"), error
+            "ignored_start" in quirks and method == "some.vendor.list") or (
+            plain and "understated_total" in quirks and "is below the" in str(error)), error
         return
     key = fake.get("id_key", "ID")
     got = [int(row[key]) for row in rows]

@@ -72,16 +72,27 @@ def test_the_budget_hash_expires_a_window_after_the_last_write(budgets, redis_ur
 
 
 def test_bitrix_takes_the_shared_budget_from_the_limiter(redis_url, redis_key):
+    from bitrix_fast.factory import fingerprint
+    from bitrix_fast.net.credentials import Webhook
+
+    webhook = "https://example.bitrix24.ru/rest/1/abcdefgh/"
     limiter = RedisLimiter(redis_url, key=redis_key)
-    bx = Bitrix("https://example.bitrix24.ru/rest/1/abcdefgh/", limiter=limiter,
-                operating_time_limit=123, verbose=False)
+    bx = Bitrix(webhook, limiter=limiter, operating_time_limit=123, verbose=False)
     try:
-        # Another process hits the wall; this client's stats show it, read from Redis.
-        other = RedisLimiter(redis_url, key=redis_key).budget()
+        # Another webhook's wall is its own (the portal keeps a budget per webhook).
+        stranger = RedisLimiter(redis_url, key=redis_key).budget(owner="0123456789ab")
+        stranger.on_limit_hit("crm.deal.list")
+        assert "crm.deal.list" not in bx.stats()["operating"]
+        # Another process with the same webhook hits the wall; this client's stats show
+        # it, read from Redis.
+        other = RedisLimiter(redis_url, key=redis_key).budget(
+            owner=fingerprint(Webhook(webhook)))
         assert isinstance(other, RedisOperatingBudget)
         other.on_limit_hit("crm.deal.list")
         operating = bx.stats()["operating"]
         assert operating["crm.deal.list"]["blocked"] is True
         assert operating["crm.deal.list"]["delay"] > 50
+        assert "abcdefgh" not in repr(redis.Redis.from_url(redis_url).hgetall(
+            f"bitrix_fast:{redis_key.lower()}:budget"))
     finally:
         bx.close()

@@ -46,7 +46,9 @@ def test_get_all_from_a_hung_portal_fails_within_the_bound(timeout: float,
         hung = sb.stats()["faults"]["hang"]
     assert 3 * timeout <= elapsed < bound, f"gave up after {elapsed:.1f} s"
     assert isinstance(caught.value.last_error, ResponseTimeout)
-    assert caught.value.attempts == 3 and hung == 3
+    # The first request three times; meanwhile its uncounted pages went once or twice (the
+    # listing stops waiting for a first request that takes seconds).
+    assert caught.value.attempts == 3 and 3 <= hung <= 6
     assert str(caught.value).startswith("crm.deal.list: gave up after 3 attempts (no answer")
 
 
@@ -76,10 +78,10 @@ def test_a_redirect_is_raised_at_once_with_the_https_address_and_no_secret() -> 
         https = sb.webhook.replace("http://", "https://", 1).replace(code, "***")
     error = caught.value
     assert requests == 1 and elapsed == 0  # not retried, nothing waited for
-    # The listing's first request is its counted first page, a call of the method itself.
-    assert error.location == https + "crm.deal.list" and error.status == 301
+    # The listing's first request is a batch: its counted first page and its top page.
+    assert error.location == https + "batch" and error.status == 301
     assert str(error) == (f"crm.deal.list: the portal redirects this request to "
-                          f"{https}crm.deal.list; use https:// in the address: {https} (HTTP 301)")
+                          f"{https}batch; use https:// in the address: {https} (HTTP 301)")
     assert code not in str(error) and code not in repr(error) and code not in error.location
     assert error.executed_maybe is False and error.retryable is False
 
@@ -118,7 +120,9 @@ def test_the_same_500_three_times_is_raised_not_retried_for_a_minute() -> None:
                 bx.get_all("crm.deal.list")
             elapsed = sb.clock.now() - began
         requests = sb.stats()["requests"]
-    assert requests == 3 and 0 < elapsed <= 1.5  # backoffs of at most 0.5 + 1 s
+    # backoffs of at most 0.5 + 1 s; the first request three times, and perhaps once its
+    # uncounted pages (the listing stops waiting for a first request that takes a second)
+    assert 3 <= requests <= 4 and 0 < elapsed <= 1.5
     assert "(the same error 3 times in a row)" in str(caught.value)
     last = caught.value.last_error
     assert isinstance(last, ApiError) and last.code == "INTERNAL_SERVER_ERROR"

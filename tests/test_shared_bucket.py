@@ -68,8 +68,8 @@ def test_in_memory_sharing_when_files_are_off(monkeypatch):
     assert isinstance(a, MemoryState) and a is b
 
 
-#: a burst small enough that one export of DEALS spends it (each takes 5 requests)
-BURST, DEALS = 4, 6_000
+#: a burst small enough that one export of DEALS spends it (each takes 6 requests)
+BURST, DEALS = 4, 12_000
 
 
 def test_a_second_client_in_the_same_process_is_never_refused(bitrix_portal_factory):

@@ -50,6 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--batch-billing", default="own", choices=("own", "batch"),
         help="bill batch commands to their own methods (docs) or to 'batch' (b24jssdk PR #539)")
     add("--operating-limit", type=float, default=None, metavar="SECONDS", help="override the time budget")
+    add("--count-factor", type=float, default=1.0, metavar="X",
+        help="every COUNT costs X times the cost model's figure (default 1)")
+    add("--time-fields", default="full", choices=("full", "no_operating", "none"),
+        help="time blocks in replies: full (cloud), no_operating (self-hosted) or none")
+    add("--cut", type=float, default=60.0, metavar="SECONDS",
+        help="requests are cut (504) after this much server time; 0: never (default 60)")
+    add("--batch-length", type=int, default=50, metavar="N",
+        help="commands a batch runs; the rest fail ERROR_BATCH_LENGTH_EXCEEDED (default 50)")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -75,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
             quirks=args.quirks, joined_every=args.joined_every, workers=args.workers,
             faults=args.faults, slow_seconds=args.slow_seconds, churn=args.churn, token_ttl=args.token_ttl,
             db=args.db, seed=args.seed, host=args.host, port=args.port, batch_billing=args.batch_billing,
-            operating_limit=args.operating_limit,
+            operating_limit=args.operating_limit, count_factor=args.count_factor,
+            time_fields=args.time_fields, cut=args.cut or None, batch_length=args.batch_length,
         )
     except ValueError as error:
         print(f"bitrix-fast sandbox: {error}", file=sys.stderr)

@@ -72,7 +72,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="do not refresh the dictionary tables this run")
     add("--overlap", type=common.seconds, default=None, metavar="S",
         help="re-read changes from this many seconds before the last run's start "
-             "(default 300)")
+             "(default 65: one request's 60 s cut, and slack)")
     add("--read-ahead", type=common.positive_int, default=None, metavar="N",
         help="requests' worth of rows (~2,500 each) held while the database catches up: "
              "what bounds the memory (default 3; more for an Enterprise portal's rate)")

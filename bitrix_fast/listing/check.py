@@ -30,6 +30,11 @@ class Contradiction(Exception):
 
 def page_ids(page: List[Any], facts: MethodFacts, method: str) -> List[int]:
     """The IDs of a page's rows; a row without a readable ID makes ID paging impossible."""
+    field = facts.id_field
+    try:  # every row a dict with its ID: the quick way (a few thousand rows a reply)
+        return [int(row[field]) for row in page]
+    except (KeyError, TypeError, ValueError):
+        pass
     ids = [row_id(row, facts) for row in page]
     if any(value is None for value in ids):
         raise ListingError(method, f"rows without a readable {facts.id_field!r} field; they "

@@ -21,7 +21,7 @@ from ..protocol.methods import MethodFacts
 from ..run.work import Work
 from .check import Contradiction
 from .paging import IgnoresStart, NavPaging, OffsetPaging
-from .ranges import RangePaging
+from .ranges import Pace, RangePaging
 from .query import ListQuery, id_order, ranges_fit
 from .rows import Dedup, row_id
 
@@ -33,8 +33,10 @@ class Paging(Protocol):
     :class:`OffsetPaging`, :class:`NavPaging`)."""
 
     done: bool
-    total: Optional[int]
     result_dict: Any
+
+    @property
+    def total(self) -> Optional[int]: ...
 
     def next_work(self) -> Optional[Work]: ...
 
@@ -48,7 +50,7 @@ class Listing:
 
     def __init__(self, method: str, params: Dict[str, Any], facts: MethodFacts, *,
                  batch_size: int, single: bool = False,
-                 skip: Sequence[Tuple[int, int]] = ()) -> None:
+                 skip: Sequence[Tuple[int, int]] = (), pace: Pace = Pace()) -> None:
         self._method = method
         self._params = params
         self._facts = facts
@@ -62,12 +64,13 @@ class Listing:
         elif (facts.ranges and facts.paging == "start" and not single and
               self._order is not None and ranges_fit(params, facts)):
             self._strategy = RangePaging(ListQuery(method, params, facts), batch_size=batch_size,
-                                       skip=skip)
+                                         skip=skip, pace=pace)
         else:
             # A call ordered by anything but ID keeps the server's order (get_all).
             self._strategy = OffsetPaging(method, params, facts, batch_size=batch_size,
                                        single=single, keep_pages=self._order is None)
-        self._owners: Dict[int, Paging] = {}  # id(work) -> the strategy that planned it
+        #: id(work) -> the work and the strategy that planned it
+        self._owners: Dict[int, Tuple[Work, Paging]] = {}
         self._dedup = Dedup(facts)
         self._checked = False
         # A resumed listing skips rows on purpose: its total says nothing about what it reads.
@@ -77,7 +80,9 @@ class Listing:
 
     @property
     def done(self) -> bool:
-        return self._strategy.done and not self._owners
+        """Every row is in, and nothing on the wire is awaited (an optional read -- a count
+        the plan no longer needs -- may still be there)."""
+        return self._strategy.done and all(work.optional for work, _ in self._owners.values())
 
     @property
     def total(self) -> Optional[int]:
@@ -90,7 +95,7 @@ class Listing:
     def next_work(self) -> Optional[Work]:
         work = self._strategy.next_work()
         if work is not None:
-            self._owners[id(work)] = self._strategy
+            self._owners[id(work)] = (work, self._strategy)
         return work
 
     def mark(self) -> Any:
@@ -106,9 +111,14 @@ class Listing:
 
     def failed(self, work: Work, error: BaseException) -> List[Any]:
         """A request that raised: never sent because the listing is stopping (nothing to
-        learn from it), or a failure that ends the listing."""
-        self._owners.pop(id(work), None)
+        learn from it), a read nothing waits for any more (a count the plan did without),
+        or a failure that ends the listing."""
+        owned = self._owners.pop(id(work), None)
         if isinstance(error, Stopped):
+            return []
+        if work.optional:
+            if owned is not None and isinstance(owned[1], RangePaging):
+                owned[1].dropped(work)  # the plan asks again if it needs it after all
             return []
         raise error
 
@@ -122,8 +132,8 @@ class Listing:
         return []
 
     def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Any]:
-        owner = self._owners.pop(id(work), None)
-        if owner is not self._strategy:
+        owned = self._owners.pop(id(work), None)
+        if owned is None or owned[1] is not self._strategy:
             return []  # a reply to a strategy given up: the current one reads those rows
         if any(isinstance(result.error, Stopped) for result in results):
             return []  # the listing is stopping: this reply proves nothing
@@ -148,8 +158,12 @@ class Listing:
             return self._strategy.in_page_order(rows) if isinstance(
                 self._strategy, OffsetPaging) else rows
         facts = self._facts
-        return sorted(rows, key=lambda row: row_id(row, facts) or 0,
-                      reverse=self._order == "DESC")
+        descending = self._order == "DESC"
+        field = facts.id_field
+        try:  # every row a dict with its ID: the quick key
+            return sorted(rows, key=lambda row: int(row[field]), reverse=descending)
+        except (KeyError, TypeError, ValueError):
+            return sorted(rows, key=lambda row: row_id(row, facts) or 0, reverse=descending)
 
     def covered(self) -> List[Tuple[int, int]]:
         """ID intervals ``[lo, hi)`` proven read, every row of them in replies fed so far

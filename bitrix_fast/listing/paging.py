@@ -172,10 +172,17 @@ class OffsetPaging:
             # Past the end a classic list answers page 1 again; only a repeat where the first
             # page showed rows at this offset -- a total above one page, or without a total a
             # full first page -- shows `start` ignored.
-            beyond = (self.total > PAGE if self.total is not None
-                      else len(self._first or ()) >= PAGE)
+            first = self._first or ()
+            beyond = self.total > PAGE if self.total is not None else len(first) >= PAGE
             if self._claims_more and beyond:
                 raise IgnoresStart("the second page repeats the first: `start` is ignored")
+            if self.total is not None and self.total < len(set(first)) >= PAGE:
+                # A total below the rows of the full first page is false, and so may be the
+                # end it claims: a repeat then cannot tell the end from an ignored `start`.
+                raise IgnoresStart(f"the second page repeats the first, and the total "
+                                   f"({self.total:,}) is below the {len(set(first))} rows "
+                                   f"of the first: the end cannot be told from an ignored "
+                                   f"`start`")
             self._stopped = True
             return
         self._verified = True

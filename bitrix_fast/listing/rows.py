@@ -62,12 +62,14 @@ class IdSet:
             self._other.add(value)
             self._len += 1
             return True
-        byte, bit = divmod(value, 8)
-        if byte >= len(self._bits):
-            self._bits.extend(bytes(max(byte + 1 - len(self._bits), len(self._bits))))
-        if self._bits[byte] & (1 << bit):
+        byte, mask = value >> 3, 1 << (value & 7)
+        bits = self._bits
+        if byte >= len(bits):
+            bits.extend(bytes(max(byte + 1 - len(bits), len(bits))))
+        old = bits[byte]
+        if old & mask:
             return False
-        self._bits[byte] |= 1 << bit
+        bits[byte] = old | mask
         self._len += 1
         return True
 
@@ -95,7 +97,25 @@ class Dedup:
         self.passed = 0
 
     def filter(self, rows: Iterable[Any]) -> List[Any]:
-        return list(self.filter_iter(rows))
+        facts = self._facts
+        if facts.key_fields:
+            return list(self.filter_iter(rows))
+        # The common case in one loop (a reply's rows at a time): no generator per row.
+        out: List[Any] = []
+        add = self._seen.add
+        field = facts.id_field
+        total = 0
+        for row in rows:
+            total += 1
+            try:
+                value: Optional[int] = int(row[field])
+            except (KeyError, TypeError, ValueError):
+                value = row_id(row, facts)
+            if value is None or add(value):
+                out.append(row)
+        self.passed += len(out)
+        self.dropped += total - len(out)
+        return out
 
     def filter_iter(self, rows: Iterable[Any]) -> Iterator[Any]:
         facts = self._facts

@@ -7,7 +7,7 @@ TOML (Python 3.11+) or JSON, by the file's suffix::
     dictionaries = true                 # default true
     product_rows = true                 # default true
     multiple = "table"                  # or "json"
-    overlap = 300
+    overlap = 65                        # default: the 60 s cut, and slack
 
     [[table]]                           # any other list method, one table each
     method = "crm.deal.list"

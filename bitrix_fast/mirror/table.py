@@ -14,6 +14,7 @@ from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Protocol, Sequ
 
 from . import offline
 from .offline import QueuedDeletions
+from ..protocol.limits import CHANGES_OVERLAP
 from ..typed.load import load_fields
 from ..typed.spec import FieldSpec
 from . import fields as legacy_kinds
@@ -31,9 +32,9 @@ from .writer import Seen, TableWriter
 
 logger = logging.getLogger("bitrix_fast.mirror")
 
-#: seconds before the last run's start from which changes are read again: timestamps have
-#: whole seconds, and a write stamped just before that start may commit just after it
-DEFAULT_OVERLAP = 300.0
+#: seconds before the last run's start from which changes are read again: a write stamped
+#: just before that start may commit just after it, at most one request (the 60 s cut) later
+DEFAULT_OVERLAP = CHANGES_OVERLAP
 
 
 @dataclass(frozen=True)

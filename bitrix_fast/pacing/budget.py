@@ -1,10 +1,18 @@
 """The client-side copy of the portal's per-method operating budget.
 
 The portal bills each method's server time per application or webhook in ten one-minute
-baskets; past the limit (480 s by default, configurable per portal) it answers 429
-OPERATION_TIME_LIMIT for that method. :class:`OperatingBudget` keeps the portal's own
-figures and slows a method down before it reaches that wall. Thread-safe, no I/O, time
-only from an injected ``Clock``.
+baskets; past the limit (480 s is only the default: it is configured per portal) it answers
+429 OPERATION_TIME_LIMIT for that method. :class:`OperatingBudget` keeps the portal's own
+figures and slows a method down before it reaches that wall. One budget belongs to one
+client, so to one webhook or application, as on the server. Thread-safe, no I/O, time only
+from an injected ``Clock``.
+
+The limit is read from the portal, not assumed: the replies do not state it, but a 429
+does -- the method's last figure is where this portal's limit lies, and the budget paces by
+that from then on (a figure seen above it later, without a 429, raises it again, never above
+the limit configured). Replies without ``operating`` (self-hosted portals) or without
+``time`` leave the budget to the client's own account of what its calls billed
+(:class:`~.ledger.OwnLedger`).
 """
 from __future__ import annotations
 
@@ -13,18 +21,25 @@ import threading
 from typing import Any, Dict, Optional
 
 from ..clock import SYSTEM_CLOCK, Clock
+from .ledger import OwnLedger
+
+#: The least a 429 may lower the limit to (a figure read just after a reset can be tiny).
+LEAST_LIMIT = 10.0
 
 
 class _MethodState:
     # The figure, its server time, and local monotonic deadlines: the oldest basket drops
     # out at ``reset``; the figure says wait until ``pause_until``; a 429 until ``blocked_until``.
-    __slots__ = ("operating", "stamp", "reset", "pause_until", "blocked_until", "reserved")
+    __slots__ = ("operating", "stamp", "reset", "pause_until", "blocked_until", "reserved",
+                 "reported")
 
     def __init__(self) -> None:
         self.operating = 0.0
         #: server seconds the requests in flight are expected to add to ``operating``
         self.reserved = 0.0
         self.stamp = self.reset = self.pause_until = self.blocked_until = -math.inf
+        #: local time of the portal's last figure (-inf: it never reported one)
+        self.reported = -math.inf
 
 
 class OperatingBudget:
@@ -70,13 +85,25 @@ class OperatingBudget:
                 and 0 < slow_from <= 1):
             raise ValueError("OperatingBudget needs 0 <= margin < limit, window > 0 and "
                              "0 < slow_from <= 1")
-        self._limit = float(limit)
+        self._configured = float(limit)
         self._window = float(window)
-        self._hard = self._limit - margin
-        self._soft = self._limit * slow_from
+        self._margin_share = margin / limit
+        self._slow_from = slow_from
+        self._set_limit(float(limit))
         self._clock = clock or SYSTEM_CLOCK
         self._lock = threading.Lock()
         self._methods: Dict[str, _MethodState] = {}
+        self._own = OwnLedger(self._clock, window=self._window)
+
+    def _set_limit(self, limit: float) -> None:
+        self._limit = limit
+        self._hard = limit - limit * self._margin_share
+        self._soft = limit * self._slow_from
+
+    @property
+    def limit(self) -> float:
+        """The limit the budget paces by: the one configured, or lower, as the portal showed."""
+        return self._limit
 
     def observe(self, method: str, operating: float, reset_at: Optional[float],
                 server_now: Optional[float]) -> None:
@@ -94,12 +121,31 @@ class OperatingBudget:
         to_reset = min(max(to_reset, 0.0), self._window + self._RESET_SLACK)
         with self._lock:
             state = self._methods.setdefault(method.lower(), _MethodState())
+            state.reported = now
             if stamp < state.stamp or (stamp == state.stamp and operating < state.operating):
                 return  # an older reply; at the same instant the higher figure is the safer
+            if self._limit < operating <= self._configured:
+                # The portal ran calls past the limit a 429 suggested: it lies higher.
+                self._set_limit(float(operating))
             state.operating = float(operating)
             state.stamp = stamp
             state.reset = now + to_reset
             state.pause_until = now + self._pause(state.operating, to_reset)
+
+    def spend(self, method: str, seconds: float) -> None:
+        """A call of ``method`` ran ``seconds`` on the server, as the client measured it. While
+        the portal reports no figure for the method, the budget paces by these."""
+        self._own.spend(method, seconds)
+        now = self._clock.now()
+        with self._lock:
+            state = self._methods.setdefault(method.lower(), _MethodState())
+            if state.reported > now - self._window:
+                return  # the portal's own figure is the one to go by
+        operating, to_reset = self._own.figure(method)
+        with self._lock:
+            state.operating = operating
+            state.reset = now + to_reset
+            state.pause_until = max(state.pause_until, now + self._pause(operating, to_reset))
 
     def begin(self, method: str, seconds: float) -> None:
         """A request expected to bill ``seconds`` of server time to ``method`` is in flight:
@@ -117,12 +163,15 @@ class OperatingBudget:
                     state.reserved = max(0.0, state.reserved - seconds)
 
     def on_limit_hit(self, method: str) -> None:
-        """The portal answered 429 for ``method``: wait for its reset (or a tenth of the window)."""
+        """The portal answered 429 for ``method``: wait for its reset (or a tenth of the
+        window), and take the method's last figure as where this portal's limit lies."""
         now = self._clock.now()
         with self._lock:
             state = self._methods.setdefault(method.lower(), _MethodState())
             until = state.reset if state.reset > now else now + self._window / 10
             state.blocked_until = max(state.blocked_until, until)
+            if LEAST_LIMIT <= state.operating < self._limit:
+                self._set_limit(state.operating)
 
     def delay(self, method: str) -> float:
         """Seconds to wait before sending ``method`` again (0: go). A deadline: ask as often as you like."""
@@ -137,6 +186,7 @@ class OperatingBudget:
             return {
                 method: {
                     "operating": state.operating,
+                    "limit": self._limit,
                     "reset_in": max(0.0, state.reset - now) if state.reset > -math.inf else None,
                     "blocked": state.blocked_until > now
                     or (state.operating >= self._hard and state.reset > now),

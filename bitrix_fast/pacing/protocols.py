@@ -52,6 +52,10 @@ class Budget(Protocol):
                 server_now: Optional[float]) -> None:
         """A reply's ``time.operating`` and ``operating_reset_at`` for ``method``."""
 
+    def spend(self, method: str, seconds: float) -> None:
+        """A call of ``method`` ran ``seconds`` on the server, as the client measured it (the
+        budget's figure where the portal reports none)."""
+
     def begin(self, method: str, seconds: float) -> None:
         """A request expected to bill ``seconds`` to ``method`` is in flight."""
 
@@ -99,8 +103,9 @@ class SharedLimiter(ABC):
     def snapshot(self) -> Dict[str, Any]: ...
 
     @abstractmethod
-    def budget(self, limit: float = 480.0) -> Budget:
-        """The operating budget shared with every other user of this limiter."""
+    def budget(self, limit: float = 480.0, *, owner: str = "") -> Budget:
+        """The operating budget shared with every other user of this limiter and the same
+        webhook or application (``owner``: a fingerprint, never a secret)."""
 
 
 class SimpleLimiter(Protocol):

@@ -18,8 +18,10 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import enum
+import functools
 import math
 import uuid
+from collections import abc
 from typing import Any, Iterator, List, Mapping, Tuple
 from urllib.parse import quote_plus
 
@@ -35,8 +37,15 @@ def build_query(params: Mapping[str, Any]) -> str:
     pairs: List[str] = []
     for key, value in params.items():
         for name, text in _flatten(_key_text(key), value):
-            pairs.append(f"{quote_plus(name, safe='')}={quote_plus(text, safe='')}")
+            pairs.append(f"{_quoted(name)}={_quoted(text)}")
     return "&".join(pairs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    # Names (``filter[>ID]``, ``select[0]``) and many values repeat in every command of a
+    # listing: quoting each once saves most of the encoding time of a 50-command batch.
+    return quote_plus(text, safe="")
 
 
 def command(method: str, params: Mapping[str, Any]) -> str:
@@ -55,7 +64,11 @@ def can_encode(params: Mapping[str, Any]) -> bool:
 
 
 def _flatten(name: str, value: Any) -> Iterator[Tuple[str, str]]:
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str or kind is int:  # the common case, without the ABC checks below
+        yield name, str(value)
+        return
+    if isinstance(value, abc.Mapping):
         if not value:
             raise Unencodable(f"{name}: an empty dict has no query-string form")
         for key, item in value.items():

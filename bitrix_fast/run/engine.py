@@ -17,15 +17,17 @@ from typing import (Any, Callable, Dict, Hashable, Iterable, List, Mapping, Opti
                     Sequence, Set)
 
 from ..clock import Clock
-from ..errors import (ApiError, AuthError, BitrixError, LimiterError, OperationTimeLimit,
-                      RateLimited, RetryExhausted, Stopped, TransportError, is_refusal,
-                      with_method)
+from ..errors import (ApiError, AuthError, BadResponse, BatchCut, BitrixError, LimiterError,
+                      OperationTimeLimit, RateLimited, RetryExhausted, Stopped,
+                      TransportError, is_refusal, too_long, with_method)
 from ..net.credentials import Credentials
 from ..net.sender import Reply
 from ..pacing.billing import BilledTime
 from ..pacing.gate import ConcurrencyGate
 from ..pacing.inflight import InFlight
+from ..pacing.meter import Meter, counted
 from ..pacing.protocols import Budget, RateLimiter
+from ..pacing.room import TARGET, BatchRoom
 from ..pacing.throttle import AdaptiveThrottle
 from ..protocol import batch as batchlib
 from ..protocol.batch import Command, CommandResult
@@ -44,7 +46,8 @@ class Stats:
     """Thread-safe counters of what the engine did, for ``Bitrix.stats()``."""
 
     _FIELDS = ("requests", "commands", "retries", "refreshes", "refused_503", "refused_429",
-               "limiter_wait", "budget_wait", "backoff_wait", "in_doubt", "failed")
+               "limiter_wait", "budget_wait", "backoff_wait", "in_doubt", "failed",
+               "batches_cut", "batches_too_long")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -79,6 +82,9 @@ class Pacing:
     billed: BilledTime
     #: slow a method down before its budget runs out and wait out its 429s (False: raise)
     respect_budget: bool = True
+    #: reads every reply's time for the batch room, the billed time and the budget (None:
+    #: one of its own, on a room of its own)
+    meter: Optional[Meter] = None
 
 
 class Engine:
@@ -96,6 +102,8 @@ class Engine:
         self._gate = pacing.gate
         self._inflight = pacing.inflight
         self._billed = pacing.billed
+        self._meter = pacing.meter or Meter(BatchRoom(), pacing.billed, pacing.budget)
+        self._room = self._meter.room
         self._respect_budget = pacing.respect_budget
         self._retry = retry
         self._retry_budget = retry_budget
@@ -142,6 +150,10 @@ class Engine:
                     continue
                 raise
             except BitrixError as error:
+                if _was_cut(method, params, error):
+                    # A batch the portal cut at 60 s (or a proxy gave up on) is never sent
+                    # whole again: the caller splits it (see batch()).
+                    raise _as_cut(error) from None
                 if not read_only and may_have_executed(error):
                     doubt = error
                 self._account(method, error)
@@ -169,26 +181,52 @@ class Engine:
         leaves its commands with the Stopped error, in doubt only if an earlier attempt
         may have run them."""
         final: Dict[str, CommandResult] = {}
-        pending = list(commands)
+        queue = list(commands)
         retry = self._retry
         in_doubt: Set[str] = set()  # labels of writes that may have run in an earlier attempt
+        # Commands that refer to each other travel together; others go in batches the room
+        # allows (inside the 60 s cut, within the portal's batch length), halved after a cut.
+        most = len(queue) if not resend else self._fits(queue)
 
         def hide(text: str) -> str:
             return redact(text, self._credentials.secrets)
 
-        while pending:
+        while queue:
+            pending, queue = queue[:most], queue[most:]
             methods = ("batch",) + tuple(sorted({c.method for c in pending}))
             try:
                 envelope = self.call("batch", batchlib.pack(pending), read_only=read_only,
                                      stop=stop, budget_methods=methods,
                                      before_send=before_send)
             except BitrixError as error:
+                smaller = self._smaller(pending, error, read_only=read_only, resend=resend)
+                if smaller:
+                    most = smaller
+                    queue = pending + queue
+                    continue
                 may_have_run = not read_only and may_have_executed(error)
-                called = {command.method for command in pending}
+                if may_have_run and queue and not isinstance(error, Stopped):
+                    # Writes whose reply was lost are in doubt; the batches after them have
+                    # not left, so they go as they would in a request of their own (after a
+                    # backoff, within the retry budget) instead of failing unsent.
+                    for command in pending:
+                        final[command.label] = CommandResult(
+                            command.label, command.method, error=with_method(error,
+                                                                             command.method),
+                            in_doubt=True, executed=True)
+                        self.stats.add("in_doubt")
+                    try:
+                        retry = self._advance(retry, "batch", _NotExecuted(), read_only, stop)
+                        continue
+                    except BitrixError as stopped:
+                        error, pending = stopped, []
+                called = {command.method for command in pending + queue}
                 if len(called) == 1:
                     error = with_method(error, called.pop())
-                for command in pending:
-                    doubt = may_have_run or command.label in in_doubt
+                sent = {command.label for command in pending}
+                # What was not sent yet fails the same way (it would not fare better).
+                for command in pending + queue:
+                    doubt = (may_have_run and command.label in sent) or command.label in in_doubt
                     final[command.label] = CommandResult(command.label, command.method,
                                                          error=error, in_doubt=doubt,
                                                          executed=doubt)
@@ -196,20 +234,27 @@ class Engine:
                 break
             outcomes = batchlib.unpack(envelope.get("result") if isinstance(envelope, dict)
                                        else None, pending, hide=hide)
+            ran = next((i for i, o in enumerate(outcomes) if o.error is not None
+                        and too_long(o.error)), None)
+            if ran is not None:
+                # The portal runs fewer commands than this batch held: those past its
+                # length did not run, and the next batches are that long.
+                self.stats.add("batches_too_long")
+                self._room.too_long(ran)
+                most = max(1, min(most, ran))
             self.stats.add("commands", len(pending))
             unanswered = next((o.error for o in outcomes if o.in_doubt), None)
             if not resend and read_only and unanswered is not None:
                 # Chained reads cannot be resent one by one: the whole batch goes again.
                 try:
                     retry = self._advance(retry, "batch", unanswered, read_only, stop)
+                    queue = pending + queue
                     continue
                 except BitrixError:
                     pass  # out of retries: the outcomes below carry the error
             again: List[Command] = []
             first_error: Optional[BitrixError] = None
             for command, outcome in zip(pending, outcomes):
-                if outcome.time:
-                    self._observe(command.method, outcome.time, in_batch=True)
                 if outcome.error is not None and not outcome.in_doubt:
                     try:
                         self._account(command.method, outcome.error)
@@ -229,7 +274,8 @@ class Engine:
                         self.stats.add("failed")
                     continue
                 again.append(command)
-                first_error = first_error or outcome.error
+                if not (outcome.error is not None and too_long(outcome.error)):
+                    first_error = first_error or outcome.error  # past the length: not run
             if again:
                 try:
                     retry = self._advance(retry, "batch", first_error or _NotExecuted(),
@@ -242,12 +288,40 @@ class Engine:
                                                              in_doubt=doubt)
                         self.stats.add("in_doubt" if doubt else "failed")
                     again = []
-            pending = again
+            queue = again + queue
         return [final[command.label] for command in commands]
 
     def _renewable(self, error: AuthError) -> bool:
         """An expired or unknown OAuth token, which a refresh may cure."""
         return self._credentials.refreshable and error.code.upper() in _REFRESH_CODES
+
+    def _fits(self, commands: Sequence[Command]) -> int:
+        """How many of ``commands`` (in order) one batch may hold: within the portal's batch
+        length, and expected to take under a third of the 60 s cut."""
+        most = min(len(commands), self._room.longest)
+        keys = [(c.method, counted(c.params)) for c in commands[:most]]
+        while most > 1 and self._room.expected(keys[:most]) > TARGET:
+            most -= 1
+        return max(1, most)
+
+    def _smaller(self, pending: Sequence[Command], error: BitrixError, *, read_only: bool,
+                 resend: bool) -> int:
+        """After a batch failed as a whole: how many commands the next, smaller batch holds
+        (0: do not split). A batch too long for the portal ran nothing, so it is split,
+        reads and writes alike; a cut batch (60 s, or a 504) may have run, so only reads
+        are, down to one command -- never resent whole."""
+        keys = [(c.method, counted(c.params)) for c in pending]
+        if isinstance(error, BatchCut):
+            self.stats.add("batches_cut")
+            self._room.cut(keys)
+            if read_only and resend and len(pending) > 1:
+                return len(pending) // 2
+            return 0
+        if too_long(error):
+            self.stats.add("batches_too_long")
+            self._room.too_long(max(1, len(pending) // 2))
+            return len(pending) // 2 if resend and len(pending) > 1 else 0
+        return 0
 
     def cap_concurrency(self, limit: Optional[int]) -> Optional[int]:
         """Set (or with None lift) a hard cap on requests in flight; returns the previous cap."""
@@ -309,8 +383,7 @@ class Engine:
                 self._budget.end(name, seconds)
         self._inflight.observe(kind, reply.elapsed)
         body = reply.body
-        if isinstance(body, dict) and isinstance(body.get("time"), dict):
-            self._observe(method, body["time"])
+        self._meter.reply(method, params, body, reply.elapsed)
         self._throttle.on_success()
         self._retry_budget.on_success()
         self._apply_throttle()
@@ -335,19 +408,6 @@ class Engine:
         """Requests of ``kind`` that may be in flight now (see :mod:`.inflight`)."""
         return self._inflight.limit(kind, self._limiter.rate, self._limiter.free_tokens)
 
-    def _observe(self, method: str, time_block: Mapping[str, Any], *,
-                 in_batch: bool = False) -> None:
-        self._billed.observe(method, time_block.get("duration"), in_batch=in_batch)
-        operating = time_block.get("operating")
-        if operating is None:
-            return
-        try:
-            self._budget.observe(method, float(operating),
-                                 _float(time_block.get("operating_reset_at")),
-                                 _float(time_block.get("finish", time_block.get("start"))))
-        except (TypeError, ValueError):
-            logger.debug("%s: unreadable time block ignored", method)
-
     # -- failures ---------------------------------------------------------------------------
 
     def _account(self, method: str, error: BitrixError) -> None:
@@ -357,6 +417,7 @@ class Engine:
             self._limiter.on_refused()
         elif isinstance(error, OperationTimeLimit):
             self.stats.add("refused_429")
+            self._meter.limit_hit(method)
             if not self._respect_budget:
                 raise error
             self._budget.on_limit_hit(method)
@@ -388,6 +449,8 @@ class Engine:
             return self._retry.should_retry(error, read_only=read_only)  # no answer for it
         if not isinstance(error, ApiError):
             return False
+        if too_long(error):
+            return True  # past the portal's batch length: it did not run
         if is_refusal(error):
             return self._respect_budget or not isinstance(error, OperationTimeLimit)
         return self._retry.should_retry(error, read_only=read_only)
@@ -455,5 +518,20 @@ def _is_overload(error: BaseException) -> bool:
     return isinstance(error, ApiError) and (error.status or 0) >= 500 and not is_refusal(error)
 
 
-def _float(value: Any) -> Optional[float]:
-    return None if value is None else float(value)
+def _was_cut(method: str, params: Mapping[str, Any], error: BitrixError) -> bool:
+    """A batch of several commands that did not finish: the portal cut it at 60 s, or the
+    proxy in front of it gave up on it (504). (One command alone is retried as any call.)"""
+    cmd = params.get("cmd") if method == "batch" else None
+    if not isinstance(cmd, Mapping) or len(cmd) < 2:
+        return False
+    return isinstance(error, BatchCut) or (isinstance(error, BadResponse) and
+                                           error.status == 504)
+
+
+def _as_cut(error: BitrixError) -> BatchCut:
+    if isinstance(error, BatchCut):
+        return error
+    if isinstance(error, TransportError):
+        return BatchCut(f"the batch was cut: {error.message}", method=error.method,
+                        status=error.status, snippet=error.snippet)
+    return BatchCut(f"the batch was cut: {error}", method="batch")

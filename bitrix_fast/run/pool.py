@@ -14,7 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future
-from typing import Any, Callable, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, TypeVar
 
 T = TypeVar("T")
 
@@ -34,6 +34,9 @@ class WorkerPool:
         self._threads: List[threading.Thread] = []
         self._idle = 0
         self._closed = False
+        #: the job each thread is running, and the jobs nobody waits for any more
+        self._running: Dict[threading.Thread, "Future[Any]"] = {}
+        self._detached: Set["Future[Any]"] = set()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> "Future[T]":
         """Run ``fn(*args)`` on a worker thread; RuntimeError once the pool is shut down."""
@@ -53,7 +56,8 @@ class WorkerPool:
 
     def shutdown(self, *, wait: bool = False) -> None:
         """Take no more work, cancel what has not started, and let the threads end (after
-        their current request when ``wait``; otherwise they are not waited for)."""
+        their current request when ``wait``, unless it was :meth:`detach`-ed; otherwise they
+        are not waited for)."""
         with self._lock:
             if self._closed:
                 return
@@ -70,7 +74,17 @@ class WorkerPool:
             self._jobs.put(None)
         if wait:
             for thread in threads:
-                thread.join()
+                with self._lock:
+                    detached = self._running.get(thread) in self._detached
+                if not detached:
+                    thread.join()
+
+    def detach(self, future: "Future[Any]") -> None:
+        """Nobody waits for ``future`` any more (a read whose answer is no longer needed):
+        :meth:`shutdown` does not wait for the thread running it."""
+        with self._lock:
+            if not future.done():
+                self._detached.add(future)
 
     @property
     def max_workers(self) -> int:
@@ -82,6 +96,8 @@ class WorkerPool:
             if job is None:
                 return
             future, fn, args = job
+            with self._lock:
+                self._running[threading.current_thread()] = future
             if future.set_running_or_notify_cancel():
                 try:
                     result = fn(*args)
@@ -90,6 +106,8 @@ class WorkerPool:
                 else:
                     future.set_result(result)
             with self._lock:
+                self._running.pop(threading.current_thread(), None)
+                self._detached.discard(future)
                 if self._closed:
                     continue
                 self._idle += 1

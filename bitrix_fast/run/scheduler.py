@@ -26,9 +26,11 @@ otherwise read again.
 """
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
+import time
 from functools import partial
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence,
@@ -136,6 +138,7 @@ class Scheduler:
         """The driver thread: hand out work, collect replies, deliver outputs (put blocks
         while the caller has not taken the last delivery: that is the back-pressure)."""
         in_flight: Dict["Future[Sequence[CommandResult]]", Work] = {}
+        wakes: List[float] = []  # when a source asked to be asked again (monotonic seconds)
 
         def deliver(items: List[T], mark: Any = None) -> bool:
             if not items:
@@ -165,6 +168,8 @@ class Scheduler:
                 # otherwise top up the wire.
                 future.add_done_callback(partial(_halt_if_refused, stop, stop_grace))
                 in_flight[future] = work
+                if work.wake_after is not None:
+                    heapq.heappush(wakes, time.monotonic() + work.wake_after)
 
         try:
             while not abandoned.is_set():
@@ -172,6 +177,14 @@ class Scheduler:
                 ready = source.ready()
                 if not deliver(ready):
                     return
+                if in_flight and source.done and all(w.optional for w in in_flight.values()):
+                    # Replies nobody waits for (a listing's count, once every row is proven
+                    # read): the run ends without them, and closing does not wait for them.
+                    for future in in_flight:
+                        if not future.cancel():
+                            self._pool.detach(future)
+                    in_flight.clear()
+                    break
                 if not in_flight:
                     if stop.halted or source.done:
                         break
@@ -194,6 +207,11 @@ class Scheduler:
                     break
                 timeout = CHECK_EVERY if not stop.halted else min(CHECK_EVERY,
                                                                   stop.grace_left())
+                now = time.monotonic()
+                while wakes and wakes[0] <= now:
+                    heapq.heappop(wakes)
+                if wakes:
+                    timeout = min(timeout, wakes[0] - now)
                 finished, _ = wait(list(in_flight), timeout=timeout,
                                    return_when=FIRST_COMPLETED)
                 if not stop.halted and stop.expired:

@@ -26,7 +26,11 @@ class Work:
     none may be resent alone: a failed read is resent whole. ``read_only`` says resending
     cannot change data. ``tags`` travel with the commands so the source knows what each
     reply answers. ``v3`` sends the only command (``single``) to REST 3.0, with its
-    ``headers``. Compared by identity: each Work is one request of one call.
+    ``headers``. ``optional`` (a read the source may set while the work is on the wire)
+    says nothing waits for its reply: once the source is done, the run ends without it.
+    ``wake_after``: seconds after it leaves at which the source may have more to send even
+    if no reply came (a listing that stops waiting for a slow first request): the scheduler
+    asks then. Compared by identity: each Work is one request of one call.
     """
 
     commands: List[Command]
@@ -35,6 +39,8 @@ class Work:
     read_only: bool = True
     tags: List[Any] = field(default_factory=list)
     v3: bool = False
+    optional: bool = False
+    wake_after: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -230,14 +230,16 @@ def write_rows(results: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> List[T
 
 
 def bench_table(name: str, part: str = "", folder: Path = BENCH_DATA) -> str:
-    """A benchmark table as the page shows it: ``export``, ``write``, or ``latency`` with
-    ``part`` ``x10`` or ``enterprise``."""
+    """A benchmark table as the page shows it: ``export``, ``write``, ``limits``, or
+    ``latency`` with ``part`` ``x10`` or ``enterprise``."""
     data = load_bench(name, folder)
     if name == "export":
         rows = export_rows(data["results"], burst=50, rate=20.0)
     elif name == "latency":
         burst, rate = (250, 5.0) if part == "enterprise" else (50, 20.0)
         rows = export_rows(data[part or "x10"], burst=burst, rate=rate)
+    elif name == "limits":
+        rows = export_rows(data["results"], burst=250, rate=5.0)
     elif name == "write":
         rows = write_rows(data["results"])
     else:

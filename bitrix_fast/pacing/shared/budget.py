@@ -3,7 +3,9 @@
 The portal bills server time per method and credential; every process exporting with the
 same webhook spends the same budget, and one process's 429 means the method is blocked
 for all of them. So the latest figure, the pause it calls for and any block live in one
-Redis hash per portal, a field per method, expiring a window after the last write.
+Redis hash per portal, a field per webhook or application and method (the portal keeps
+the budget that way: two webhooks on one portal have a budget each), expiring a window after
+the last write.
 """
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ class RedisOperatingBudget(OperatingBudget):
     ``on_error="local"``.
 
     Usually obtained from :meth:`RedisLimiter.budget`, which shares its connection, its
-    ``on_error`` and its portal key. The key is per portal, not per credential: processes
-    using different webhooks on one portal pause together, which is safe, if cautious.
+    ``on_error`` and its portal key. Fields are per credential (``owner``, a fingerprint of
+    the webhook or application, never a secret) and method: processes using one webhook
+    share its figures, another webhook has its own.
 
     Only :meth:`delay` raises :class:`RedisUnavailable` (under ``on_error="fail"``):
     :meth:`observe` and :meth:`on_limit_hit` run after a reply was received, where an error
@@ -40,8 +43,9 @@ class RedisOperatingBudget(OperatingBudget):
     def __init__(self, connection: RedisConnection, key: str, limit: float = 480.0, *,
                  window: float = 600.0, clock: Optional[Clock] = None,
                  margin: float = OperatingBudget._MARGIN,
-                 slow_from: float = OperatingBudget._SLOW_FROM) -> None:
+                 slow_from: float = OperatingBudget._SLOW_FROM, owner: str = "") -> None:
         super().__init__(limit, window=window, clock=clock, margin=margin, slow_from=slow_from)
+        self._owner = f"{owner}:" if owner else ""
         self._conn = connection
         self._hash = f"bitrix_fast:{key}:budget"
         # Every deadline is at most a window (plus slack) ahead of the write that set it.
@@ -65,13 +69,14 @@ class RedisOperatingBudget(OperatingBudget):
         to_reset = min(max(to_reset, 0.0), self._window + self._RESET_SLACK)
         pause = self._pause(operating, to_reset)
         stamp = "" if server_now is None else f"{float(server_now):.6f}"
-        args: List[Union[str, int]] = [method, repr(operating), stamp, repr(to_reset),
-                                       repr(pause), self._ttl_ms]
+        args: List[Union[str, int]] = [self._owner + method, repr(operating), stamp,
+                                       repr(to_reset), repr(pause), self._ttl_ms]
         self._quietly(lambda: self._observe_script(keys=[self._hash], args=args))
 
     def on_limit_hit(self, method: str) -> None:
         super().on_limit_hit(method)
-        args: List[Union[str, int]] = [method.lower(), repr(self._window / 10), self._ttl_ms]
+        args: List[Union[str, int]] = [self._owner + method.lower(), repr(self._window / 10),
+                                       self._ttl_ms]
         self._quietly(lambda: self._hit_script(keys=[self._hash], args=args))
 
     def delay(self, method: str) -> float:
@@ -81,8 +86,9 @@ class RedisOperatingBudget(OperatingBudget):
         """
         method = method.lower()
         local = super().delay
+        field = self._owner + method
         shared = self._conn.run(
-            lambda: float(self._delay_script(keys=[self._hash], args=[method])),
+            lambda: float(self._delay_script(keys=[self._hash], args=[field])),
             lambda: local(method))
         # Work this process has in flight is known here only.
         return max(shared, self.in_flight_delay(method))
@@ -97,8 +103,11 @@ class RedisOperatingBudget(OperatingBudget):
         now = float(raw[0])
         out: Dict[str, Any] = {}
         for name, value in zip(raw[1::2], raw[2::2]):
+            field = name.decode() if isinstance(name, bytes) else str(name)
+            if not field.startswith(self._owner) or ":" in field[len(self._owner):]:
+                continue  # another webhook's or application's figure
             operating, _, reset, pause, blocked = (float(x) for x in value.split())
-            out[name.decode() if isinstance(name, bytes) else name] = {
+            out[field[len(self._owner):]] = {
                 "operating": operating,
                 "reset_in": max(0.0, reset - now),
                 "blocked": blocked > now or (operating >= self._hard and reset > now),

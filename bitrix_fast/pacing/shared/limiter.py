@@ -227,10 +227,14 @@ class RedisLimiter(SharedLimiter):
         """The shared bucket's rate, fixed at construction (``rate`` is this process's pace)."""
         return self._portal_rate
 
-    def budget(self, limit: float = 480.0, *, window: float = 600.0) -> RedisOperatingBudget:
+    def budget(self, limit: float = 480.0, *, window: float = 600.0,
+               owner: str = "") -> RedisOperatingBudget:
         """The portal's per-method operating budget, shared the same way (``Bitrix`` calls
-        this with its ``operating_time_limit`` when given this limiter)."""
-        return RedisOperatingBudget(self._conn, self.key, limit, window=window, clock=self._clock)
+        this with its ``operating_time_limit`` and its credential's fingerprint when given
+        this limiter): one per webhook or application (``owner``) and method, as the portal
+        keeps it."""
+        return RedisOperatingBudget(self._conn, self.key, limit, window=window,
+                                    clock=self._clock, owner=owner)
 
     @property
     def free_tokens(self) -> float:

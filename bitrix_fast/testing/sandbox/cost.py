@@ -89,7 +89,7 @@ a small operating budget quickly in a test.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Optional, Union
 
 from .outcome import Outcome
@@ -115,6 +115,12 @@ class CostModel:
             + outcome.skipped * self.per_skipped_row
             + outcome.written * self.per_written_row
         )
+
+    def with_count(self, factor: float) -> "CostModel":
+        """The same model with every COUNT ``factor`` times as costly."""
+        if factor == 1.0:
+            return self
+        return replace(self, per_counted_row=self.per_counted_row * factor)
 
     def scaled(self, factor: float) -> "CostModel":
         """Every figure times ``factor`` (``0.1`` for an ``x10`` plan)."""

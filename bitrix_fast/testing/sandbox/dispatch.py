@@ -24,7 +24,10 @@ faults of step 7 apply to them as to any request.
 
 What is billed is the server time the cost model assigns to a call (the delay the sandbox
 sleeps on its clock), not the sandbox's own SQLite time: that depends on the test machine and
-on threads queueing for the database, and would make budgets and 429s flaky. ``duration``
+on threads queueing for the database, and would make budgets and 429s flaky. On the system
+clock that own time is part of the modelled time, not added to it: a call answers after
+its modelled time, or after the sandbox's own work if that took longer (a benchmark's busy
+machine would otherwise slow the portal down for every client). ``duration``
 and ``processing`` report the time that passed on the portal's clock, sleep included (on a
 FakeClock: exactly the modelled cost). Billing of a batch is a
 switch: ``"own"`` (docs and source: each command is billed to its own method,
@@ -39,9 +42,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Protocol, Tuple
 
-from ...clock import SYSTEM_CLOCK, Clock
+import time
+
+from ...clock import SYSTEM_CLOCK, Clock, SystemClock
 from .auth import Credentials, Identity
-from .batch import run_batch
+from . import replies
+from .batch import MAX_LENGTH, run_batch
 from .cost import CostModel
 from .idempotency import INVALID, REUSED, IdempotencyStore, valid_key
 from .faults import (BAD_GATEWAY_HTML, BATCH_ONLY, GATEWAY_TIMEOUT_HTML, INTERNAL_ERROR_BODY, FaultPlan,
@@ -114,10 +120,16 @@ class Options:
     classic_out_of_range_page1: bool = True
     minus1_total: str = "auto"
     quirks: Quirks = NO_QUIRKS
+    #: which ``time`` fields replies carry, the 60 s cut, the batch length (see :mod:`.replies`)
+    time_fields: str = "full"
+    cut: Optional[float] = None
+    batch_length: int = MAX_LENGTH
+    batch_length_error: str = "commands"
 
     def __post_init__(self) -> None:
         if self.batch_billing not in ("own", "batch"):
             raise ValueError("batch_billing must be 'own' or 'batch'")
+        replies.check(self.time_fields, self.cut, self.batch_length, self.batch_length_error)
 
 
 def _iso(moment: float) -> str:
@@ -247,9 +259,21 @@ class Dispatcher:
         if request.v3:
             return self._v3(identity, request)
         if method == "batch":
-            return self._batch(identity, request.params)
-        entry, status, slept = self.call(identity, method, request.params)
-        return Reply(status, entry, took=slept)
+            reply = self._batch(identity, request.params)
+        else:
+            entry, status, slept = self.call(identity, method, request.params)
+            reply = Reply(status, entry, took=slept)
+            cut = self.options.cut
+            if cut is not None and slept > cut:
+                reply = self._cut(slept)
+        replies.shape_time(reply.body, self.options.time_fields)
+        return reply
+
+    def _cut(self, took: float) -> Reply:
+        """What a request past the cut gets: the proxy's 504, at the cut."""
+        self.stats.bump("cut")
+        return Reply(504, GATEWAY_TIMEOUT_HTML, "text/html",
+                     took=min(took, self.options.cut or took))
 
     def _v3(self, identity: Identity, request: RestRequest) -> Reply:
         """A REST 3.0 call; a write with an ``Idempotency-Key`` goes through the key store."""
@@ -317,6 +341,7 @@ class Dispatcher:
                 now=started,
             )
             begun = self._clock.now()
+            worked = time.perf_counter()
             outcome = (self.store if store is None else store).call(method, params, context)
         except ApiFault as fault:
             if not in_batch:
@@ -324,7 +349,9 @@ class Dispatcher:
             return fault.body(), fault.status, 0.0
         delay = self.cost.delay(outcome)
         if delay > 0 and not in_batch:
-            self._clock.sleep(delay)  # modelled server time, outside every lock
+            # modelled server time, outside every lock; at most until the cut
+            cut = self.options.cut
+            self._clock.sleep(self._left(delay if cut is None else min(delay, cut), worked))
         processing = self._clock.now() - begun + (delay if in_batch else 0.0)
         if billed:
             self.ledger.record(key, started, delay)
@@ -340,10 +367,19 @@ class Dispatcher:
         self.stats.command(method, outcome)
         return entry, 200, delay
 
+    def _left(self, modelled: float, worked: float) -> float:
+        """What is left to sleep of ``modelled`` seconds once the sandbox's own work since
+        ``worked`` (a ``perf_counter`` reading) is done: on the system clock that work is part
+        of the server's time; on any other clock it takes no time at all."""
+        if not isinstance(self._clock, SystemClock):
+            return modelled
+        return max(0.0, modelled - (time.perf_counter() - worked))
+
     # -- batch ---------------------------------------------------------------------------------
     def _batch(self, identity: Identity, params: Dict[str, Any]) -> Reply:
         started = self._clock.wall()
         begun = self._clock.now()
+        worked = time.perf_counter()
         batch_key = (identity.kind, identity.entity, "batch")
         shared: Optional[Tuple[float, int]] = None
         if self.options.batch_billing == "batch":
@@ -354,9 +390,19 @@ class Dispatcher:
             shared = self.ledger.snapshot(batch_key, started)
         seen: List[Tuple[float, int]] = []
         billable = [0.0]
+        options = self.options
+        if (options.batch_length_error == "whole" and
+                replies.command_count(params) > options.batch_length):
+            self.stats.error("ERROR_BATCH_LENGTH_EXCEEDED")
+            return Reply(400, replies.too_long_body())
+        cut = options.cut
+        unstarted = [0]  # commands the cut came before
 
         def execute(method: str, sub_params: Dict[str, Any]) -> Dict[str, Any]:
             name = method.lower()
+            if cut is not None and billable[0] >= cut:
+                unstarted[0] += 1
+                return {"error": "CUT", "error_description": "never started: the request was cut"}
             if not self._knows(name):
                 return not_found().body()
             # On the modelled clock: each command starts when the ones before it would have
@@ -369,11 +415,14 @@ class Dispatcher:
                 seen.append((entry["time"]["operating"], entry["time"]["operating_reset_at"]))
             return entry
 
-        result = run_batch(params, execute)
+        result = run_batch(params, execute, max_length=options.batch_length)
         if billable[0] > 0:
             # One sleep for the whole batch: fifty short sleeps per request cost the server
             # as much CPU in thread wake-ups as the queries themselves.
-            self._clock.sleep(billable[0])
+            self._clock.sleep(self._left(billable[0] if cut is None else min(billable[0], cut),
+                                         worked))
+        if cut is not None and (billable[0] > cut or unstarted[0]):
+            return self._cut(billable[0])
         errors = result["result_error"]
         for error in errors.values() if isinstance(errors, dict) else errors:
             self.stats.error(str(error.get("error", "")), in_batch=True)

@@ -76,6 +76,14 @@ class Sandbox:
     :param token_ttl: lifetime of OAuth access tokens, seconds
     :param db: SQLite file to keep the data in (default: memory)
     :param batch_billing: ``own`` (docs) or ``batch`` (b24jssdk PR #539)
+    :param count_factor: every COUNT costs this many times the cost model's figure (2: a
+        COUNT twice as slow, the rest unchanged)
+    :param time_fields: ``full``, ``no_operating`` (self-hosted portals) or ``none`` (replies
+        without ``time``); see :mod:`.replies`
+    :param cut: every request is cut at this many seconds of modelled server time and
+        answered 504 (commands started before it ran); None: never. Default 60, as in cloud
+    :param batch_length: commands a batch runs; past it ``ERROR_BATCH_LENGTH_EXCEEDED``,
+        per command (``batch_length_error="commands"``) or for the whole batch (``"whole"``)
     :param count_refused: refused requests also fill the leaky bucket
     :param store: serve this store object instead of a new seeded SQLite one (the caller
         keeps it: no seeding, not closed on exit); it needs ``knows`` and ``call``
@@ -135,12 +143,19 @@ class Sandbox:
         clock: Optional[Clock] = None,
         http: bool = True,
         oauth: Optional[OAuthServer] = None,
+        count_factor: float = 1.0,
+        time_fields: str = "full",
+        cut: Optional[float] = 60.0,
+        batch_length: int = 50,
+        batch_length_error: str = "commands",
     ) -> None:
         # Validate everything before any thread or socket exists.
         self.plan: Plan = make_plan(
             plan, burst=burst, rate=rate, operating_limit=operating_limit, operating_window=operating_window
         )
-        self.cost: CostModel = resolve_cost(cost)
+        if not (isinstance(count_factor, (int, float)) and count_factor >= 0):
+            raise ValueError(f"count_factor must be a number >= 0, not {count_factor!r}")
+        self.cost: CostModel = resolve_cost(cost).with_count(float(count_factor))
         self.faults = FaultPlan(faults, seed=seed, slow_seconds=slow_seconds)
         self._quirks = Quirks(quirks, joined_every=joined_every)  # type: ignore[arg-type]
         self.options = Options(
@@ -148,6 +163,10 @@ class Sandbox:
             classic_out_of_range_page1=classic_out_of_range_page1,
             minus1_total=minus1_total,
             quirks=self._quirks,
+            time_fields=time_fields,
+            cut=None if cut is None else float(cut),
+            batch_length=batch_length,
+            batch_length_error=batch_length_error,
         )
         self.clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         self.http = bool(http)

@@ -140,10 +140,10 @@ class Stats:
         holding a worker now / at the peak) and ``queued`` / ``max_queued`` / ``waited``
         (requests waiting for a worker now / at the peak / in all, see ``workers=``); ``faults`` and
         ``errors`` by kind/code (per-command errors included); ``methods`` (commands per
-        method); ``internal_errors``; ``connections`` opened; ``dropped`` replies;
-        ``oauth_requests``; ``v3_requests`` (``/rest/api/`` calls) and
-        ``idempotent_replays`` (REST 3.0 writes answered from their Idempotency-Key);
-        ``uptime``. With ``timeline=True`` also ``timeline`` and
+        method); ``internal_errors``; ``connections`` opened; ``dropped`` replies; ``cut``
+        requests (past the 60 s cut); ``oauth_requests``; ``v3_requests`` (``/rest/api/``
+        calls) and ``idempotent_replays`` (REST 3.0 writes answered from their
+        Idempotency-Key); ``uptime``. With ``timeline=True`` also ``timeline`` and
         ``refused_timeline``: arrival times, seconds since start or reset.
         """
         with self._lock:
@@ -153,7 +153,7 @@ class Stats:
                     "requests", "accepted", "refused_503", "refused_429", "refused_429_commands",
                     "commands", "rows_served", "rows_counted", "rows_skipped", "rows_written",
                     "internal_errors", "oauth_requests", "connections", "dropped", "waited",
-                    "v3_requests", "idempotent_replays",
+                    "v3_requests", "idempotent_replays", "cut",
                 )
             }
             out["max_in_flight"] = self._max_in_flight
