@@ -41,5 +41,29 @@ def test_the_mirrors_first_sync_of_20k_rows_takes_11_requests(cost, tmp_path):
     are read once a run, whatever the tables."""
     with portal(deals=20_000, cost=cost) as sb:
         result = sync(connect(sb), "crm.deal.list", str(tmp_path / "m.sqlite"),
-                      select=["ID", "TITLE", "STAGE_ID"], dictionaries=False)
+                      dictionaries=False)
     assert (result.rows, result.requests) == (20_000, 11)
+
+
+@pytest.mark.parametrize("read_ahead", [None, 3, 1])
+@pytest.mark.parametrize("cost", ["real-big", "real-wide"])
+def test_a_bounded_read_ahead_still_sends_full_batches(cost, read_ahead):
+    """The mirror reads with a read-ahead of 3: fewer requests out at once must not leave
+    part-filled batches (1 + 8 requests for 20k rows, as with every request out at once).
+    On a FakeClock the portal's replies report their modelled time alone, not the other
+    requests' sleeps that pass meanwhile, so batches are sized from what a real portal
+    would report."""
+    with portal(deals=20_000, cost=cost) as sb:
+        rows = connect(sb).iter_all("crm.deal.list", {"select": ["ID", "TITLE"]},
+                                    read_ahead=read_ahead)
+        assert sum(1 for _ in rows) == 20_000
+        stats = sb.stats()
+    assert (stats["requests"], stats["commands"]) == (9, 402)
+
+
+def test_a_pace_for_fewer_requests_at_once_has_that_burst():
+    from bitrix_fast.listing.ranges import Pace
+
+    pace = Pace(burst=250, rate=5.0)
+    assert pace.at_most(3).burst == 3 and pace.at_most(500).burst == 250
+    assert pace.at_most(0).burst == 1 and pace.at_most(3).rate == 5.0
