@@ -9,7 +9,8 @@ Every scenario is a real Enterprise plan (250 burst, 5 requests/s) exporting dea
 
 * ``real-big``: a portal with millions of rows -- a page of 50 costs 97 ms, a batch of 50
   pages 4.9 s, and a COUNT 20.9 us a row (6.3 s over 300,000 rows);
-* ``real-wide``: many fields -- 300 ms a page, 15 s a batch, a cheap COUNT;
+* ``real-wide``: many fields -- 300 ms a page, 15 s a batch, a cheap COUNT (50,000 rows:
+  a bigger table is bound by the method's 480 s budget per 10 minutes, not by the start);
 * the same two with every COUNT twice as slow (``count_factor=2``), and ``real-big`` with a
   free COUNT: the time must barely move;
 * a portal whose operating limit is 120 s, not 480;
@@ -46,8 +47,10 @@ def scenarios(scale: float) -> List[Scenario]:
                  sandbox={"count_factor": 0.0}),
         Scenario("real-big, 300k, COUNT twice as slow", n(300_000), **big,
                  sandbox={"count_factor": 2.0}),
-        Scenario("real-wide, 300k", n(300_000), **wide),
-        Scenario("real-wide, 300k, COUNT twice as slow", n(300_000), **wide,
+        # 50k rows of real-wide cost 300 s of the 480 s budget a method has in 10 minutes:
+        # a table much bigger is bound by the budget, not by the start.
+        Scenario("real-wide, 50k", n(50_000), **wide),
+        Scenario("real-wide, 50k, COUNT twice as slow", n(50_000), **wide,
                  sandbox={"count_factor": 2.0}),
         Scenario("real-big, 100k, operating limit 120 s", n(100_000), **big,
                  sandbox={"operating_limit": 120}),
