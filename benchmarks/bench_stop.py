@@ -79,7 +79,8 @@ def interrupt_script(lib: str, job: str, deals: int, after: float) -> Dict[str, 
     with Sandbox(deals=deals, plan=PLAN, cost=COST, seed=7) as sb:
         code = textwrap.dedent(SCRIPTS[(lib, job)])
         proc = subprocess.Popen([sys.executable, "-c", code, sb.webhook],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_default_sigint)
         assert proc.stdout is not None
         if proc.stdout.readline().strip() != "started":
             raise RuntimeError(f"{lib} did not start: {proc.communicate()[1][-500:]}")
@@ -116,7 +117,8 @@ def export_and_resume(deals: int, after_rows: int) -> Dict[str, Any]:
         os.unlink(out)
 
         sb.reset_stats()
-        proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_default_sigint)
         while _lines(part) < after_rows and proc.poll() is None:
             time.sleep(0.02)
         at = time.monotonic()
@@ -131,6 +133,13 @@ def export_and_resume(deals: int, after_rows: int) -> Dict[str, Any]:
         return {"exit_code": code, "exit_s": exit_s, "one_run": one_run,
                 "one_run_s": one_run_s, "interrupted": interrupted, "resumed": resumed,
                 "ratio": (interrupted + resumed) / one_run, "rows_ok": rows == deals}
+
+
+def _default_sigint() -> None:
+    """In the child: Ctrl+C does what it does in a terminal. A benchmark started in the
+    background (``nohup ... &``) runs with SIGINT ignored, and its children would inherit
+    that and never see the signal this benchmark sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _lines(path: str) -> int:
