@@ -260,6 +260,11 @@ def readme_bench_table(folder: Path = BENCH_DATA) -> str:
     rows.append((f"{line['rows']:,} deals, standard plan",
                   _cell(line["runs"].get("bitrix_fast")),
                   _cell(line["runs"].get("fast_bitrix24"))))
+    if (folder / "limits.json").exists():
+        big = load_bench("limits", folder)["results"].get("real-big, 300k")
+        if big:
+            rows.append(("300,000 deals, Enterprise plan, a batch takes 4.9 s",
+                         _cell(big.get("bitrix_fast")), _cell(big.get("fast_bitrix24"))))
     results = load_bench("export", folder)["results"]
     for prefix in README_SCENARIOS:
         for name, by_lib in results.items():
