@@ -85,7 +85,11 @@ def test_adds_with_dropped_connections_name_exactly_the_items_in_doubt() -> None
 def test_writes_can_opt_into_resending_after_500s() -> None:
     from bitrix_fast.run.retry import Retry
 
-    with memory_portal(plan="x10", faults="500=0.05", seed=21) as sb:
+    # Seed 8 draws one 500 among the run's ~23 requests. With several, two requests' retries
+    # may take them one after another, and "the same 500 three times in a row for one
+    # request" then ends that request on purpose (Retry.SAME_ERROR_ATTEMPTS): a rule of its
+    # own, tested in test_retry.py, that made this test depend on thread timing.
+    with memory_portal(plan="x10", faults="500=0.05", seed=8) as sb:
         results, errors, in_doubt = _bulk_add(sb, 1_000, retry=Retry(resend_writes=True))
         titles = _created_titles(sb)
         faults = sb.stats()["faults"].get("500", 0)
