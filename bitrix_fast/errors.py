@@ -156,7 +156,10 @@ class BadResponse(TransportError):
 class BatchCut(BadResponse):
     """A batch that did not finish: the portal cuts every request at 60 s, and a proxy in
     front of it answers 504 when it stops waiting. Some of its commands may have run. Reads
-    are sent again in smaller batches, writes are in doubt; it is never resent whole."""
+    are sent again in smaller batches, writes are in doubt; it is never resent whole.
+    ``seconds``: how long the request was out before the answer came, when known."""
+
+    seconds: Optional[float] = None
 
 
 class Redirected(TransportError):

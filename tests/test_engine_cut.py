@@ -116,11 +116,37 @@ def test_a_504_to_one_command_is_retried_as_any_call():
 
 
 def test_the_cut_teaches_the_room_how_slow_the_commands_are():
-    engine, transport, *_ = make_engine(gateway_timeout())
+    clocks = []
+
+    def cut_at_60_s(method, params):
+        clocks[0].advance(60.0)  # the portal ran the batch until its cut
+        raise gateway_timeout()
+
+    engine, transport, clock, _ = make_engine(cut_at_60_s)
+    clocks.append(clock)
     engine.batch(gets(50, "crm.deal.add"), read_only=False)
     room = engine.engine._room
     assert room.seconds("crm.deal.add", True) >= 60 / 50
     assert room.commands("crm.deal.add", counted=True) <= 16  # 20 s of 1.2 s commands
+
+
+def test_a_504_that_comes_at_once_teaches_the_room_nothing():
+    """A proxy's 504 after a tenth of a second says nothing of how slow the commands are:
+    the batches after it stay full (keyed adds under 3% of 504s took 19% more requests
+    when every 504 counted as a 60 s cut)."""
+    clocks = []
+
+    def quick_504(method, params):
+        clocks[0].advance(0.1)
+        raise gateway_timeout()
+
+    engine, transport, clock, _ = make_engine(quick_504)
+    clocks.append(clock)
+    outcomes = engine.batch(gets(50, "crm.deal.add"), read_only=False)
+    assert all(o.in_doubt for o in outcomes)
+    room = engine.engine._room
+    assert room.seconds("crm.deal.add", True) <= 0.1 / 50
+    assert room.commands("crm.deal.add", counted=True) == 50
 
 
 def test_commands_past_the_portal_batch_length_are_sent_again():

@@ -51,13 +51,14 @@ class BatchRoom:
             mean = self._mean.get(key)
             self._mean[key] = seconds if mean is None else (1 - ALPHA) * mean + ALPHA * seconds
 
-    def cut(self, commands: Iterable[Tuple[str, bool]]) -> None:
-        """A batch of these commands was cut (or a proxy gave up on it): together they take
-        at least the cut, so each took at least its share of it."""
+    def cut(self, commands: Iterable[Tuple[str, bool]], seconds: float = CUT) -> None:
+        """A batch of these commands was cut after ``seconds`` (the portal's cut, or a proxy
+        that gave up on it): together they took at least that, so each took at least its
+        share of it. A 504 that comes at once says nothing of how slow the commands are."""
         keys = [(method.lower(), counted) for method, counted in commands]
         if not keys:
             return
-        share = CUT / len(keys)
+        share = min(seconds, CUT) / len(keys)
         with self._lock:
             for key in set(keys):
                 self._mean[key] = max(self._mean.get(key, 0.0), share)

@@ -132,6 +132,7 @@ class Engine:
         # stopped before it goes out: the error that hid its fate is what is raised then.
         doubt: Optional[BitrixError] = None
         while True:
+            began = self._clock.now()
             try:
                 stop.before_send()
                 return self._attempt(method, params, methods, send_check, stop,
@@ -153,7 +154,9 @@ class Engine:
                 if _was_cut(method, params, error):
                     # A batch the portal cut at 60 s (or a proxy gave up on) is never sent
                     # whole again: the caller splits it (see batch()).
-                    raise _as_cut(error) from None
+                    cut = _as_cut(error)
+                    cut.seconds = self._clock.now() - began
+                    raise cut from None
                 if not read_only and may_have_executed(error):
                     doubt = error
                 self._account(method, error)
@@ -313,7 +316,8 @@ class Engine:
         keys = [(c.method, counted(c.params)) for c in pending]
         if isinstance(error, BatchCut):
             self.stats.add("batches_cut")
-            self._room.cut(keys)
+            if error.seconds:
+                self._room.cut(keys, error.seconds)
             if read_only and resend and len(pending) > 1:
                 return len(pending) // 2
             return 0
