@@ -7,7 +7,9 @@ then the old ``FILE``, if any, is untouched: a failed or interrupted run destroy
 from __future__ import annotations
 
 import os
-from typing import IO, Optional
+from typing import IO
+
+from .. import durable
 
 PART = ".part"
 
@@ -26,8 +28,7 @@ def sync_and_close(stream: IO[str]) -> None:
 
 def commit(part: str, path: str) -> None:
     """Put the finished ``part`` in the place of ``path`` (atomic on one file system)."""
-    os.replace(part, path)
-    _sync_directory(os.path.dirname(os.path.abspath(path)))
+    durable.replace(part, path)
 
 
 def remove_if_empty(path: str) -> None:
@@ -46,17 +47,3 @@ def write_atomically(path: str, text: str, *, encoding: str = "utf-8") -> None:
         stream.flush()
         os.fsync(stream.fileno())
     commit(part, path)
-
-
-def _sync_directory(directory: Optional[str]) -> None:
-    # The rename itself lives in the directory; without this a power cut may undo it.
-    try:
-        fd = os.open(directory or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

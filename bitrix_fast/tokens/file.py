@@ -24,6 +24,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from .. import durable
 from ..clock import Clock
 from ..errors import TokenStoreError
 from .store import LeaseLocks, check_member_id
@@ -142,8 +143,7 @@ class FileTokenStore(LeaseLocks):
                 json.dump(data, handle, sort_keys=True)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-            _sync_folder(folder)
+            durable.replace(temp, self.path)
         except OSError as error:
             try:
                 os.unlink(temp)
@@ -154,17 +154,3 @@ class FileTokenStore(LeaseLocks):
 
     def __repr__(self) -> str:
         return f"FileTokenStore({self.path!r})"
-
-
-def _sync_folder(folder: str) -> None:
-    # The rename is durable only once the folder's entry is on disk.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
