@@ -24,13 +24,11 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ...clock import SYSTEM_CLOCK, Clock
+from .oauth import OAuthServer
 from .outcome import ApiFault
-
-if TYPE_CHECKING:
-    from .oauth import OAuthServer
 
 __all__ = ["Identity", "Credentials", "CODE_TTL"]
 
@@ -62,7 +60,7 @@ class Credentials:
         user_id: int = 1,
         scope: str = DEFAULT_SCOPE,
         clock: Clock = SYSTEM_CLOCK,
-        oauth: Optional["OAuthServer"] = None,
+        oauth: Optional[OAuthServer] = None,
     ) -> None:
         self.token_ttl = float(token_ttl)
         self.user_id = int(user_id)
@@ -72,8 +70,6 @@ class Credentials:
         self.webhook_id = "1"
         self.webhook_code = secrets.token_hex(8)
         if oauth is None:
-            from .oauth import OAuthServer
-
             oauth = OAuthServer(clock=clock)
         self.oauth = oauth
         self.member_id = secrets.token_hex(16)

@@ -21,14 +21,23 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from ...clock import SYSTEM_CLOCK, Clock
 
-if TYPE_CHECKING:
-    from .auth import Credentials
-
 __all__ = ["OAuthServer"]
+
+
+class Grantor(Protocol):
+    """A portal of the application, as the token endpoint sees it (``auth.Credentials``)."""
+
+    member_id: str
+
+    def redeem_refresh(self, token: str) -> Optional[int]: ...
+
+    def redeem_code(self, code: str) -> Optional[int]: ...
+
+    def issue_tokens(self, user_id: Optional[int] = None) -> Dict[str, Any]: ...
 
 
 class OAuthServer:
@@ -42,11 +51,11 @@ class OAuthServer:
         self.client_secret = client_secret or secrets.token_urlsafe(36)[:50]
         self._clock = clock
         self._lock = threading.Lock()
-        self._portals: List["Credentials"] = []
+        self._portals: List[Grantor] = []
         self._refreshes: Counter[str] = Counter()
         self._refused: Counter[str] = Counter()
 
-    def register(self, portal: "Credentials") -> None:
+    def register(self, portal: Grantor) -> None:
         with self._lock:
             self._portals.append(portal)
 
