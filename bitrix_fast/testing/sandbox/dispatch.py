@@ -348,12 +348,10 @@ class Dispatcher:
                 self.stats.error(fault.code)
             return fault.body(), fault.status, 0.0
         delay = self.cost.delay(outcome)
-        cut_at = self.options.cut
-        if delay > 0 and not in_batch:
-            # modelled server time, outside every lock; at most until the cut
-            self._clock.sleep(self._left(delay if cut_at is None else min(delay, cut_at),
-                                         worked))
-        slept = 0.0 if in_batch else (delay if cut_at is None else min(delay, cut_at))
+        # modelled server time, at most until the cut (a batch sleeps once for its commands)
+        slept = 0.0 if in_batch else self._until_cut(delay)
+        if slept > 0:
+            self._clock.sleep(self._left(slept, worked))  # outside every lock
         processing = self._passed(begun, slept) + (delay if in_batch else 0.0)
         if billed:
             self.ledger.record(key, started, delay)
@@ -368,6 +366,11 @@ class Dispatcher:
         entry["time"] = time_block(started, started + processing, processing, operating, reset_at)
         self.stats.command(method, outcome)
         return entry, 200, delay
+
+    def _until_cut(self, seconds: float) -> float:
+        """Modelled seconds a request runs: ``seconds``, or until the cut if that is sooner."""
+        cut = self.options.cut
+        return seconds if cut is None else min(seconds, cut)
 
     def _passed(self, begun: float, modelled: float) -> float:
         """The portal time a call took: on the system clock what passed since ``begun``;
@@ -427,17 +430,17 @@ class Dispatcher:
             return entry
 
         result = run_batch(params, execute, max_length=options.batch_length)
-        if billable[0] > 0:
+        ran = self._until_cut(billable[0])
+        if ran > 0:
             # One sleep for the whole batch: fifty short sleeps per request cost the server
             # as much CPU in thread wake-ups as the queries themselves.
-            self._clock.sleep(self._left(billable[0] if cut is None else min(billable[0], cut),
-                                         worked))
+            self._clock.sleep(self._left(ran, worked))
         if cut is not None and (billable[0] > cut or unstarted[0]):
             return self._cut(billable[0])
         errors = result["result_error"]
         for error in errors.values() if isinstance(errors, dict) else errors:
             self.stats.error(str(error.get("error", "")), in_batch=True)
-        processing = self._passed(begun, billable[0] if cut is None else min(billable[0], cut))
+        processing = self._passed(begun, ran)
         if shared is not None:
             self.ledger.record(batch_key, started, billable[0])
             operating, reset_at = self.ledger.snapshot(batch_key, started)
