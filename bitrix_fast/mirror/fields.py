@@ -14,6 +14,7 @@ import re
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from ..errors import ApiError
+from ..typed.load import fields_call
 
 logger = logging.getLogger("bitrix_fast.mirror")
 
@@ -35,20 +36,6 @@ _INT = re.compile(r"\s*[+-]?\d+\s*")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TRUE = {"Y", "y", "1", "true", "TRUE", "True"}
 _FALSE = {"N", "n", "0", "false", "FALSE", "False", ""}
-
-
-def fields_call(method: str, params: Mapping[str, Any]) -> Optional[Tuple[str, Dict[str, Any]]]:
-    """The ``*.fields`` call describing a list method's fields, or None when there is none."""
-    if method == "crm.item.list":
-        type_id = {k.lower(): v for k, v in params.items()}.get("entitytypeid")
-        return ("crm.item.fields", {"entityTypeId": type_id}) if type_id is not None else None
-    if method == "tasks.task.list":
-        return "tasks.task.getfields", {}
-    if method == "user.get":
-        return "user.fields", {}
-    if method.startswith("crm.") and method.endswith(".list"):
-        return method[: -len(".list")] + ".fields", {}
-    return None
 
 
 def describe(result: Any) -> Dict[str, str]:
