@@ -111,6 +111,45 @@ def test_look_ahead_is_bounded_however_slow_the_caller():
     assert len(rows) == 400 and peak[0] <= 3
 
 
+@pytest.mark.parametrize("look_ahead", [1, 2, 3])
+def test_deliveries_the_caller_holds_count_against_the_look_ahead(look_ahead):
+    """Replies in flight and deliveries not yet given back hold rows alike: together they
+    never exceed look_ahead, however slow the caller (a database writer)."""
+    source = Counting(12)
+    held, peak, lock = [0], [0], threading.Lock()
+
+    def reply(commands):
+        with lock:  # this request is in flight while the caller holds what it holds
+            peak[0] = max(peak[0], source.out + held[0])
+
+    chunks, _ = run(source, FakeEngine(reply), look_ahead=look_ahead)
+    rows = []
+    for chunk in chunks:
+        with lock:
+            held[0] = 1
+        rows.extend(chunk.items)
+        time.sleep(0.02)  # the caller is slower than the wire
+        with lock:
+            held[0] = 0
+    assert sorted(rows) == sorted((u, i) for u in range(12) for i in range(10))
+    assert peak[0] <= look_ahead
+
+
+def test_a_delivery_given_back_sends_the_next_request_at_once():
+    """With the only slot held by the caller, coming back for more starts the next request
+    without waiting for the driver's next check (a quarter of a second)."""
+    source = Counting(6)
+    sent_at = []
+    chunks, _ = run(source, FakeEngine(lambda c: sent_at.append(time.monotonic())),
+                    look_ahead=1)
+    came_back = []
+    for _ in chunks:
+        time.sleep(0.01)
+        came_back.append(time.monotonic())
+    gaps = [sent - back for sent, back in zip(sent_at[1:], came_back)]
+    assert len(sent_at) == 6 and max(gaps) < 0.1, gaps
+
+
 def test_a_failure_ends_the_run_and_nothing_more_is_sent():
     source = Counting(20)
     engine = FakeEngine()

@@ -3,8 +3,10 @@ client's sends -- runs through :meth:`Scheduler.run`.
 
 It owns parallelism, back-pressure and stopping, and no policy: every request it starts goes
 through the engine, which applies the limits. A source never has more than ``look_ahead``
-units of work started, and the next one is only started once the caller has taken the
-outputs before it, so memory does not grow with the table or the input.
+replies' worth of outputs at a time: requests in flight and deliveries the caller has not yet
+given back (taken and not yet come back for the next) count alike, so memory does not grow
+with the table or the input, and a slow caller (a database writer) holds the wire back
+instead of piling up decoded replies.
 
 Stopping, one way for every source (see :mod:`.stop`):
 
@@ -92,10 +94,11 @@ class Scheduler:
         stop.own_grace = stop_grace
         deliveries: "queue.Queue[Tuple[str, Any]]" = queue.Queue(maxsize=1)
         abandoned = threading.Event()
+        handed = _Handed()
         driver = threading.Thread(
             target=self._drive, name=f"bitrix_fast-{stop.method}", daemon=True,
             args=(source, stop, look_ahead or self._pool.max_workers, stop_grace, deliveries,
-                  abandoned))
+                  abandoned, handed))
         driver.start()
         interrupted = False
         try:
@@ -117,6 +120,7 @@ class Scheduler:
                 if progress is not None:
                     progress(len(payload.items), source.total)
                 yield payload
+                handed.back()  # the caller came back for more: done with that delivery
         finally:
             # However the run ends -- done, an error, the generator closed -- nothing more is
             # sent: requests waiting for a slot or a token give up, queued ones are cancelled.
@@ -133,8 +137,8 @@ class Scheduler:
             raise reason
 
     def _drive(self, source: Source[T], stop: Stop, limit: int, stop_grace: float,
-               deliveries: "queue.Queue[Tuple[str, Any]]", abandoned: threading.Event
-               ) -> None:
+               deliveries: "queue.Queue[Tuple[str, Any]]", abandoned: threading.Event,
+               handed: "_Handed") -> None:
         """The driver thread: hand out work, collect replies, deliver outputs (put blocks
         while the caller has not taken the last delivery: that is the back-pressure)."""
         in_flight: Dict["Future[Sequence[CommandResult]]", Work] = {}
@@ -145,14 +149,16 @@ class Scheduler:
                 return True
             while not abandoned.is_set():
                 try:
+                    handed.out()  # counted before the caller can take it and come back
                     deliveries.put(("outputs", Delivery(items, mark)), timeout=CHECK_EVERY)
                     return True
                 except queue.Full:
+                    handed.back()
                     continue
             return False
 
-        def top_up() -> None:
-            while len(in_flight) < limit and not stop.halted:
+        def top_up(holding: int = 0) -> None:
+            while len(in_flight) + handed.count + holding < limit and not stop.halted:
                 work = source.next_work()
                 if work is None:
                     return
@@ -173,6 +179,7 @@ class Scheduler:
 
         try:
             while not abandoned.is_set():
+                handed.rearm()
                 top_up()
                 ready = source.ready()
                 if not deliver(ready):
@@ -190,6 +197,9 @@ class Scheduler:
                         break
                     if ready:
                         continue  # the source had outputs to give before more work
+                    if handed.count:  # every slot is rows the caller still holds
+                        handed.wait(CHECK_EVERY)
+                        continue
                     raise RuntimeError(f"{stop.method}: the work stalled: nothing in flight "
                                        f"and nothing to send")
                 if stop.halted and stop.grace_left() <= 0:
@@ -212,7 +222,7 @@ class Scheduler:
                     heapq.heappop(wakes)
                 if wakes:
                     timeout = min(timeout, wakes[0] - now)
-                finished, _ = wait(list(in_flight), timeout=timeout,
+                finished, _ = wait([*in_flight, handed.woken()], timeout=timeout,
                                    return_when=FIRST_COMPLETED)
                 if not stop.halted and stop.expired:
                     try:
@@ -227,7 +237,7 @@ class Scheduler:
                     outputs = _outcome(source, work, future, stop)
                     # What this reply made possible goes out before its outputs are handed
                     # over: the caller's time then overlaps with the next requests.
-                    top_up()
+                    top_up(holding=1)
                     if not deliver(outputs, mark):
                         return
             if stop.halted and not abandoned.is_set():
@@ -264,6 +274,45 @@ class Scheduler:
         return self._engine.batch(work.commands, read_only=work.read_only,
                                   resend=not work.chained, stop=stop,
                                   before_send=before_send)
+
+
+class _Handed:
+    """Deliveries put for the caller and not yet given back. They hold a reply's outputs as
+    much as a request in flight does, so both count against ``look_ahead``. The driver waits
+    on :meth:`woken` beside its requests: a delivery given back makes room at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._wake: "Future[None]" = Future()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def out(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def back(self) -> None:
+        with self._lock:
+            self._count -= 1
+            if not self._wake.done():
+                self._wake.set_result(None)
+
+    def rearm(self) -> None:
+        """Forget deliveries given back so far (the caller is about to count them afresh)."""
+        with self._lock:
+            if self._wake.done():
+                self._wake = Future()
+
+    def woken(self) -> "Future[None]":
+        """A future done once a delivery is given back after the last :meth:`rearm`."""
+        with self._lock:
+            return self._wake
+
+    def wait(self, timeout: float) -> None:
+        wait([self.woken()], timeout=timeout)
 
 
 def _outcome(source: Source[T], work: Work, future: "Future[Sequence[CommandResult]]",
