@@ -222,8 +222,8 @@ class Scheduler:
                     heapq.heappop(wakes)
                 if wakes:
                     timeout = min(timeout, wakes[0] - now)
-                finished, _ = wait([*in_flight, handed.woken()], timeout=timeout,
-                                   return_when=FIRST_COMPLETED)
+                waited: List["Future[Any]"] = [*in_flight, handed.woken()]
+                finished, _ = wait(waited, timeout=timeout, return_when=FIRST_COMPLETED)
                 if not stop.halted and stop.expired:
                     try:
                         stop.raise_if_expired()
