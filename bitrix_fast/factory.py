@@ -90,7 +90,7 @@ def build(config: ClientConfig, *, transport: Optional[Transport] = None,
                     retry_budget=RetryBudget(), clock=clock, stats=Stats())
     pool = WorkerPool(workers)
     pace = Pace(clock=clock, burst=limiter.burst, rate=config.requests_per_second,
-                room=room.commands)
+                room=room.commands, free=lambda: limiter.free_tokens)
     return Parts(config=config, clock=clock, credentials=credentials, sender=sender,
                  limiter=limiter, engine=engine, scheduler=Scheduler(engine, pool), pool=pool,
                  pace=pace)

@@ -106,8 +106,12 @@ def opening(ids, **pace):
     return plan, clock, FakeList(list(ids))
 
 
+#: an Enterprise portal with part of its burst spent: a request more is not free there
+SPENT = dict(burst=250, rate=5.0, free=lambda: 100.0)
+
+
 def test_the_uncounted_ends_go_once_the_first_request_is_slow():
-    plan, clock, server = opening(range(1, 30_001), burst=250, rate=5.0)
+    plan, clock, server = opening(range(1, 30_001), **SPENT)
     first = plan.next_work()
     assert [c.params["start"] for c in first.commands] == [0, -1]
     assert first.wake_after == 0.4  # the scheduler asks again then
@@ -133,7 +137,7 @@ def test_the_uncounted_ends_go_once_the_first_request_is_slow():
 
 def test_when_samples_disagree_the_count_is_awaited():
     ids = id_space("clustered", 60_000)
-    plan, clock, server = opening(ids, burst=250, rate=5.0)
+    plan, clock, server = opening(ids, **SPENT)
     first = plan.next_work()
     clock.time = 1.0
     quick = plan.next_work()
@@ -197,7 +201,7 @@ def test_sizing_ignores_the_gap_before_each_sample():
 def test_a_late_count_that_fails_is_not_needed():
     """The plan went ahead without the count; the count's request then fails (the portal
     refuses it, or the request raises): nothing is lost and nothing raised."""
-    plan, clock, server = opening(range(1, 30_001), burst=250, rate=5.0)
+    plan, clock, server = opening(range(1, 30_001), **SPENT)
     first = plan.next_work()
     clock.time = 1.0
     while (work := plan.next_work()) is not None:
@@ -213,7 +217,7 @@ def test_a_count_that_failed_while_optional_is_asked_again_when_needed():
     """The first request fails after the hedge (nothing waited for it); then the samples
     disagree: the count is needed after all, and is asked for again."""
     ids = id_space("clustered", 60_000)
-    plan, clock, server = opening(ids, burst=250, rate=5.0)
+    plan, clock, server = opening(ids, **SPENT)
     first = plan.next_work()
     clock.time = 1.0
     quick = plan.next_work()
@@ -226,3 +230,87 @@ def test_a_count_that_failed_while_optional_is_asked_again_when_needed():
     assert plan.done
     whole_counts = [p for p in server.log if p["start"] == 0 and "filter" not in p]
     assert len(whole_counts) == 1  # the count the plan needed, asked for again once
+
+
+# -- a portal with its burst to spare: the count beside the ends ----------------------------
+
+def test_with_the_burst_free_the_count_goes_beside_the_uncounted_ends():
+    """Enterprise, nothing spent: the uncounted ends and the counted first page leave at
+    once, in two requests; the plan is made from the samples and nothing waits for the
+    count."""
+    plan, clock, server = opening(range(1, 30_001), burst=250, rate=5.0)
+    quick, count = plan.next_work(), plan.next_work()
+    assert [c.params["start"] for c in quick.commands] == [-1, -1] and not quick.optional
+    # the count reads the second page: rows the ends did not
+    assert [c.params["start"] for c in count.commands] == [50] and count.optional
+    assert quick.wake_after is None and plan.next_work() is None  # no hedge to wait for
+    rows = plan.feed(quick, server.batch(quick.commands))
+    works = []
+    while (work := plan.next_work()) is not None:
+        works.append(work)
+        rows += plan.feed(work, server.batch(work.commands))
+    assert [len(w.commands) for w in works[:2]] == [4, 4]  # the samples
+    assert plan.done and len(works) == 2 + 12
+    assert sorted(int(row["ID"]) for row in rows) == list(range(1, 30_001))
+    rows += plan.feed(count, server.batch(count.commands))  # late: nothing read twice
+    assert len(rows) == len({int(row["ID"]) for row in rows}) == 30_000
+
+
+def test_with_the_burst_free_samples_that_disagree_wait_for_the_count():
+    ids = id_space("clustered", 60_000)
+    plan, clock, server = opening(ids, burst=250, rate=5.0)
+    quick, count = plan.next_work(), plan.next_work()
+    plan.feed(quick, server.batch(quick.commands))
+    while (work := plan.next_work()) is not None:
+        plan.feed(work, server.batch(work.commands))
+    assert not count.optional and not plan.done
+    plan.feed(count, server.batch(count.commands))
+    while (work := plan.next_work()) is not None:
+        plan.feed(work, server.batch(work.commands))
+    assert plan.done
+
+
+def test_with_the_burst_free_a_failed_count_is_asked_again_only_when_needed():
+    ids = id_space("clustered", 60_000)
+    plan, clock, server = opening(ids, burst=250, rate=5.0)
+    quick, count = plan.next_work(), plan.next_work()
+    broken = api_error("INTERNAL_SERVER_ERROR", "Internal server error", status=500)
+    assert plan.failed(count, broken) == []
+    plan.feed(quick, server.batch(quick.commands))
+    while (work := plan.next_work()) is not None:
+        plan.feed(work, server.batch(work.commands))
+    assert plan.done
+    whole_counts = [p for p in server.log if p["start"] == 0 and "filter" not in p]
+    assert len(whole_counts) == 1  # asked again once, when the samples disagreed
+
+
+@pytest.mark.parametrize("count_first", [True, False])
+def test_with_the_burst_free_a_small_list_costs_three_commands(count_first):
+    """120 rows: the two ends, and the count beside them, whose page reads the middle --
+    whichever reply lands first."""
+    plan, clock, server = opening(range(1, 121), burst=250, rate=5.0)
+    sent = []
+    while (work := plan.next_work()) is not None:
+        sent.append(work)
+    rows = []
+    for work in (sent[::-1] if count_first else sent):
+        rows += plan.feed(work, server.batch(work.commands))
+        assert plan.next_work() is None
+    assert plan.done and sum(len(w.commands) for w in sent) == 3
+    assert sorted(int(row["ID"]) for row in rows) == list(range(1, 121))
+
+
+def test_with_the_burst_free_a_middle_the_second_page_misses_is_read():
+    """Rows moved between the requests (here: the count's page starts past a new hole): the
+    IDs its page did not prove are read after all."""
+    ids = [i for i in range(1, 131) if i not in range(51, 61)]
+    plan, clock, server = opening(ids, burst=250, rate=5.0)
+    quick, count = plan.next_work(), plan.next_work()
+    rows = plan.feed(quick, server.batch(quick.commands))
+    assert plan.next_work() is None  # 61..80 fit in the count's page: it waits for it
+    del server.ids[server.ids.index(61)]  # deleted before the count runs
+    rows += plan.feed(count, server.batch(count.commands))
+    while (work := plan.next_work()) is not None:
+        rows += plan.feed(work, server.batch(work.commands))
+    assert plan.done
+    assert sorted(int(row["ID"]) for row in rows) == [i for i in ids if i != 61]

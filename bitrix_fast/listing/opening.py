@@ -6,6 +6,12 @@ path (sans-I/O; time comes from an injected clock).
    they meet, the listing is read: a one-page list costs one request. Otherwise the count
    sizes the IDs between them, and with the top page already in hand the spans go out at
    once: one round trip before the rows of the middle, not two.
+   On a portal with many requests to spare (:data:`~.ranges.SPARE_FOR_PARALLEL_COUNT`),
+   the COUNT goes in a request of its own, sent together with the uncounted first and top
+   pages: no hedge to wait for, one request more (free there). It counts with the second
+   page (``start=50``), so its rows are rows the ends did not read: a list of up to three
+   pages costs three commands, the plan waiting for the count only when the IDs between
+   the ends fit in that page.
 2. **Hedge**: a COUNT costs time in proportion to the rows it counts (20.9 us a row on a big
    table: 6.3 s for 300,000 rows, settings/performance/huge-data.md), and every later
    request would wait for it. When the first request has not answered within
@@ -89,12 +95,14 @@ class Opening:
     """The first requests of one listing (see the module docstring)."""
 
     def __init__(self, query: ListQuery, *, clock: Optional[Clock], hedge_after: float,
-                 sample_requests: int) -> None:
+                 sample_requests: int, parallel_count: bool = False) -> None:
         self._q = query
+        self._parallel = parallel_count
         self._clock = clock
         self._hedge_after = hedge_after
         self._sample_requests = max(1, sample_requests)
         self._queue: Deque[Work] = deque()
+        self._started = False  # the first request went
         self._first: Optional[Work] = None
         self._first_at = 0.0
         self._quick: Optional[Work] = None
@@ -104,6 +112,9 @@ class Opening:
         self.head: Optional[List[int]] = None
         self.tail: Optional[List[int]] = None
         self._samples: List[density.Sample] = []
+        self._second: Optional[Tuple[int, int]] = None  # the second page's first, last ID
+        #: until when the plan waits for the counted second page (see decide())
+        self._second_until: Optional[float] = None
         self._read: Set[int] = set()  # distinct IDs the opening read
         self.total: Optional[int] = None
         self._counted = False  # the count arrived
@@ -116,7 +127,22 @@ class Opening:
     # -- what to send --------------------------------------------------------------------
 
     def next_work(self) -> Optional[Work]:
-        if self._first is None:
+        if not self._started and self._parallel:
+            self._started = True
+            q = self._q
+            self._quick = Work([Command("head", q.method, q.params()),
+                                Command("tail", q.method, q.params(descending=True))],
+                               tags=[Tag("head"), Tag("tail", role="cap")])
+            # Nothing waits for the count unless the samples disagree (see decide()).
+            self._first = Work([Command("second", q.method,
+                                        q.params(counted=True, offset=PAGE))],
+                               tags=[Tag("second", role="count")], optional=True,
+                               wake_after=self._hedge_after if self._clock else None)
+            self._first_at = self._now()
+            self._queue.append(self._first)
+            return self._quick
+        if not self._started:
+            self._started = True
             q = self._q
             self._first = Work([Command("head", q.method, q.params(counted=True)),
                                 Command("tail", q.method, q.params(descending=True))],
@@ -126,8 +152,8 @@ class Opening:
             return self._first
         if self._queue:
             return self._queue.popleft()
-        if (self._quick is None and not self._counted and not self.planned
-                and self._now() - self._first_at >= self._hedge_after):
+        if (self._quick is None and self._first is not None and not self._counted
+                and not self.planned and self._now() - self._first_at >= self._hedge_after):
             # The count is slow: read the two ends again without it, and stop waiting.
             self._first.optional = True
             q = self._q
@@ -168,6 +194,8 @@ class Opening:
             ids = page_ids(page, self._q.facts, self._q.method)
             if tag.kind == "head":
                 rows.extend(self._read_head(tag, outcome, ids, page, events))
+            elif tag.kind == "second":
+                rows.extend(self._read_second(outcome, ids, page, events))
             elif tag.kind == "tail":
                 check_descending(ids, None, None)
                 self.tail = ids
@@ -201,6 +229,12 @@ class Opening:
             return []
         after, top = head[-1], tail[-1]
         width = unread(after, top)
+        if self._waits_for_second(width):
+            # The count's own page reads the rows between the ends (unless rows moved):
+            # waiting for it a little spares the commands that would read them again.
+            assert self._first is not None
+            self._first.optional = False
+            return []
         if self._counted:
             # (samples still out land on spans already planned: a few pages read twice)
             return self._from_count(after, top, width, distinct)
@@ -230,6 +264,25 @@ class Opening:
         self._first.optional = False
         return []
 
+    def overdue(self) -> bool:
+        """The wait for the count's second page (see :meth:`decide`) is over without it:
+        the plan is to be made now."""
+        return (self._second_until is not None and not self._counted and not self.planned
+                and self._now() >= self._second_until)
+
+    def _waits_for_second(self, width: int) -> bool:
+        """Whether to wait for the counted second page rather than plan the ``width`` IDs
+        between the ends: they hold no more rows than that page (as densely filled as the
+        ends), and the wait has not outlasted the hedge."""
+        first = self._first
+        if self._counted or first is None or first.tags[0].kind != "second":
+            return False
+        if density.pooled(self._densities()) * width > PAGE:
+            return False
+        if self._second_until is None:
+            self._second_until = self._first_at + self._hedge_after
+        return self._now() < self._second_until
+
     def dropped(self, work: Work) -> None:
         """``work`` failed while nothing waited for it (see :meth:`RangePaging.dropped`)."""
         if work is self._first and not self._counted:
@@ -244,7 +297,7 @@ class Opening:
         if counted:
             self.total = outcome.total
             self._counted = True
-            if self._quick is not None:
+            if self._quick is not None and not self._parallel:
                 self._quick.optional = True  # the count's own pages come with it
             if self.head is not None:
                 return page  # the uncounted pages were first: these are the same rows
@@ -256,6 +309,18 @@ class Opening:
         more = outcome.next is not None or (outcome.total or 0) > len(ids)
         if ids and len(ids) < PAGE and more:
             events.append(Short((len(ids),)))  # a short first page with more behind: joins
+        return page
+
+    def _read_second(self, outcome: CommandResult, ids: List[int], page: List[Any],
+                     events: List[Event]) -> List[Any]:
+        """The counted second page: the count, and the IDs from its first row to its last
+        proven (consecutive rows of the ordered listing, as the server had them)."""
+        check_ascending(ids, None, None)
+        self.total = outcome.total
+        self._counted = True
+        if ids:
+            self._second = (ids[0], ids[-1])
+            events.append(Cover(ids[0], ids[-1] + 1))
         return page
 
     def _read_sample(self, tag: Tag, ids: List[int], page: List[Any],
@@ -312,6 +377,9 @@ class Opening:
             average = density.pooled(self._densities())
         else:
             sampled = sum(sample.width for sample in self._samples)
+            if self._second is not None:  # its rows are read: so are its IDs
+                sampled += max(0, min(self._second[1], top - 1) -
+                               max(self._second[0], after + 1) + 1)
             ids = max(1, top - after - 1 - sampled)
             average = min(1.0, max(0.0, total * distinct - len(self._read)) / ids)
         contiguous = total is not None and average >= 1.0

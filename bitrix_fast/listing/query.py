@@ -38,10 +38,11 @@ class ListQuery:
         self._base = _base_params(params, facts, self._filter_key)
 
     def params(self, *, after: Any = None, before: Optional[int] = None,
-               descending: bool = False, counted: bool = False) -> Dict[str, Any]:
+               descending: bool = False, counted: bool = False, offset: int = 0
+               ) -> Dict[str, Any]:
         """One command: rows with ID ``> after`` (a value or a ``$result`` reference) and
-        ``< before``, in ID order; ``counted`` asks for the COUNT (``total``), else
-        ``start=-1`` skips it."""
+        ``< before``, in ID order; ``counted`` asks for the COUNT (``total``) and the page
+        at ``offset``, else ``start=-1`` skips it."""
         key = self.facts.filter_id
         flt = dict(self._filter)
         if after is not None:
@@ -52,7 +53,7 @@ class ListQuery:
         if flt:
             params[self._filter_key] = flt
         params.update(order_params(self.facts, "DESC" if descending else "ASC"))
-        params["start"] = 0 if counted else -1
+        params["start"] = offset if counted else -1
         return params
 
     def ref(self, label: str, index: int) -> str:

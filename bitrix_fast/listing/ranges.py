@@ -64,6 +64,9 @@ SINGLE_ROUND_SPANS = 4
 #: Up to this many spans, uneven densities are not probed first: a probe's count saves a
 #: broken chain in a hole, and a span's first page counts it anyway.
 FEW_SPANS = 2
+#: Spans of at most this many IDs are read by one page, without a top page: it reaches
+#: their last ID or comes back empty, either of which proves them.
+NARROW = 8
 #: A standard portal's burst, when the plan is not told the portal's.
 DEFAULT_BURST = 50
 #: Seconds the first request may take before the opening stops waiting for its COUNT: a
@@ -80,6 +83,11 @@ DEFAULT_RATE = 2.0
 #: Each extra request costs a slot of a table's request count, each page in a request
 #: tenths of a second of the opening.
 BURST_PER_SAMPLE_REQUEST = 125
+#: A portal with this many requests free at the start of a listing gets the COUNT in a
+#: request of its own, sent with the uncounted first and top pages instead of after a
+#: hedge: a request costs no time there unless the listing outgrows the burst, and the
+#: plan no longer waits for a COUNT it may not need (Enterprise: 250 free).
+SPARE_FOR_PARALLEL_COUNT = 125
 
 #: Commands of ``method`` one batch may hold (inside the 60 s cut), of the ``wanted``.
 Room = Callable[[str, int], int]
@@ -89,14 +97,21 @@ Room = Callable[[str, int], int]
 class Pace:
     """What a plan knows of the portal's pace: the clock (for the opening's hedge; None: it
     never stops waiting for the count), the burst of requests it admits at once and its
-    rate, the batch room per method (None: ``batch_size``), and how long the opening waits
-    for its count (None: from the rate, see :data:`HEDGE_AFTER`)."""
+    rate, the batch room per method (None: ``batch_size``), how long the opening waits
+    for its count (None: from the rate, see :data:`HEDGE_AFTER`), and the requests the
+    portal would admit right now (``free``; None: the whole burst)."""
 
     clock: Optional[Clock] = None
     burst: int = DEFAULT_BURST
     rate: float = DEFAULT_RATE
     room: Optional[Room] = None
     hedge_after: Optional[float] = None
+    free: Optional[Callable[[], float]] = None
+
+    @property
+    def spare(self) -> float:
+        """Requests this listing could send at once right now."""
+        return self.burst if self.free is None else min(float(self.burst), self.free())
 
     @property
     def hedge(self) -> float:
@@ -128,8 +143,10 @@ class RangePaging:
         self._keys = 0
         self._ready: Deque[int] = deque()
         self._in_flight: Dict[int, Work] = {}  # id(work) -> work, for works on the wire
-        self._opening = op.Opening(query, clock=pace.clock, hedge_after=pace.hedge,
-                                   sample_requests=pace.burst // BURST_PER_SAMPLE_REQUEST)
+        self._opening = op.Opening(
+            query, clock=pace.clock, hedge_after=pace.hedge,
+            sample_requests=pace.burst // BURST_PER_SAMPLE_REQUEST,
+            parallel_count=pace.clock is not None and pace.spare >= SPARE_FOR_PARALLEL_COUNT)
         self._joins = Joins()
         self._read = 0  # distinct rows the spans' segments read
         #: ID intervals proven read (with the intervals a resumed listing skips)
@@ -145,6 +162,9 @@ class RangePaging:
     # -- the Plan interface -------------------------------------------------------------
 
     def next_work(self) -> Optional[Work]:
+        if self._opening.overdue():
+            self._apply(self._opening.decide(self._capacity(), self._joins.distinct,
+                                             self._unread))
         work = self._opening.next_work() or self._next_batch()
         if work is not None:
             self._in_flight[id(work)] = work
@@ -306,7 +326,7 @@ class RangePaging:
         return max(1, min(room - 1, math.ceil(rows / per)))
 
     def _segment_size(self, span: Span, room: int) -> int:
-        if span.probe:
+        if span.probe or _expected_empty(span):
             return 1
         if span.rows > self._capacity():
             return room  # a chain alone, as long as the batch allows; its top comes later
@@ -325,8 +345,11 @@ class RangePaging:
         q, ref = self._q, self._joins.ref
         # A probe is one counted page: its count sizes the rest exactly, and a span in a
         # hole between clusters costs one command (the cap comes with the next segment).
-        capped = not span.probe and span.rows <= self._capacity()
-        pages = 1 if span.probe else (self._chain_length(span, room) if capped else room)
+        # A few IDs the plan expects empty (the count says nothing is left there) take one
+        # page too: empty, it proves them; else the chain goes on from it.
+        alone = span.probe or _expected_empty(span)
+        capped = not alone and span.rows <= self._capacity()
+        pages = 1 if alone else (self._chain_length(span, room) if capped else room)
         previous = None
         for index in range(pages):
             label = f"c{len(commands):04d}"
@@ -491,3 +514,9 @@ def _error(outcome: CommandResult) -> BitrixError:
     if outcome.error is not None:
         return outcome.error
     return BitrixError(f"{outcome.method}: a page was not read")
+
+
+def _expected_empty(span: Span) -> bool:
+    """A span of a few IDs (between two pages that met but for a hole), or of fewer IDs than
+    a page holds and expected to hold no row: one page most likely proves it."""
+    return span.width <= NARROW or (span.rows < 1 and span.width < PAGE)

@@ -9,7 +9,8 @@ from .query import PAGE
 
 @dataclass(frozen=True)
 class Tag:
-    """One command: ``kind`` is ``head``, ``tail``, ``sample`` or ``span``.
+    """One command: ``kind`` is ``head``, ``tail``, ``second`` (the counted second page),
+    ``sample`` or ``span``.
 
     ``role``: ``page``, ``count`` (a counted page) or ``cap`` (a descending top page).
     A span's commands carry its key and the reference index ``ref`` the next page of the
