@@ -76,3 +76,27 @@ def test_a_pace_for_fewer_requests_at_once_has_that_burst():
     pace = Pace(burst=250, rate=5.0)
     assert pace.at_most(3).burst == 3 and pace.at_most(500).burst == 250
     assert pace.at_most(0).burst == 1 and pace.at_most(3).rate == 5.0
+
+
+LIST_QUIRKS = [(), ("joined_pages",), ("ignored_filters",), ("ignored_start",),
+               ("understated_total",), ("endless_next",), ("no_total",),
+               ("joined_pages", "understated_total")]
+
+
+@pytest.mark.parametrize("quirks,gaps", list(itertools.product(
+    LIST_QUIRKS, ["uniform", "sparse", "clustered"])))
+def test_the_enterprise_opening_reads_every_row_once_on_misbehaving_portals(quirks, gaps):
+    """The count beside the ends, counting with the second page (start=50): a portal that
+    ignores start, the ID filter or the order, joins pages or lies in its counts still
+    gives every row once, and small lists stay within four commands."""
+    for deals in (120, 6_000):
+        with portal(deals=deals, id_gaps=gaps, quirks=quirks, cost="real-big",
+                    plan="enterprise") as sb:
+            rows = connect(sb, **ENTERPRISE).get_all("crm.deal.list",
+                                                     {"select": ["ID", "TITLE"]})
+            ids = [int(r["ID"]) for r in rows]
+            assert sorted(ids) == sorted(sb.store.ids("deal")), (deals, quirks, gaps)
+            assert len(ids) == len(set(ids))
+            stats = sb.stats()
+        if deals == 120 and not {"ignored_filters", "ignored_start"} & set(quirks):
+            assert stats["commands"] <= 4, stats
