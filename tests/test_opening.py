@@ -314,3 +314,78 @@ def test_with_the_burst_free_a_middle_the_second_page_misses_is_read():
         rows += plan.feed(work, server.batch(work.commands))
     assert plan.done
     assert sorted(int(row["ID"]) for row in rows) == [i for i in ids if i != 61]
+
+
+# -- narrow samples: both ends contiguous, the count beside them ---------------------------
+
+def _samples_of(plan, server, quick):
+    plan.feed(quick, server.batch(quick.commands))
+    samples = [plan.next_work(), plan.next_work()]
+    assert all(t.kind == "sample" for w in samples for t in w.tags)
+    return samples
+
+
+def test_with_contiguous_ends_the_samples_read_ten_ids_each():
+    """A page costs the portal per row: samples of ten IDs take a quarter of a page's time,
+    and show contiguous IDs as well as fifty would; the plan is exact."""
+    plan, clock, server = opening(range(1, 30_001), burst=250, rate=5.0)
+    quick, count = plan.next_work(), plan.next_work()
+    samples = _samples_of(plan, server, quick)
+    for command in (c for w in samples for c in w.commands):
+        flt = command.params["filter"]
+        assert flt["<ID"] - flt[">ID"] == 11  # IDs > p and < p + 11: ten of them
+    rows = []
+    for work in samples:
+        rows += plan.feed(work, server.batch(work.commands))
+    spans = []
+    while (work := plan.next_work()) is not None:
+        spans.append(work)
+        rows += plan.feed(work, server.batch(work.commands))
+    assert plan.done and len(spans) == 12  # as exact as with whole pages
+    assert sorted(int(r["ID"]) for r in rows) == [i for i in range(51, 29_951)]
+
+
+def test_with_ends_not_contiguous_the_samples_are_whole_pages():
+    ids = id_space("sparse", 30_000)
+    plan, clock, server = opening(ids, burst=250, rate=5.0)
+    quick, count = plan.next_work(), plan.next_work()
+    samples = _samples_of(plan, server, quick)
+    for command in (c for w in samples for c in w.commands):
+        flt = command.params["filter"]
+        assert flt["<ID"] - flt[">ID"] > 11
+
+
+def test_narrow_samples_that_land_in_holes_wait_for_the_count():
+    """Clusters with contiguous ends: ten-ID samples in the holes come back empty, and the
+    plan waits for the count, as when whole-page samples disagree."""
+    ids = list(range(1, 20_001)) + list(range(500_001, 520_001))
+    plan, clock, server = opening(ids, burst=250, rate=5.0)
+    quick, count = plan.next_work(), plan.next_work()
+    samples = _samples_of(plan, server, quick)
+    for work in samples:
+        plan.feed(work, server.batch(work.commands))
+    assert plan.next_work() is None and not count.optional and not plan.done
+    rows = plan.feed(count, server.batch(count.commands))
+    while (work := plan.next_work()) is not None:
+        plan.feed(work, server.batch(work.commands))
+    assert plan.done
+
+
+def test_narrow_samples_of_a_thinned_table_size_the_plan_by_their_density():
+    """Contiguous ends, a tenth of the IDs between them deleted at random: the samples are
+    dense enough to size the plan at once, without waiting for the count."""
+    import random
+    rng = random.Random(5)
+    middle = [i for i in range(51, 59_951) if rng.random() > 0.1]
+    ids = list(range(1, 51)) + middle + list(range(59_951, 60_001))
+    plan, clock, server = opening(ids, burst=250, rate=5.0)
+    quick, count = plan.next_work(), plan.next_work()
+    samples = _samples_of(plan, server, quick)
+    for work in samples:
+        plan.feed(work, server.batch(work.commands))
+    spans = []
+    while (work := plan.next_work()) is not None:
+        spans.append(work)
+        plan.feed(work, server.batch(work.commands))
+    assert plan.done and count.optional  # planned without the count
+    assert len(spans) <= 1.1 * len(ids) / 2_500 + 2, len(spans)

@@ -51,6 +51,15 @@ MAX_REFUSALS = 20
 #: IDs between the two ends up to this many segments of rows are planned as if contiguous
 #: (the most rows they can hold): sampling them would cost more than it saves.
 SMALL_GAP_SEGMENTS = 2
+#: IDs each sample reads when the count goes beside the ends and both ends are contiguous:
+#: a page costs the portal per row it reads (1.84 ms a row, 5 ms a command on a big table),
+#: so ten IDs a sample take a quarter of a 50-row page's time, and whether the IDs between
+#: are as contiguous as the ends shows as well in ten IDs as in fifty.
+NARROW_SAMPLE = 10
+#: Narrow samples at least this full size the plan by their density (IDs thinned a little);
+#: any emptier -- holes, clusters -- and the plan waits for the count, as when samples
+#: disagree.
+DENSE = 0.8
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,7 @@ class Opening:
         self._first_at = 0.0
         self._quick: Optional[Work] = None
         self._samples_out = 0
+        self._narrow = False  # the samples read NARROW_SAMPLE IDs each
         self._refusals = 0
         #: the first page's and the top page's IDs (None until read)
         self.head: Optional[List[int]] = None
@@ -248,7 +258,17 @@ class Opening:
             self._send_samples(after, top, capacity)
             return []
         seen = self._densities()
-        if density.agree(seen):
+        if self._narrow:
+            if density.contiguous(seen):
+                self.planned = True
+                self._release()
+                return [Gap(after, top, 1.0, contiguous=True, probe=False)]
+            if (min(sample.density for sample in self._samples) >= DENSE
+                    and density.agree(seen)):
+                self.planned = True
+                self._release()
+                return [Gap(after, top, density.pooled(seen), contiguous=False, probe=False)]
+        elif density.agree(seen):
             self.planned = True
             self._release()
             return [Gap(after, top, density.sizing(seen), contiguous=density.contiguous(seen),
@@ -329,6 +349,11 @@ class Opening:
         after, bound = tag.after, tag.bound
         check_ascending(ids, after, bound)
         sample = density.from_ascending(after, ids, bound)
+        if self._narrow and bound is not None:
+            # The rows of its whole window (fewer than a page: the page holds them all,
+            # short only where IDs are missing).
+            sample = density.Sample(len(set(ids)), bound - after - 1,
+                                    max(ids) - min(ids) if ids else 0)
         if sample is not None:
             self._samples.append(sample)
         if ids:
@@ -343,10 +368,13 @@ class Opening:
         segments apart, so that contiguous IDs between them fill whole spans."""
         self._sampled = True
         starts = density.points(after, top, grain=capacity)
+        self._narrow = self._parallel and _full_run(self.head) and _full_run(self.tail)
         commands = []
         tags = []
         for index, start in enumerate(starts):
             bound = starts[index + 1] if index + 1 < len(starts) else top
+            if self._narrow:
+                bound = min(bound, start + NARROW_SAMPLE + 1)
             commands.append(Command(f"s{index}", self._q.method,
                                     self._q.params(after=start, before=bound)))
             tags.append(Tag("sample", after=start, bound=bound))
@@ -408,6 +436,13 @@ class Opening:
 
     def _now(self) -> float:
         return self._clock.now() if self._clock is not None else 0.0
+
+
+def _full_run(ids: Optional[List[int]]) -> bool:
+    """A whole page of consecutive IDs: the end of a table read there is contiguous."""
+    if not ids:
+        return False
+    return len(set(ids)) == PAGE and max(ids) - min(ids) == PAGE - 1
 
 
 def _error(outcome: CommandResult) -> BitrixError:
