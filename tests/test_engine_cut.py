@@ -2,6 +2,8 @@
 60 s (or answered 504) is split, never resent whole; writes in it stay in doubt; commands
 past the portal's batch length are sent again; batches are sized from the measured time of
 their commands; every reply's time feeds the room and the budget, per method."""
+import pytest
+
 from bitrix_fast.errors import BadResponse, BatchCut, ConnectionDropped, api_error
 from bitrix_fast.net.credentials import Webhook
 from bitrix_fast.pacing.billing import BilledTime
@@ -220,6 +222,30 @@ def test_without_time_the_clients_own_measurement_paces():
         meter.reply("batch", params, body, elapsed=5.0)  # 0.5 s a command, as measured
     assert room.seconds("crm.deal.get", True) == 0.5
     assert budget.snapshot()["crm.deal.get"]["operating"] == 15.0  # 30 calls of 0.5 s
+
+
+def test_short_pages_teach_the_room_a_full_pages_time():
+    """A page costs the portal per row: ten rows in 0.02 s say a full page takes 0.1 s (an
+    opening's narrow samples must not make a slow method's batches too long for the cut);
+    an empty page says nothing; the budget is billed what each command really took."""
+    clock = FakeClock()
+    budget = OperatingBudget(limit=480, clock=clock)
+    room, billed = BatchRoom(), BilledTime()
+    meter = Meter(room, billed, budget)
+    rows = lambda n: [{"ID": str(i)} for i in range(n)]  # noqa: E731
+    params = {"cmd": {"a": "crm.deal.list?start=-1", "b": "crm.deal.list?start=-1",
+                      "c": "crm.item.list?start=-1", "d": "crm.deal.list?start=0"}}
+    body = batch_reply(results={"a": rows(10), "b": [], "c": {"items": rows(25)},
+                                "d": rows(10)},
+                       times={"a": {"duration": 0.02}, "b": {"duration": 0.005},
+                              "c": {"duration": 0.03}, "d": {"duration": 0.4}})
+    del body["time"]
+    meter.reply("batch", params, body, elapsed=0.5)
+    assert room.seconds("crm.deal.list") == pytest.approx(0.1)  # b taught nothing
+    assert room.seconds("crm.item.list") == pytest.approx(0.06)
+    assert room.seconds("crm.deal.list", True) == pytest.approx(0.4)  # counted: as it is
+    assert billed.expected("batch", {"cmd": {"x": "crm.deal.list?start=-1"}},
+                           ["crm.deal.list"])["crm.deal.list"] < 0.3
 
 
 def test_a_429_teaches_the_budget_the_portals_limit():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 #: Every request is cut after this many seconds of execution (a proxy answers 504).
 REQUEST_CUT = 60.0
+#: Rows in a full page of a list method (``IRestService::LIST_LIMIT``).
+PAGE_ROWS = 50
 #: Modification times (``DATE_MODIFY``, ``updatedTime``) are stamped in whole seconds.
 STAMP_GRAIN = 1.0
 #: Slack for the clocks of the portal's own servers and the ``server.time`` read a mirror
