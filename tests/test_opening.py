@@ -389,3 +389,19 @@ def test_narrow_samples_of_a_thinned_table_size_the_plan_by_their_density():
         plan.feed(work, server.batch(work.commands))
     assert plan.done and count.optional  # planned without the count
     assert len(spans) <= 1.1 * len(ids) / 2_500 + 2, len(spans)
+
+
+def test_a_slow_count_is_waited_for_no_longer_than_the_hedge():
+    """120 rows, the count's page would read the middle, but the count is slow: at the
+    hedge's time the plan stops waiting and reads the middle itself."""
+    plan, clock, server = opening(range(1, 121), burst=250, rate=5.0)
+    quick, count = plan.next_work(), plan.next_work()
+    assert count.wake_after == 0.4  # the scheduler asks again then
+    rows = plan.feed(quick, server.batch(quick.commands))
+    clock.time = 0.39
+    assert plan.next_work() is None  # still worth waiting for
+    clock.time = 0.41
+    middle = plan.next_work()
+    assert middle is not None
+    rows += plan.feed(middle, server.batch(middle.commands))
+    assert plan.done and sorted(int(r["ID"]) for r in rows) == list(range(1, 121))
