@@ -140,9 +140,7 @@ class Opening:
         if not self._started and self._parallel:
             self._started = True
             q = self._q
-            self._quick = Work([Command("head", q.method, q.params()),
-                                Command("tail", q.method, q.params(descending=True))],
-                               tags=[Tag("head"), Tag("tail", role="cap")])
+            self._quick = self._ends()
             # Nothing waits for the count unless the samples disagree (see decide()).
             self._first = Work([Command("second", q.method,
                                         q.params(counted=True, offset=PAGE))],
@@ -153,11 +151,8 @@ class Opening:
             return self._quick
         if not self._started:
             self._started = True
-            q = self._q
-            self._first = Work([Command("head", q.method, q.params(counted=True)),
-                                Command("tail", q.method, q.params(descending=True))],
-                               tags=[Tag("head", role="count"), Tag("tail", role="cap")],
-                               wake_after=self._hedge_after if self._clock else None)
+            self._first = self._ends(counted=True,
+                                     wake_after=self._hedge_after if self._clock else None)
             self._first_at = self._now()
             return self._first
         if self._queue:
@@ -166,12 +161,17 @@ class Opening:
                 and not self.planned and self._now() - self._first_at >= self._hedge_after):
             # The count is slow: read the two ends again without it, and stop waiting.
             self._first.optional = True
-            q = self._q
-            self._quick = Work([Command("head", q.method, q.params()),
-                                Command("tail", q.method, q.params(descending=True))],
-                               tags=[Tag("head"), Tag("tail", role="cap")])
+            self._quick = self._ends()
             return self._quick
         return None
+
+    def _ends(self, *, counted: bool = False, wake_after: Optional[float] = None) -> Work:
+        """The first page (``counted``: with the COUNT) and the top page."""
+        q = self._q
+        return Work([Command("head", q.method, q.params(counted=counted)),
+                     Command("tail", q.method, q.params(descending=True))],
+                    tags=[Tag("head", role="count" if counted else "page"),
+                          Tag("tail", role="cap")], wake_after=wake_after)
 
     @property
     def waiting(self) -> bool:
@@ -251,28 +251,20 @@ class Opening:
         if self._samples_out:
             return []
         if width <= SMALL_GAP_SEGMENTS * capacity:
-            self.planned = True
-            self._release()
-            return [Gap(after, top, 1.0, contiguous=True, probe=False)]
+            return self._gap(after, top, 1.0, contiguous=True)
         if not self._sampled:
             self._send_samples(after, top, capacity)
             return []
         seen = self._densities()
         if self._narrow:
             if density.contiguous(seen):
-                self.planned = True
-                self._release()
-                return [Gap(after, top, 1.0, contiguous=True, probe=False)]
+                return self._gap(after, top, 1.0, contiguous=True)
             if (min(sample.density for sample in self._samples) >= DENSE
                     and density.agree(seen)):
-                self.planned = True
-                self._release()
-                return [Gap(after, top, density.pooled(seen), contiguous=False, probe=False)]
+                return self._gap(after, top, density.pooled(seen), contiguous=False)
         elif density.agree(seen):
-            self.planned = True
-            self._release()
-            return [Gap(after, top, density.sizing(seen), contiguous=density.contiguous(seen),
-                        probe=False)]
+            return self._gap(after, top, density.sizing(seen),
+                             contiguous=density.contiguous(seen))
         # Uneven (IDs in clusters): how many rows the unread IDs hold is anyone's guess within
         # orders of magnitude -- samples that landed in holes proved them empty, those in a
         # cluster saw it full. No density is trusted: the count is needed after all.
@@ -283,6 +275,13 @@ class Opening:
             self._queue.append(self._first)
         self._first.optional = False
         return []
+
+    def _gap(self, after: int, top: int, rows_per_id: float, *,
+             contiguous: bool) -> List[Event]:
+        """The plan stands without the count: the IDs between the ends at this density."""
+        self.planned = True
+        self._release()
+        return [Gap(after, top, rows_per_id, contiguous=contiguous, probe=False)]
 
     def overdue(self) -> bool:
         """The wait for the count's second page (see :meth:`decide`) is over without it:
@@ -348,12 +347,14 @@ class Opening:
         self._samples_out -= 1
         after, bound = tag.after, tag.bound
         check_ascending(ids, after, bound)
-        sample = density.from_ascending(after, ids, bound)
+        sample: Optional[density.Sample]
         if self._narrow and bound is not None:
             # The rows of its whole window (fewer than a page: the page holds them all,
             # short only where IDs are missing).
             sample = density.Sample(len(set(ids)), bound - after - 1,
                                     max(ids) - min(ids) if ids else 0)
+        else:
+            sample = density.from_ascending(after, ids, bound)
         if sample is not None:
             self._samples.append(sample)
         if ids:
@@ -440,9 +441,8 @@ class Opening:
 
 def _full_run(ids: Optional[List[int]]) -> bool:
     """A whole page of consecutive IDs: the end of a table read there is contiguous."""
-    if not ids:
-        return False
-    return len(set(ids)) == PAGE and max(ids) - min(ids) == PAGE - 1
+    sample = density.from_end(ids or [])
+    return sample is not None and sample.rows == PAGE and density.contiguous([sample])
 
 
 def _error(outcome: CommandResult) -> BitrixError:

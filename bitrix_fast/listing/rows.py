@@ -3,27 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, List, Optional, Set, Tuple
 
-from ..protocol.methods import MethodFacts
+from ..protocol.methods import MethodFacts, rows_of
 
-
-def rows_of(result: Any, facts: MethodFacts) -> Optional[List[Any]]:
-    """The rows of one list reply, or None when the result is not a list of rows (a dict
-    result, which get_all hands back as it is)."""
-    if isinstance(result, list):
-        return result
-    if isinstance(result, dict):
-        if facts.wrapper is not None:
-            rows = result.get(facts.wrapper)
-            if isinstance(rows, list):
-                return rows
-            if not result:  # an empty page of a wrapped method comes back as []/{}
-                return []
-            # fall through: a method from the table answering in another shape
-        if len(result) == 1:
-            only = next(iter(result.values()))
-            if isinstance(only, list):
-                return only
-    return None
+__all__ = ["Dedup", "IdSet", "row_id", "rows_of"]
 
 
 def row_id(row: Any, facts: MethodFacts) -> Optional[int]:

@@ -22,6 +22,7 @@ import logging
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..protocol.limits import PAGE_ROWS
+from ..protocol.methods import list_facts, rows_of
 from .billing import BilledTime
 from .protocols import Budget
 from .room import BatchRoom
@@ -77,7 +78,8 @@ class Meter:
             block = times.get(label)
             block = block if isinstance(block, Mapping) else None
             seconds = _duration(block, share)
-            per_page = _per_page(results[label], seconds, is_counted)
+            per_page = _per_page(rows_of(results[label], list_facts(name)), seconds,
+                                 is_counted)
             if per_page is not None:
                 self.room.observe(name, is_counted, per_page)
             self._billed.observe(name, seconds, in_batch=True)
@@ -138,18 +140,13 @@ def _commands(params: Mapping[str, Any]) -> List[Tuple[str, str, bool]]:
             if isinstance(text, str)]
 
 
-def _per_page(result: Any, seconds: float, is_counted: bool) -> Optional[float]:
+def _per_page(rows: Optional[List[Any]], seconds: float, is_counted: bool) -> Optional[float]:
     """What a command's time says of a full page's, for the batch room: an uncounted list
-    page with fewer rows than a page took less than a full one would (a page costs the
-    portal per row it reads), so it is scaled up to a page; an empty one says nothing.
-    Counted pages (their COUNT dominates) and other results count as they are."""
-    if is_counted:
-        return seconds
-    rows = result if isinstance(result, list) else None
-    if isinstance(result, Mapping) and len(result) == 1:
-        (only,) = result.values()
-        rows = only if isinstance(only, list) else None
-    if rows is None or len(rows) >= PAGE_ROWS:
+    page (``rows``; None: not a page of rows) with fewer rows than a page took less than a
+    full one would (a page costs the portal per row it reads), so it is scaled up to a page;
+    an empty one says nothing. Counted pages (their COUNT dominates) and other results count
+    as they are."""
+    if is_counted or rows is None or len(rows) >= PAGE_ROWS:
         return seconds
     return seconds * PAGE_ROWS / len(rows) if rows else None
 

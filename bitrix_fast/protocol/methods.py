@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 #: Verbs that only read. Everything else is assumed to write, so it is never resent blindly.
 _READ_SUFFIXES = (
@@ -151,6 +151,26 @@ def normalize(method: str) -> str:
                          f"letters, digits and '_', in parts joined by single dots "
                          f"(e.g. 'crm.deal.list')")
     return name
+
+
+def rows_of(result: Any, facts: MethodFacts) -> Optional[List[Any]]:
+    """The rows of one list reply, or None when the result is not a list of rows (a dict
+    result, which get_all hands back as it is)."""
+    if isinstance(result, list):
+        return result
+    if isinstance(result, dict):
+        if facts.wrapper is not None:
+            rows = result.get(facts.wrapper)
+            if isinstance(rows, list):
+                return rows
+            if not result:  # an empty page of a wrapped method comes back as []/{}
+                return []
+            # fall through: a method from the table answering in another shape
+        if len(result) == 1:
+            only = next(iter(result.values()))
+            if isinstance(only, list):
+                return only
+    return None
 
 
 def list_facts(method: str) -> MethodFacts:

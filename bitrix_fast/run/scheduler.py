@@ -147,15 +147,14 @@ class Scheduler:
         def deliver(items: List[T], mark: Any = None) -> bool:
             if not items:
                 return True
+            handed.out()  # counted before the caller can take it and come back
             while not abandoned.is_set():
                 try:
-                    handed.out()  # counted before the caller can take it and come back
                     deliveries.put(("outputs", Delivery(items, mark)), timeout=CHECK_EVERY)
                     return True
                 except queue.Full:
-                    handed.back()
                     continue
-            return False
+            return False  # the run is over: nothing reads the count any more
 
         def top_up(holding: int = 0) -> None:
             while len(in_flight) + handed.count + holding < limit and not stop.halted:
@@ -301,7 +300,8 @@ class _Handed:
                 self._wake.set_result(None)
 
     def rearm(self) -> None:
-        """Forget deliveries given back so far (the caller is about to count them afresh)."""
+        """Forget deliveries given back so far (the driver is about to read the count
+        afresh): only one given back after this wakes it."""
         with self._lock:
             if self._wake.done():
                 self._wake = Future()
