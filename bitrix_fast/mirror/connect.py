@@ -2,6 +2,8 @@
 ``postgres`` extra, loaded only when asked for)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
 from urllib.parse import urlsplit
 
 from .sqlite import SqliteStore
@@ -29,3 +31,20 @@ def open_store(url: str) -> "SqlStore":
                              "when the run ends)")
         return SqliteStore(path)
     raise ValueError(f"db {url!r}: only sqlite:/// and postgresql:// URLs are supported")
+
+
+@contextmanager
+def table_transaction(url: str, table: str, wait: float) -> Iterator[SqlStore]:
+    """A store on ``url`` holding ``table``'s lock (waiting up to ``wait`` seconds for it) in
+    one transaction: committed when the block ends, rolled back when it raises, closed
+    either way."""
+    store = open_store(url)
+    try:
+        store.begin(table, wait)
+        yield store
+        store.commit()
+    except BaseException:
+        store.rollback()
+        raise
+    finally:
+        store.close()

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from ..errors import AuthError, BitrixError
 from . import dictionaries as d
-from .connect import open_store
+from .connect import table_transaction
 from .meta import replace
 from .portal import Portal
 
@@ -78,20 +78,12 @@ def refresh(bx: Portal, db: str, tables: Iterable[str], *, wait: float = 0.0,
             logger.warning("%s: not refreshed: %s", table, error)
             out.append(DictResult(table, 0, str(error)))
             continue
-        store = open_store(db)
-        try:
-            store.begin(table, wait)
+        with table_transaction(db, table, wait) as store:
             if table == d.CATEGORY.table:  # only the pipelines of the types asked for
                 count = sum(replace(store, d.CATEGORY, [r for r in rows if r[0] == t],
                                     where=("entity_type_id", t)) for t in category_types)
             else:
                 count = replace(store, d.ALL[table], rows)
-            store.commit()
-        except BaseException:
-            store.rollback()
-            raise
-        finally:
-            store.close()
         out.append(DictResult(table, count))
     return out
 

@@ -11,7 +11,7 @@ from typing import Any, List, Mapping, Optional, Sequence
 from ..errors import BitrixError
 from ..protocol.params import find_key
 from . import offline
-from .connect import open_store
+from .connect import open_store, table_transaction
 from .layout import MULTIPLE_MODES
 from .portal import READ_AHEAD, Portal, portal_time, requests_made
 from .productrows import RowsResult
@@ -121,16 +121,8 @@ def run_table(bx: Portal, db: str, listing: Listing, options: Options, run_start
               wait: float, queue: Optional[offline.QueuedDeletions] = None) -> TableResult:
     """One table's run in its own transaction, under its own lock; deletions from ``queue``
     when given (its events are cleared on the portal once the run is committed)."""
-    store = open_store(db)
-    try:
-        store.begin(listing.table, wait)
+    with table_transaction(db, listing.table, wait) as store:
         result = TableRun(bx, store, listing, options, run_start, queue).go()
-        store.commit()
-    except BaseException:
-        store.rollback()
-        raise
-    finally:
-        store.close()
     if queue is not None:
         clear_applied(queue, listing.table)
     return result

@@ -18,10 +18,9 @@ from ..listing import row_id
 from ..protocol.methods import MethodFacts
 from ..typed.spec import FieldSpec, spec_for
 from ..typed.values import BAD, as_list, read_multifield, readers, text_of
-from .errors import MirrorError
 from .layout import CHILD_COLUMNS, CHILD_KEY, Layout, Place
 from .store import SqlStore
-from .writer import Seen
+from .writer import Seen, checked_id
 
 #: rows buffered before one write: small enough to cost little memory (a deal with every
 #: field is ~4 KB decoded; measured 12 MB less peak RSS than at 2,000), big enough that
@@ -61,14 +60,7 @@ class TypedWriter:
         return self.layout.id_column
 
     def write(self, row: Any) -> None:
-        table = self.layout.table
-        if not isinstance(row, dict):
-            raise MirrorError(f"{table}: the listing returned a row that is not an object: "
-                              f"{str(row)[:80]!r}")
-        id_ = row_id(row, self._facts)
-        if id_ is None:
-            raise MirrorError(f"{table}: a row without a readable {self._facts.id_field}: "
-                              f"{str(row)[:80]!r}")
+        id_ = checked_id(self.layout.table, row, self._facts)
         if not self._known.issuperset(row):
             self.flush()
             self._add([field for field in row if field not in self.layout.places])

@@ -21,6 +21,19 @@ from .spec import column_name
 BATCH = 2000
 
 
+def checked_id(table: str, row: Any, facts: MethodFacts) -> int:
+    """The ID of a row the listing returned for ``table``; MirrorError when the row is not
+    an object or has no readable ID (nothing to key it by in the table)."""
+    if not isinstance(row, dict):
+        raise MirrorError(f"{table}: the listing returned a row that is not an object: "
+                          f"{str(row)[:80]!r}")
+    id_ = row_id(row, facts)
+    if id_ is None:
+        raise MirrorError(f"{table}: a row without a readable {facts.id_field}: "
+                          f"{str(row)[:80]!r}")
+    return id_
+
+
 class Seen:
     """Which of a table's IDs (sorted) were read again: one byte each."""
 
@@ -62,13 +75,7 @@ class TableWriter:
         return self.columns[self._facts.id_field][0]
 
     def write(self, row: Any) -> None:
-        if not isinstance(row, dict):
-            raise MirrorError(f"{self._table}: the listing returned a row that is not an "
-                              f"object: {str(row)[:80]!r}")
-        id_ = row_id(row, self._facts)
-        if id_ is None:
-            raise MirrorError(f"{self._table}: a row without a readable "
-                              f"{self._facts.id_field}: {str(row)[:80]!r}")
+        id_ = checked_id(self._table, row, self._facts)
         new = [field for field in row if field not in self.columns]
         if new:
             self.flush()
