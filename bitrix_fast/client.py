@@ -215,12 +215,12 @@ class Bitrix:
         checked = Params.listing(method, params)
         compat.warn_get_all(checked)
         typer = self._typer(method, checked) if typed else None
-        listing = self._listing(checked, at_once=self._look_ahead(None))
-        rows = [row for delivery in self._deliveries(listing, stop, read_ahead=None)
-                for row in delivery.items]
+        listing = self._listing(checked, at_once=self._look_ahead(None), finishing=True)
+        deliveries = [delivery.items
+                      for delivery in self._deliveries(listing, stop, read_ahead=None)]
         if listing.result_dict is not None:
             return compat.unwrap(method, listing.result_dict)  # type: ignore[no-any-return]
-        finished = listing.finish(rows)
+        finished = listing.finish(deliveries)
         return finished if typer is None else [typer.row(row) for row in finished]
 
     def iter_all(self, method: str, params: Optional[Mapping[str, Any]] = None,
@@ -647,11 +647,12 @@ class Bitrix:
         return RowTyper(fields, id_field=methods.list_facts(method).id_field)
 
     def _listing(self, params: Params, *, at_once: int,
-                 skip: Sequence[Tuple[int, int]] = ()) -> Listing:
+                 skip: Sequence[Tuple[int, int]] = (), finishing: bool = False) -> Listing:
         method = params.method
         return Listing(method, params.raw, methods.list_facts(method),
                        batch_size=self.batch_size, single=not can_encode(params.raw),
-                       skip=skip, pace=self._parts.pace.at_most(at_once))
+                       skip=skip, pace=self._parts.pace.at_most(at_once),
+                       finishing=finishing)
 
     def _look_ahead(self, read_ahead: Optional[int]) -> int:
         """How many requests of one listing may be out at once."""

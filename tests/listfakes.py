@@ -184,8 +184,10 @@ def _resolve(value: Any, done: Dict[str, Any]) -> Any:
     return value
 
 
-def run(plan: Any, server: FakeList, *, in_flight: int = 4, batch=None) -> List[Any]:
-    """Drive ``plan`` to completion against ``server``; returns every row yielded."""
+def run(plan: Any, server: FakeList, *, in_flight: int = 4, batch=None,
+        deliveries: Optional[List[List[Any]]] = None) -> List[Any]:
+    """Drive ``plan`` to completion against ``server``; returns every row yielded (and
+    appends each reply's rows, when there are any, to ``deliveries``: what get_all gets)."""
     send = batch or server.batch
     rows: List[Any] = []
     queue: deque = deque()
@@ -200,6 +202,9 @@ def run(plan: Any, server: FakeList, *, in_flight: int = 4, batch=None) -> List[
             assert plan.done, "plan stalled"
             return rows
         work, results = queue.popleft()
-        rows.extend(plan.feed(work, results))
+        fed = plan.feed(work, results)
+        rows.extend(fed)
+        if deliveries is not None and fed:
+            deliveries.append(fed)
         guard += 1
         assert guard < 100_000, "plan does not terminate"

@@ -252,11 +252,43 @@ def test_select_without_id_gets_the_id():
     assert server.log[0]["select"] == ["ID", "TITLE"]
 
 
-def test_get_all_order_is_by_id_in_the_requested_direction():
-    plan = listing(params={"order": {"ID": "DESC"}})
-    rows = run(plan, FakeList(id_space("sparse", 6_000)))
-    ordered = [int(row["ID"]) for row in plan.finish(rows)]
-    assert ordered == sorted(ordered, reverse=True)
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+@pytest.mark.parametrize("in_flight", [1, 4, 16])
+def test_get_all_order_is_by_id_in_the_requested_direction(direction, in_flight):
+    """Replies land in any order and each holds chain pages and a descending top page: the
+    rows still come out in ID order, each once (ordered by whole replies, not row by row)."""
+    ids = id_space("sparse", 6_000)
+    plan = listing(params={"order": {"ID": direction}}, finishing=True)
+    parts: list = []
+    run(plan, FakeList(list(ids)), in_flight=in_flight, deliveries=parts)
+    ordered = [int(row["ID"]) for row in plan.finish(parts)]
+    assert ordered == sorted(ids, reverse=direction == "DESC")
+
+
+def test_get_all_order_with_joined_pages():
+    """Joined pages make chains overlap each other and the top pages: the rows each reply
+    adds still order by its pages' runs."""
+    ids = id_space("uniform", 3_000)
+    plan = listing(finishing=True)
+    parts: list = []
+    run(plan, FakeList(list(ids), quirks=frozenset({"joined_pages"})), in_flight=8,
+        deliveries=parts)
+    ordered = [int(row["ID"]) for row in plan.finish(parts)]
+    assert ordered == sorted(ids)
+
+
+def test_finish_orders_rows_it_did_not_deliver_by_sorting_them():
+    """Rows that are not the listing's own outputs, or not in their order, are sorted row by
+    row: the quick order trusts only what it recorded."""
+    ids = id_space("sparse", 3_000)
+    plan = listing(finishing=True)
+    parts: list = []
+    run(plan, FakeList(list(ids)), in_flight=8, deliveries=parts)
+    flat = [row for part in parts for row in part]
+    random.Random(5).shuffle(flat)
+    assert [int(row["ID"]) for row in plan.finish([flat])] == sorted(ids)
+    shuffled = [list(reversed(part)) for part in parts]
+    assert [int(row["ID"]) for row in plan.finish(shuffled)] == sorted(ids)
 
 
 def test_dict_result_is_handed_back():

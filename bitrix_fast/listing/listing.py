@@ -11,6 +11,7 @@ paged that way; any other is a :class:`~bitrix_fast.errors.ListingError` naming 
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
@@ -23,7 +24,7 @@ from .check import Contradiction
 from .paging import IgnoresStart, NavPaging, OffsetPaging
 from .ranges import Pace, RangePaging
 from .query import ListQuery, id_order, ranges_fit
-from .rows import Dedup, row_id
+from .rows import Chunk, Dedup, row_id
 
 logger = logging.getLogger("bitrix_fast")
 
@@ -40,7 +41,7 @@ class Paging(Protocol):
 
     def next_work(self) -> Optional[Work]: ...
 
-    def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Any]: ...
+    def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Chunk]: ...
 
     def accounted(self, distinct: int) -> float: ...
 
@@ -50,7 +51,8 @@ class Listing:
 
     def __init__(self, method: str, params: Dict[str, Any], facts: MethodFacts, *,
                  batch_size: int, single: bool = False,
-                 skip: Sequence[Tuple[int, int]] = (), pace: Pace = Pace()) -> None:
+                 skip: Sequence[Tuple[int, int]] = (), pace: Pace = Pace(),
+                 finishing: bool = False) -> None:
         self._method = method
         self._params = params
         self._facts = facts
@@ -72,6 +74,9 @@ class Listing:
         #: id(work) -> the work and the strategy that planned it
         self._owners: Dict[int, Tuple[Work, Paging]] = {}
         self._dedup = Dedup(facts)
+        #: for :meth:`finish`: each output's runs -- (first ID, last ID, rows) of its
+        #: consecutive rows that ascend strictly by ID -- while every output had them
+        self._runs: Optional[List[List[Tuple[int, int, int]]]] = [] if finishing else None
         self._checked = False
         # A resumed listing skips rows on purpose: its total says nothing about what it reads.
         self._skipping = bool(skip)
@@ -138,28 +143,42 @@ class Listing:
         if any(isinstance(result.error, Stopped) for result in results):
             return []  # the listing is stopping: this reply proves nothing
         try:
-            rows = self._strategy.feed(work, results)
+            chunks = self._strategy.feed(work, results)
         except IgnoresStart as error:
             self._switch_from_plain(error)
             return []
         except Contradiction as error:
             self._switch_to_plain(error)
             return []
-        rows = self._dedup.filter(rows)
+        rows, runs = self._dedup.chunks(chunks)
+        if rows and self._runs is not None:
+            if runs is None:
+                self._runs = None
+            else:
+                self._runs.append(runs)
         if self.done and not self._checked:
             self._checked = True
             self._check_total()
         return rows
 
-    def finish(self, rows: List[Any]) -> List[Any]:
-        """The rows of a whole listing in get_all's order: by ID (descending when asked) when
-        the call is ordered by ID or not at all; else the server's page order."""
-        if self._order is None:
-            return self._strategy.in_page_order(rows) if isinstance(
-                self._strategy, OffsetPaging) else rows
+    def finish(self, deliveries: Sequence[List[Any]]) -> List[Any]:
+        """The rows of a whole listing -- its ``deliveries``, every one in the order they
+        were fed -- in get_all's order: by ID (descending when asked) when the call is
+        ordered by ID or not at all; else the server's page order."""
         facts = self._facts
         descending = self._order == "DESC"
         field = facts.id_field
+        if self._order is not None and self._runs is not None:
+            # Pages checked in ID order: ordering the runs of rows they left by their first
+            # IDs orders every row when no two runs overlap -- an ID read a page instead of
+            # one per row.
+            ordered = _in_runs(deliveries, self._runs, field)
+            if ordered is not None:
+                return ordered[::-1] if descending else ordered
+        rows = list(itertools.chain.from_iterable(deliveries))
+        if self._order is None:
+            return self._strategy.in_page_order(rows) if isinstance(
+                self._strategy, OffsetPaging) else rows
         try:  # every row a dict with its ID: the quick key
             return sorted(rows, key=lambda row: int(row[field]), reverse=descending)
         except (KeyError, TypeError, ValueError):
@@ -201,3 +220,43 @@ class Listing:
                       f"is {total:,}: rows deleted while it ran, a method that does not "
                       f"page completely, or a wrong count",
                       IncompleteListWarning, stacklevel=2)
+
+
+def _in_runs(deliveries: Sequence[List[Any]], runs: List[List[Tuple[int, int, int]]],
+             field: str) -> Optional[List[Any]]:
+    """The rows of ``deliveries`` in ID order, when they are the outputs whose ``runs`` were
+    recorded (each output's consecutive ascending runs: first ID, last ID, length) and no
+    two runs overlap; else None (then only a sort of every row orders them)."""
+    parts = [part for part in deliveries if part]
+    if len(parts) != len(runs):
+        return None
+    slices: List[Tuple[int, int, List[Any], int, int]] = []
+    try:
+        for part, part_runs in zip(parts, runs):
+            start = 0
+            for first, last, n in part_runs:
+                if int(part[start][field]) != first:
+                    return None
+                slices.append((first, last, part, start, n))
+                start += n
+            if start != len(part):
+                return None
+    except (IndexError, KeyError, TypeError, ValueError):  # not the rows it recorded
+        return None
+    slices.sort(key=lambda piece: piece[0])
+    out: List[Any] = []
+    highest: Optional[int] = None
+    # Runs that follow each other in one delivery are copied as one slice.
+    pending: List[Any] = []
+    begin = end = 0
+    for first, last, part, start, n in slices:
+        if highest is not None and first <= highest:
+            return None
+        highest = last
+        if part is pending and start == end:
+            end += n
+            continue
+        out.extend(pending[begin:end])
+        pending, begin, end = part, start, start + n
+    out.extend(pending[begin:end])
+    return out

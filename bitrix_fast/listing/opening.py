@@ -43,7 +43,7 @@ from ..run.work import Work
 from . import density
 from .check import check_ascending, check_descending, page_ids
 from .query import PAGE, ListQuery
-from .rows import rows_of
+from .rows import Chunk, rows_of
 from .tags import Tag
 
 #: How many times one page of the opening may be refused before giving up.
@@ -185,10 +185,11 @@ class Opening:
 
     # -- what came back -------------------------------------------------------------------
 
-    def feed(self, work: Work, results: Sequence[CommandResult]) -> Tuple[List[Any], List[Event]]:
-        """The rows of an opening reply and the coverage and short pages it proves; then
+    def feed(self, work: Work, results: Sequence[CommandResult]
+             ) -> Tuple[List[Chunk], List[Event]]:
+        """The pages of an opening reply and the coverage and short pages it proves; then
         call :meth:`decide`."""
-        rows: List[Any] = []
+        rows: List[Chunk] = []
         events: List[Event] = []
         for command, tag, outcome in zip(work.commands, work.tags, results):
             if not outcome.ok:
@@ -203,17 +204,17 @@ class Opening:
                 return [], []
             ids = page_ids(page, self._q.facts, self._q.method)
             if tag.kind == "head":
-                rows.extend(self._read_head(tag, outcome, ids, page, events))
+                self._read_head(tag, outcome, ids, events)
             elif tag.kind == "second":
-                rows.extend(self._read_second(outcome, ids, page, events))
+                self._read_second(outcome, ids, events)
             elif tag.kind == "tail":
                 check_descending(ids, None, None)
                 self.tail = ids
                 if ids:
                     events.append(Cover(ids[-1], ids[0] + 1))
-                rows.extend(page)
             else:
-                rows.extend(self._read_sample(tag, ids, page, events))
+                self._read_sample(tag, ids, events)
+            rows.append(Chunk(page, ids))
             self._read.update(ids)
         return rows, events
 
@@ -309,8 +310,8 @@ class Opening:
 
     # -- parts ----------------------------------------------------------------------------
 
-    def _read_head(self, tag: Tag, outcome: CommandResult, ids: List[int], page: List[Any],
-                   events: List[Event]) -> List[Any]:
+    def _read_head(self, tag: Tag, outcome: CommandResult, ids: List[int],
+                   events: List[Event]) -> None:
         check_ascending(ids, None, None)
         counted = tag.role == "count"
         if counted:
@@ -319,19 +320,18 @@ class Opening:
             if self._quick is not None and not self._parallel:
                 self._quick.optional = True  # the count's own pages come with it
             if self.head is not None:
-                return page  # the uncounted pages were first: these are the same rows
+                return  # the uncounted pages were first: these are the same rows
         elif self.head is not None:
-            return page
+            return
         self.head = ids
         if ids:
             events.append(Cover(ids[0], ids[-1] + 1))
         more = outcome.next is not None or (outcome.total or 0) > len(ids)
         if ids and len(ids) < PAGE and more:
             events.append(Short((len(ids),)))  # a short first page with more behind: joins
-        return page
 
-    def _read_second(self, outcome: CommandResult, ids: List[int], page: List[Any],
-                     events: List[Event]) -> List[Any]:
+    def _read_second(self, outcome: CommandResult, ids: List[int],
+                     events: List[Event]) -> None:
         """The counted second page: the count, and the IDs from its first row to its last
         proven (consecutive rows of the ordered listing, as the server had them)."""
         check_ascending(ids, None, None)
@@ -340,10 +340,8 @@ class Opening:
         if ids:
             self._second = (ids[0], ids[-1])
             events.append(Cover(ids[0], ids[-1] + 1))
-        return page
 
-    def _read_sample(self, tag: Tag, ids: List[int], page: List[Any],
-                     events: List[Event]) -> List[Any]:
+    def _read_sample(self, tag: Tag, ids: List[int], events: List[Event]) -> None:
         self._samples_out -= 1
         after, bound = tag.after, tag.bound
         check_ascending(ids, after, bound)
@@ -361,7 +359,6 @@ class Opening:
             events.append(Cover(after + 1, ids[-1] + 1))
         elif bound is not None:
             events.append(Cover(after + 1, bound))
-        return page
 
     def _send_samples(self, after: int, top: int, capacity: int) -> None:
         """Pages at points spread over (after, top), each bounded by the next point, in as

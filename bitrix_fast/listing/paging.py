@@ -31,7 +31,7 @@ from ..run.work import Work
 from .check import Contradiction
 from ..protocol.params import find_key
 from .query import PAGE, order_params
-from .rows import IdSet, row_id, rows_of
+from .rows import Chunk, IdSet, row_id, rows_of
 
 
 def with_order(params: Dict[str, Any], facts: MethodFacts) -> Dict[str, Any]:
@@ -91,7 +91,7 @@ class OffsetPaging:
         take, self._pending = self._pending[:self._batch], self._pending[self._batch:]
         return self._work(take)
 
-    def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Any]:
+    def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Chunk]:
         self._in_flight -= 1
         rows: List[Any] = []
         for page_no, outcome in zip(work.tags, results):
@@ -121,7 +121,7 @@ class OffsetPaging:
         if self._verified and not self._pending and self._in_flight == 0 and not self._stopped:
             self._extend(self._page_fresh.get(self._planned - 1, False))
         self.done = self._in_flight == 0 and (self._stopped or not self._pending)
-        return rows
+        return [Chunk(rows)]  # in the server's order: the listing deduplicates row by row
 
     def accounted(self, distinct: int) -> int:
         """Rows the pages account for: those received (``distinct`` and repeats), plus the

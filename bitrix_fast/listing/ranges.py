@@ -49,7 +49,7 @@ from .check import Contradiction, check_ascending, check_descending, page_ids
 from .coverage import Coverage
 from .joins import Joins
 from .query import PAGE, ListQuery
-from .rows import rows_of
+from .rows import Chunk, rows_of
 from .spans import EVEN_FACTOR, Span, cut, run_density, split
 from .tags import Tag
 
@@ -170,10 +170,10 @@ class RangePaging:
             self._in_flight[id(work)] = work
         return work
 
-    def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Any]:
+    def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Chunk]:
         self._in_flight.pop(id(work), None)
         if work.tags[0].kind == "span":
-            rows: List[Any] = []
+            rows: List[Chunk] = []
             for key, part in _by_span(work.tags, results):
                 rows.extend(self._read_segment(self._spans[key], part))
         else:
@@ -368,9 +368,10 @@ class RangePaging:
                                 q.params(after=span.after, before=span.top, descending=True)))
         tags.append(Tag("span", span.key, "cap", ref))
 
-    def _read_segment(self, span: Span, part: List[Tuple[Tag, CommandResult]]) -> List[Any]:
+    def _read_segment(self, span: Span, part: List[Tuple[Tag, CommandResult]]
+                      ) -> List[Chunk]:
         after0, top0 = span.after, span.top
-        rows: List[Any] = []
+        rows: List[Chunk] = []
         seen: List[int] = []
         ascending: List[int] = []  # the chain's IDs: where the rows above after0 begin
         reached = after0  # every row in (after0, reached] is in hand
@@ -390,7 +391,7 @@ class RangePaging:
             check_ascending(ids, bound, top0)
             if tag.role == "count":
                 count = outcome.total
-            rows.extend(page)
+            rows.append(Chunk(page, ids))
             seen.extend(ids)
             ascending.extend(ids)
             if not ids:
@@ -412,7 +413,7 @@ class RangePaging:
                 continue
             ids, page = self._page(outcome)
             check_descending(ids, after0, top0)
-            rows.extend(page)
+            rows.append(Chunk(page, ids))
             seen.extend(ids)
             if ids:
                 low = ids[-1]

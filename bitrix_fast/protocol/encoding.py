@@ -22,7 +22,7 @@ import functools
 import math
 import uuid
 from collections import abc
-from typing import Any, Iterator, List, Mapping, Tuple
+from typing import Any, List, Mapping, Tuple
 from urllib.parse import quote_plus
 
 
@@ -32,13 +32,12 @@ class Unencodable(ValueError):
 
 def build_query(params: Mapping[str, Any]) -> str:
     """Encode ``params`` like PHP ``http_build_query``; raise :class:`Unencodable` when impossible."""
-    if not isinstance(params, Mapping):
+    if type(params) is not dict and not isinstance(params, abc.Mapping):
         raise TypeError(f"parameters must be a dict, not {type(params).__name__}")
-    pairs: List[str] = []
+    pairs: List[Tuple[str, str]] = []
     for key, value in params.items():
-        for name, text in _flatten(_key_text(key), value):
-            pairs.append(f"{_quoted(name)}={_quoted(text)}")
-    return "&".join(pairs)
+        _flatten(_key_text(key), value, pairs)
+    return "&".join([f"{_quoted(name)}={_quoted(text)}" for name, text in pairs])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -63,28 +62,36 @@ def can_encode(params: Mapping[str, Any]) -> bool:
     return True
 
 
-def _flatten(name: str, value: Any) -> Iterator[Tuple[str, str]]:
+def _flatten(name: str, value: Any, pairs: List[Tuple[str, str]]) -> None:
+    """Append the (name, text) pairs of ``value`` under ``name`` to ``pairs``."""
+    # A list's every command is encoded this way (tens of thousands a big export): plain
+    # dicts, lists, strings and ints are told by their exact type before any ABC check.
     kind = type(value)
-    if kind is str or kind is int:  # the common case, without the ABC checks below
-        yield name, str(value)
+    if kind is str:
+        pairs.append((name, value))
         return
-    if isinstance(value, abc.Mapping):
+    if kind is int:
+        pairs.append((name, str(value)))
+        return
+    if kind is dict or (kind is not list and isinstance(value, abc.Mapping)):
         if not value:
             raise Unencodable(f"{name}: an empty dict has no query-string form")
         for key, item in value.items():
-            yield from _flatten(f"{name}[{_key_text(key)}]", item)
-    elif isinstance(value, (list, tuple, set, frozenset)):
+            _flatten(f"{name}[{_key_text(key)}]", item, pairs)
+    elif kind is list or isinstance(value, (tuple, set, frozenset)):
         if isinstance(value, (set, frozenset)):
             value = sorted(value, key=repr)
         if not value:
             raise Unencodable(f"{name}: an empty list has no query-string form")
         for index, item in enumerate(value):
-            yield from _flatten(f"{name}[{index}]", item)
+            _flatten(f"{name}[{index}]", item, pairs)
     else:
-        yield name, scalar_text(name, value)
+        pairs.append((name, scalar_text(name, value)))
 
 
 def _key_text(key: Any) -> str:
+    if type(key) is str and "[" not in key and "]" not in key:
+        return key
     if isinstance(key, bool) or not isinstance(key, (str, int)):
         raise TypeError(f"parameter names must be str or int, not {type(key).__name__}: {key!r}")
     text = str(key)
