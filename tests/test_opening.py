@@ -106,6 +106,22 @@ def opening(ids, **pace):
     return plan, clock, FakeList(list(ids))
 
 
+def drain(plan, server):
+    """Send whatever the plan has to send now, each work answered at once; the rows."""
+    rows = []
+    while (work := plan.next_work()) is not None:
+        rows += plan.feed(work, server.batch(work.commands))
+    return rows
+
+
+def whole_counts(server):
+    """The commands that counted the whole table (the first page, counted, unfiltered)."""
+    return [p for p in server.log if p["start"] == 0 and "filter" not in p]
+
+
+BROKEN = api_error("INTERNAL_SERVER_ERROR", "Internal server error", status=500)
+
+
 #: an Enterprise portal with part of its burst spent: a request more is not free there
 SPENT = dict(burst=250, rate=5.0, free=lambda: 100.0)
 
@@ -142,8 +158,7 @@ def test_when_samples_disagree_the_count_is_awaited():
     clock.time = 1.0
     quick = plan.next_work()
     plan.feed(quick, server.batch(quick.commands))
-    while (work := plan.next_work()) is not None:
-        plan.feed(work, server.batch(work.commands))
+    drain(plan, server)
     assert not first.optional and not plan.done  # nothing planned on a density in doubt
     plan.feed(first, server.batch(first.commands))
     assert plan.next_work() is not None  # the count plans the rest
@@ -168,8 +183,7 @@ def test_a_refused_opening_page_is_sent_again_alone():
     again = plan.next_work()
     assert [c.label for c in again.commands] == ["tail"]
     plan.feed(again, server.batch(again.commands))
-    while (work := plan.next_work()) is not None:
-        plan.feed(work, server.batch(work.commands))
+    drain(plan, server)
     assert plan.done
 
 
@@ -204,13 +218,10 @@ def test_a_late_count_that_fails_is_not_needed():
     plan, clock, server = opening(range(1, 30_001), **SPENT)
     first = plan.next_work()
     clock.time = 1.0
-    while (work := plan.next_work()) is not None:
-        plan.feed(work, server.batch(work.commands))
-    while (work := plan.next_work()) is not None:
-        plan.feed(work, server.batch(work.commands))
+    drain(plan, server)
+    drain(plan, server)
     assert plan.done and first.optional
-    broken = api_error("INTERNAL_SERVER_ERROR", "Internal server error", status=500)
-    assert plan.failed(first, broken) == []
+    assert plan.failed(first, BROKEN) == []
 
 
 def test_a_count_that_failed_while_optional_is_asked_again_when_needed():
@@ -222,14 +233,11 @@ def test_a_count_that_failed_while_optional_is_asked_again_when_needed():
     clock.time = 1.0
     quick = plan.next_work()
     assert first.optional
-    broken = api_error("INTERNAL_SERVER_ERROR", "Internal server error", status=500)
-    assert plan.failed(first, broken) == []
+    assert plan.failed(first, BROKEN) == []
     plan.feed(quick, server.batch(quick.commands))
-    while (work := plan.next_work()) is not None:
-        plan.feed(work, server.batch(work.commands))
+    drain(plan, server)
     assert plan.done
-    whole_counts = [p for p in server.log if p["start"] == 0 and "filter" not in p]
-    assert len(whole_counts) == 1  # the count the plan needed, asked for again once
+    assert len(whole_counts(server)) == 1  # the count the plan needed, asked for again once
 
 
 # -- a portal with its burst to spare: the count beside the ends ----------------------------
@@ -261,12 +269,10 @@ def test_with_the_burst_free_samples_that_disagree_wait_for_the_count():
     plan, clock, server = opening(ids, burst=250, rate=5.0)
     quick, count = plan.next_work(), plan.next_work()
     plan.feed(quick, server.batch(quick.commands))
-    while (work := plan.next_work()) is not None:
-        plan.feed(work, server.batch(work.commands))
+    drain(plan, server)
     assert not count.optional and not plan.done
     plan.feed(count, server.batch(count.commands))
-    while (work := plan.next_work()) is not None:
-        plan.feed(work, server.batch(work.commands))
+    drain(plan, server)
     assert plan.done
 
 
@@ -274,14 +280,11 @@ def test_with_the_burst_free_a_failed_count_is_asked_again_only_when_needed():
     ids = id_space("clustered", 60_000)
     plan, clock, server = opening(ids, burst=250, rate=5.0)
     quick, count = plan.next_work(), plan.next_work()
-    broken = api_error("INTERNAL_SERVER_ERROR", "Internal server error", status=500)
-    assert plan.failed(count, broken) == []
+    assert plan.failed(count, BROKEN) == []
     plan.feed(quick, server.batch(quick.commands))
-    while (work := plan.next_work()) is not None:
-        plan.feed(work, server.batch(work.commands))
+    drain(plan, server)
     assert plan.done
-    whole_counts = [p for p in server.log if p["start"] == 0 and "filter" not in p]
-    assert len(whole_counts) == 1  # asked again once, when the samples disagreed
+    assert len(whole_counts(server)) == 1  # asked again once, when the samples disagreed
 
 
 @pytest.mark.parametrize("count_first", [True, False])
@@ -310,8 +313,7 @@ def test_with_the_burst_free_a_middle_the_second_page_misses_is_read():
     assert plan.next_work() is None  # 61..80 fit in the count's page: it waits for it
     del server.ids[server.ids.index(61)]  # deleted before the count runs
     rows += plan.feed(count, server.batch(count.commands))
-    while (work := plan.next_work()) is not None:
-        rows += plan.feed(work, server.batch(work.commands))
+    rows += drain(plan, server)
     assert plan.done
     assert sorted(int(row["ID"]) for row in rows) == [i for i in ids if i != 61]
 
@@ -366,8 +368,7 @@ def test_narrow_samples_that_land_in_holes_wait_for_the_count():
         plan.feed(work, server.batch(work.commands))
     assert plan.next_work() is None and not count.optional and not plan.done
     rows = plan.feed(count, server.batch(count.commands))
-    while (work := plan.next_work()) is not None:
-        plan.feed(work, server.batch(work.commands))
+    drain(plan, server)
     assert plan.done
 
 

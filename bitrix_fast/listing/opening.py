@@ -189,7 +189,7 @@ class Opening:
              ) -> Tuple[List[Chunk], List[Event]]:
         """The pages of an opening reply and the coverage and short pages it proves; then
         call :meth:`decide`."""
-        rows: List[Chunk] = []
+        pages: List[Chunk] = []
         events: List[Event] = []
         for command, tag, outcome in zip(work.commands, work.tags, results):
             if not outcome.ok:
@@ -214,9 +214,9 @@ class Opening:
                     events.append(Cover(ids[-1], ids[0] + 1))
             else:
                 self._read_sample(tag, ids, events)
-            rows.append(Chunk(page, ids))
+            pages.append(Chunk(page, ids))
             self._read.update(ids)
-        return rows, events
+        return pages, events
 
     def decide(self, capacity: int, distinct: float,
                unread: Callable[[int, int], int]) -> List[Event]:

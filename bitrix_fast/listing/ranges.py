@@ -173,11 +173,11 @@ class RangePaging:
     def feed(self, work: Work, results: Sequence[CommandResult]) -> List[Chunk]:
         self._in_flight.pop(id(work), None)
         if work.tags[0].kind == "span":
-            rows: List[Chunk] = []
+            pages: List[Chunk] = []
             for key, part in _by_span(work.tags, results):
-                rows.extend(self._read_segment(self._spans[key], part))
+                pages.extend(self._read_segment(self._spans[key], part))
         else:
-            rows, events = self._opening.feed(work, results)
+            pages, events = self._opening.feed(work, results)
             self._apply(events)
             self.result_dict = self._opening.result_dict
             self._apply(self._opening.decide(self._capacity(), self._joins.distinct,
@@ -185,7 +185,7 @@ class RangePaging:
         self.done = self.result_dict is not None or (
             not self._opening.waiting and not self._ready and
             all(w.optional for w in self._in_flight.values()))
-        return rows
+        return pages
 
     def accounted(self, distinct: int) -> float:
         return self._joins.accounted(distinct)
@@ -371,7 +371,7 @@ class RangePaging:
     def _read_segment(self, span: Span, part: List[Tuple[Tag, CommandResult]]
                       ) -> List[Chunk]:
         after0, top0 = span.after, span.top
-        rows: List[Chunk] = []
+        pages: List[Chunk] = []
         seen: List[int] = []
         ascending: List[int] = []  # the chain's IDs: where the rows above after0 begin
         reached = after0  # every row in (after0, reached] is in hand
@@ -391,7 +391,7 @@ class RangePaging:
             check_ascending(ids, bound, top0)
             if tag.role == "count":
                 count = outcome.total
-            rows.append(Chunk(page, ids))
+            pages.append(Chunk(page, ids))
             seen.extend(ids)
             ascending.extend(ids)
             if not ids:
@@ -413,7 +413,7 @@ class RangePaging:
                 continue
             ids, page = self._page(outcome)
             check_descending(ids, after0, top0)
-            rows.append(Chunk(page, ids))
+            pages.append(Chunk(page, ids))
             seen.extend(ids)
             if ids:
                 low = ids[-1]
@@ -428,7 +428,7 @@ class RangePaging:
         if empty or cap_empty or (low is not None and low <= reached + 1) or (
                 top0 is not None and reached >= top0 - 1):
             self._finish(span, after0, top0, seen)
-            return rows
+            return pages
         # Not proven yet: what is left is (reached, low); the rest is.
         self.covered.add(after0 + 1, reached + 1)
         span.after = reached
@@ -440,7 +440,7 @@ class RangePaging:
             if span.refusals > MAX_REFUSALS:
                 raise _error(refused)
         self._replan(span, after0, top0, seen, ascending, count, refused)
-        return rows
+        return pages
 
     def _finish(self, span: Span, after0: int, top0: Optional[int], seen: List[int]) -> None:
         if top0 is None:

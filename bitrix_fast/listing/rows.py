@@ -57,7 +57,7 @@ class IdSet:
         byte, mask = value >> 3, 1 << (value & 7)
         bits = self._bits
         if byte >= len(bits):
-            bits.extend(bytes(max(byte + 1 - len(bits), len(bits))))
+            self._grow(byte)
         old = bits[byte]
         if old & mask:
             return False
@@ -78,7 +78,7 @@ class IdSet:
         bits = self._bits
         first, last = lo >> 3, hi >> 3
         if last >= len(bits):
-            bits.extend(bytes(max(last + 1 - len(bits), len(bits))))
+            self._grow(last)
         low_mask = (0xFF << (lo & 7)) & 0xFF  # the bits of lo and above, in lo's byte
         high_mask = (1 << ((hi & 7) + 1)) - 1  # the bits of hi and below, in hi's byte
         if first == last:
@@ -99,6 +99,11 @@ class IdSet:
                 bits[value >> 3] |= 1 << (value & 7)
         self._len += len(ids)
         return True
+
+    def _grow(self, byte: int) -> None:
+        """Make room for byte ``byte`` of the bitmap, at least doubling it (amortized)."""
+        bits = self._bits
+        bits.extend(bytes(max(byte + 1 - len(bits), len(bits))))
 
     def __contains__(self, value: object) -> bool:
         if not isinstance(value, int):
